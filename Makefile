@@ -1,0 +1,53 @@
+# cic-engine: `make run` and `make test` are the two commands a new machine needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Debian packages the test suite needs; installed only when missing.
+APT_PACKAGES ?=
+# Two cores on CI: one pytest worker per core.
+PYTEST_WORKERS ?= 2
+
+.PHONY: install install-test run test lint apt bench schemas check-config clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed-run
+
+install: $(VENV)/.installed-run
+install-test: $(VENV)/.installed-test
+
+run: install
+	$(BIN)/cic-engine run --config cic.toml
+
+check-config: install
+	$(BIN)/cic-engine check-config --config cic.toml
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+lint: install-test
+	$(BIN)/ruff check cic_engine tests bench
+
+test: install-test apt lint
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests
+
+bench: install-test
+	@set -e; for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+schemas: install
+	$(BIN)/cic-engine schemas --out schemas/json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

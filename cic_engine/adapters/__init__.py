@@ -1,0 +1,56 @@
+"""The adapter seam: what every channel adapter implements, and how installed kinds are found.
+
+Adapters register under the `cic_engine.adapters` entry-point group (built-in ones too), so a
+third party ships a new channel as its own package.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from ..models import AdapterHealth, DeliveryResult, OutboundMessage
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+ENTRY_POINT_GROUP = "cic_engine.adapters"
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class ChannelAdapter(Protocol):
+    kind: ClassVar[str]
+    Config: ClassVar[type[BaseModel]]
+
+    def __init__(self, name: str, config: BaseModel, engine: Engine) -> None: ...
+
+    def start(self) -> None:
+        """Spawn the adapter's greenlets and return at once."""
+
+    def stop(self, timeout: float) -> None:
+        """Drain in-flight work, checkpoint, close connections."""
+
+    def deliver(self, outbound: OutboundMessage) -> DeliveryResult: ...
+
+    def health(self) -> AdapterHealth: ...
+
+
+class AdapterLoadError(RuntimeError):
+    pass
+
+
+def discover_adapter_kinds() -> dict[str, type[ChannelAdapter]]:
+    kinds: dict[str, type[ChannelAdapter]] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            cls = ep.load()
+        except Exception as exc:  # a broken third-party package must say which one it is
+            raise AdapterLoadError(f"adapter entry point {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
+        if getattr(cls, "kind", None) != ep.name:
+            raise AdapterLoadError(f"adapter entry point {ep.name!r} loads {ep.value} whose kind is {cls.kind!r}")
+        kinds[ep.name] = cls
+    return kinds

@@ -1,0 +1,134 @@
+"""`cic-engine run | check-config | db upgrade | schemas`.
+
+gevent's monkey patching must happen before anything imports psycopg (which picks its wait
+function at import) or sockets; this module therefore patches first and imports the rest later.
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+log = logging.getLogger("cic_engine")
+EXIT_CONFIG = 2
+
+
+def _assert_cooperative_psycopg() -> None:
+    import psycopg.waiting
+
+    if psycopg.waiting.wait.__name__ == "wait_c":
+        raise RuntimeError("psycopg was imported before gevent patched the standard library; queries would block the hub")
+
+
+def _load(config_path: str):
+    from .config import ConfigError, load_config
+
+    try:
+        return load_config(Path(config_path))
+    except ConfigError as exc:
+        print(f"cic-engine: configuration refused ({len(exc.problems)} problem(s)):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def cmd_check_config(args) -> int:
+    loaded = _load(args.config)
+    cic = loaded.cic
+    print(
+        f"ok: {loaded.path}: node {cic.engine.node}, {len(cic.queues)} queue(s), {len(cic.agents)} agent seed(s), "
+        f"{len(loaded.adapters)} adapter(s)" + "".join(f"\n  {a.name} ({a.kind}) from {a.path}" for a in loaded.adapters)
+    )
+    return 0
+
+
+def cmd_db_upgrade(args) -> int:
+    from .store import migrations
+    from .store.embedded import EmbeddedPostgres
+
+    loaded = _load(args.config)
+    embedded = None
+    url = loaded.cic.database.url
+    if not url:
+        embedded = EmbeddedPostgres(loaded.resolve(loaded.cic.database.embedded_dir))
+        url = embedded.start()
+    try:
+        applied = migrations.upgrade(url)
+    finally:
+        if embedded:
+            embedded.stop()
+    print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+def cmd_run(args) -> int:
+    import gevent
+
+    from .adapters import discover_adapter_kinds
+    from .node import Node
+
+    _assert_cooperative_psycopg()
+    loaded = _load(args.config)
+    node = Node(loaded, discover_adapter_kinds())
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(signum, node.request_stop)
+    try:
+        node.start()
+        print(f"cic-engine node {node.name} ready: http://{loaded.cic.web.bind}/healthz", flush=True)
+        node.serve_until_stopped()
+        log.info("stopping on signal")
+    finally:
+        node.stop()
+    return 0
+
+
+def cmd_schemas(args) -> int:
+    from .schemas import write_schemas
+
+    changed = write_schemas(Path(args.out))
+    print(f"wrote {len(changed)} changed schema file(s) to {args.out}" if changed else "schemas are up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cic-engine", description="Omnichannel contact engine")
+    parser.add_argument("--log-level", default=os.environ.get("CIC_LOG_LEVEL", "INFO"))
+    sub = parser.add_subparsers(dest="command", required=True)
+    default_config = os.environ.get("CIC_CONFIG", "cic.toml")
+
+    run = sub.add_parser("run", help="start the engine")
+    run.add_argument("--config", default=default_config)
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check-config", help="validate cic.toml and channels/*.toml without starting")
+    check.add_argument("--config", default=default_config)
+    check.set_defaults(func=cmd_check_config)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="apply pending schemas/sql migrations")
+    upgrade.add_argument("--config", default=default_config)
+    upgrade.set_defaults(func=cmd_db_upgrade)
+
+    schemas = sub.add_parser("schemas", help="regenerate the JSON Schemas of the public models")
+    schemas.add_argument("--out", default="schemas/json")
+    schemas.set_defaults(func=cmd_schemas)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""cic.toml and channels/*.toml: pydantic models, loading, and errors that name file and key."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .models import Channel
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+class ConfigProblem(BaseModel):
+    file: str
+    key: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.key or '(file)'}: {self.problem}"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; every problem found is listed, each with file and key."""
+
+    def __init__(self, problems: list[ConfigProblem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class StrictModel(BaseModel):
+    # An unknown key is almost always a typo that would otherwise be silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class EngineSection(StrictModel):
+    node: Name = "node-1"
+    phone_region: str = Field("CN", description="ISO 3166 region for numbers written without a country code")
+    default_queue: Name = "general"
+    channels_dir: Path = Field(Path("channels"), description="relative to the directory of cic.toml")
+
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown phone region {value!r} (use an ISO 3166 code such as CN or US)")
+        return value.upper()
+
+
+class DatabaseSection(StrictModel):
+    url: str = Field("", description="postgresql:// URL; empty starts the embedded PostgreSQL")
+    embedded_dir: Path = Field(Path("var/pg"), description="data of the embedded PostgreSQL")
+    pool_min: int = Field(2, ge=1, le=200)
+    pool_max: int = Field(10, ge=1, le=500)
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if value and not re.match(r"^postgres(ql)?://", value):
+            raise ValueError("must start with postgresql:// (or be empty for the embedded database)")
+        return value
+
+    @model_validator(mode="after")
+    def _pool_bounds(self) -> DatabaseSection:
+        if self.pool_max < self.pool_min:
+            raise ValueError(f"pool_max ({self.pool_max}) is below pool_min ({self.pool_min})")
+        return self
+
+
+class WebSection(StrictModel):
+    bind: str = "127.0.0.1:8080"
+
+    @field_validator("bind")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port, e.g. 127.0.0.1:8080")
+        return value
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.bind.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+class QueueConfig(StrictModel):
+    name: Name
+    channels: list[Channel] = Field(default_factory=lambda: list(Channel))
+    priority: int = Field(0, ge=-100, le=100, description="added to every interaction's priority")
+
+
+class AgentSeed(StrictModel):
+    login: Name
+    name: str = Field(min_length=1, max_length=200)
+    roles: list[str] = Field(default_factory=lambda: ["agent"])
+    queues: list[Name] = Field(default_factory=list)
+    skills: dict[str, Annotated[int, Field(ge=1, le=10)]] = Field(default_factory=dict)
+    languages: list[str] = Field(default_factory=list)
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, value: list[str]) -> list[str]:
+        unknown = set(value) - {"agent", "supervisor", "admin"}
+        if unknown:
+            raise ValueError(f"unknown role(s) {sorted(unknown)}; use agent, supervisor or admin")
+        return value
+
+
+class CicConfig(StrictModel):
+    engine: EngineSection = Field(default_factory=EngineSection)
+    database: DatabaseSection = Field(default_factory=DatabaseSection)
+    web: WebSection = Field(default_factory=WebSection)
+    queues: list[QueueConfig] = Field(default_factory=lambda: [QueueConfig(name="general")])
+    agents: list[AgentSeed] = Field(default_factory=list)
+
+
+class AdapterFileHeader(StrictModel):
+    """The keys every channels/*.toml has; the rest belongs to the adapter kind's own Config."""
+
+    kind: Name
+    name: Name | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    name: str
+    kind: str
+    enabled: bool
+    path: Path
+    settings: BaseModel
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    path: Path
+    cic: CicConfig
+    adapters: tuple[AdapterConfig, ...]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, path: Path) -> Path:
+        """Paths in cic.toml are relative to the file, not to wherever the engine was started."""
+        return path if path.is_absolute() else self.base_dir / path
+
+
+def _key(loc: Iterable[Any]) -> str:
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+    return key
+
+
+def _problems(file: Path, exc: ValidationError, prefix: str = "") -> list[ConfigProblem]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        key = _key((*([prefix] if prefix else []), *err["loc"]))
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif err["type"] not in ("missing", "value_error") and "input" in err:
+            message = f"{message} (got {err['input']!r})"
+        problems.append(ConfigProblem(file=str(file), key=key, problem=message))
+    return problems
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError([ConfigProblem(file=str(path), key="", problem="file not found")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([ConfigProblem(file=str(path), key="", problem=f"not valid TOML: {exc}")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigProblem(file=str(path), key="", problem=f"cannot read: {exc}")]) from None
+
+
+def _cross_checks(path: Path, cic: CicConfig) -> list[ConfigProblem]:
+    problems = []
+    names = [q.name for q in cic.queues]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            problems.append(ConfigProblem(file=str(path), key=f"queues[{i}].name", problem=f"duplicate queue {name!r}"))
+    if cic.engine.default_queue not in names:
+        problems.append(
+            ConfigProblem(
+                file=str(path),
+                key="engine.default_queue",
+                problem=f"no queue named {cic.engine.default_queue!r} (queues: {', '.join(names) or 'none'})",
+            )
+        )
+    logins: list[str] = []
+    for i, agent in enumerate(cic.agents):
+        if agent.login in logins:
+            problems.append(
+                ConfigProblem(file=str(path), key=f"agents[{i}].login", problem=f"duplicate agent {agent.login!r}")
+            )
+        logins.append(agent.login)
+        for j, queue in enumerate(agent.queues):
+            if queue not in names:
+                problems.append(
+                    ConfigProblem(file=str(path), key=f"agents[{i}].queues[{j}]", problem=f"no queue named {queue!r}")
+                )
+    return problems
+
+
+def _load_adapter(path: Path, kinds: Mapping[str, Any]) -> tuple[AdapterConfig | None, list[ConfigProblem]]:
+    raw = _read_toml(path)
+    header_keys = set(AdapterFileHeader.model_fields)
+    try:
+        header = AdapterFileHeader.model_validate({k: v for k, v in raw.items() if k in header_keys})
+    except ValidationError as exc:
+        return None, _problems(path, exc)
+    adapter_cls = kinds.get(header.kind)
+    if adapter_cls is None:
+        known = ", ".join(sorted(kinds)) or "none installed"
+        return None, [ConfigProblem(file=str(path), key="kind", problem=f"unknown adapter kind {header.kind!r} (known: {known})")]
+    settings_raw = {k: v for k, v in raw.items() if k not in header_keys}
+    try:
+        settings = adapter_cls.Config.model_validate(settings_raw)
+    except ValidationError as exc:
+        return None, _problems(path, exc)
+    name = header.name or path.stem
+    if not re.match(NAME_PATTERN, name):
+        return None, [ConfigProblem(file=str(path), key="name", problem=f"file name {path.stem!r} is not a valid adapter name; set name = \"...\"")]
+    return AdapterConfig(name=name, kind=header.kind, enabled=header.enabled, path=path, settings=settings), []
+
+
+def load_config(path: Path | str, kinds: Mapping[str, Any] | None = None) -> LoadedConfig:
+    """Read and validate cic.toml and every channels/*.toml; raise ConfigError listing all problems.
+
+    `kinds` maps adapter kind to its class (with a `Config` model); by default the installed
+    `cic_engine.adapters` entry points.
+    """
+    path = Path(path)
+    if kinds is None:
+        from .adapters import discover_adapter_kinds
+
+        kinds = discover_adapter_kinds()
+    raw = _read_toml(path)
+    try:
+        cic = CicConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_problems(path, exc)) from None
+    problems = _cross_checks(path, cic)
+
+    channels_dir = cic.engine.channels_dir
+    channels_dir = channels_dir if channels_dir.is_absolute() else path.parent / channels_dir
+    adapters: list[AdapterConfig] = []
+    if not channels_dir.is_dir():
+        problems.append(ConfigProblem(file=str(path), key="engine.channels_dir", problem=f"not a directory: {channels_dir}"))
+    else:
+        seen: dict[str, Path] = {}
+        for file in sorted(channels_dir.glob("*.toml")):
+            try:
+                adapter, found = _load_adapter(file, kinds)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                continue
+            problems.extend(found)
+            if adapter is None:
+                continue
+            if adapter.name in seen:
+                problems.append(
+                    ConfigProblem(
+                        file=str(file),
+                        key="name",
+                        problem=f"duplicate adapter name {adapter.name!r} (also in {seen[adapter.name]})",
+                    )
+                )
+                continue
+            seen[adapter.name] = file
+            adapters.append(adapter)
+    if problems:
+        raise ConfigError(problems)
+    return LoadedConfig(path=path, cic=cic, adapters=tuple(adapters))

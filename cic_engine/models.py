@@ -1,0 +1,230 @@
+"""Pydantic models shared by the engine, the adapters and the API.
+
+The public ones (listed in PUBLIC_MODELS) have JSON Schemas in schemas/json/.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Limits that keep one hostile contact from filling the database or the inbox.
+MAX_EXTERNAL_ID = 998  # RFC 5322 line limit; Message-IDs are the longest ids we get
+MAX_PART_CHARS = 2_000_000
+MAX_PARTS = 64
+MAX_ATTACHMENTS = 64
+MAX_ATTACHMENT_BYTES = 50 * 1024 * 1024
+
+
+class Channel(StrEnum):
+    voice = "voice"
+    email = "email"
+    sms = "sms"
+    chat = "chat"
+    fax = "fax"
+
+
+class IdentityKind(StrEnum):
+    phone = "phone"
+    email = "email"
+    chat = "chat"
+
+
+# The identity an inbound contact's sender address is, unless the adapter says otherwise.
+CHANNEL_IDENTITY_KIND: dict[Channel, IdentityKind] = {
+    Channel.voice: IdentityKind.phone,
+    Channel.sms: IdentityKind.phone,
+    Channel.fax: IdentityKind.phone,
+    Channel.email: IdentityKind.email,
+    Channel.chat: IdentityKind.chat,
+}
+
+
+class Direction(StrEnum):
+    inbound = "inbound"
+    outbound = "outbound"
+
+
+class InteractionState(StrEnum):
+    queued = "queued"
+    offered = "offered"
+    active = "active"
+    wrap_up = "wrap_up"
+    closed = "closed"
+
+
+class Tier(StrEnum):
+    standard = "standard"
+    silver = "silver"
+    gold = "gold"
+    vip = "vip"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ContentPart(_Strict):
+    """One readable body of a message: text, sanitised HTML, a call summary..."""
+
+    content_type: str = Field("text/plain", max_length=200)
+    body: str = Field(max_length=MAX_PART_CHARS)
+
+
+class Attachment(_Strict):
+    filename: str = Field(max_length=1000)
+    content_type: str = Field("application/octet-stream", max_length=200)
+    content: bytes = Field(max_length=MAX_ATTACHMENT_BYTES)
+    content_id: str | None = Field(None, max_length=MAX_EXTERNAL_ID)
+    inline: bool = False
+
+
+class InboundContact(_Strict):
+    """What an adapter hands to engine.ingest(): one message from a customer, any channel."""
+
+    channel: Channel
+    endpoint: str = Field(min_length=1, max_length=200, description="company-side address or adapter name")
+    external_id: str = Field(
+        min_length=1,
+        max_length=MAX_EXTERNAL_ID,
+        description="the provider's id (Message-ID, call UUID, SMS id); unique per channel",
+    )
+    sender: str = Field(min_length=1, max_length=500, description="the customer's address, raw")
+    sender_kind: IdentityKind | None = Field(None, description="defaults by channel")
+    sender_name: str | None = Field(None, max_length=500)
+    region: str | None = Field(None, min_length=2, max_length=2, description="region for local phone numbers")
+    recipient: str | None = Field(None, max_length=500)
+    subject: str | None = Field(None, max_length=2000)
+    received_at: datetime | None = None
+    thread_refs: list[Annotated[str, Field(max_length=MAX_EXTERNAL_ID)]] = Field(
+        default_factory=list, max_length=200, description="external ids this contact replies to"
+    )
+    conversation_key: str | None = Field(None, max_length=500, description="e.g. a chat session id")
+    continue_within_s: float | None = Field(
+        None, gt=0, description="continue the customer's open interaction on this endpoint if active within"
+    )
+    parts: list[ContentPart] = Field(default_factory=list, max_length=MAX_PARTS)
+    attachments: list[Attachment] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
+    queue: str | None = Field(None, max_length=200)
+    priority: int = Field(0, ge=-1000, le=1000)
+    needs_agent: bool = True
+    metadata: dict[str, str] = Field(default_factory=dict, max_length=100)
+
+    @field_validator("external_id", "sender", "endpoint")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        # PostgreSQL text cannot hold NUL; refuse here with a clear message rather than at INSERT.
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+    @property
+    def identity_kind(self) -> IdentityKind:
+        return self.sender_kind or CHANNEL_IDENTITY_KIND[self.channel]
+
+
+class IngestResult(_Strict):
+    message_id: int
+    interaction_id: int
+    customer_id: int
+    duplicate: bool = Field(description="the contact had been ingested before; nothing was written")
+    new_interaction: bool
+    new_customer: bool
+
+
+class Identity(_Strict):
+    kind: IdentityKind
+    value: str
+
+
+class Customer(_Strict):
+    id: int
+    display_name: str | None
+    tier: Tier
+    notes: str | None
+    opted_out_channels: list[Channel]
+    identities: list[Identity]
+    created_at: datetime
+
+
+class Interaction(_Strict):
+    id: int
+    channel: Channel
+    direction: Direction
+    state: InteractionState
+    endpoint: str
+    queue: str | None
+    priority: int
+    customer_id: int
+    assigned_agent: str | None
+    subject: str | None
+    created_at: datetime
+    queued_at: datetime | None
+    last_message_at: datetime
+    closed_at: datetime | None
+
+
+class Message(_Strict):
+    id: int
+    interaction_id: int
+    channel: Channel
+    direction: Direction
+    external_id: str | None
+    sender: str | None
+    subject: str | None
+    parts: list[ContentPart]
+    attachments: list[str] = Field(description="attachment file names")
+    created_at: datetime
+
+
+class TimelineEvent(_Strict):
+    id: int
+    at: datetime
+    kind: str
+    customer_id: int | None
+    interaction_id: int | None
+    actor: str | None
+    data: dict[str, Any]
+
+
+class AdapterHealth(_Strict):
+    ok: bool
+    state: str = Field(description="starting, running, degraded, stopped")
+    last_error: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class OutboundMessage(_Strict):
+    """A reply taken from the outbox for an adapter to deliver."""
+
+    outbox_id: int
+    interaction_id: int
+    channel: Channel
+    recipient: str
+    subject: str | None = None
+    parts: list[ContentPart] = Field(default_factory=list)
+    attachments: list[Attachment] = Field(default_factory=list)
+    thread_refs: list[str] = Field(default_factory=list)
+
+
+class DeliveryResult(_Strict):
+    ok: bool
+    external_id: str | None = None
+    error: str | None = None
+    retry: bool = Field(False, description="a transient failure: try again later")
+
+
+PUBLIC_MODELS: tuple[type[BaseModel], ...] = (
+    InboundContact,
+    IngestResult,
+    Customer,
+    Interaction,
+    Message,
+    TimelineEvent,
+    AdapterHealth,
+    OutboundMessage,
+    DeliveryResult,
+)

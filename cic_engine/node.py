@@ -1,0 +1,121 @@
+"""One engine node: store, migrations, engine, adapters and the web endpoint, started and stopped
+in order. The one place that starts adapters."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gevent
+from gevent.event import Event
+from gevent.pywsgi import WSGIServer
+
+from . import __version__
+from .adapters import ChannelAdapter
+from .config import LoadedConfig
+from .engine import Engine
+from .models import AdapterHealth
+from .store import Store, migrations
+from .store.embedded import EmbeddedPostgres
+from .web.app import WebApp
+
+log = logging.getLogger(__name__)
+
+
+class Node:
+    def __init__(self, loaded: LoadedConfig, kinds: dict[str, type[ChannelAdapter]]):
+        self.loaded = loaded
+        self.kinds = kinds
+        self.embedded: EmbeddedPostgres | None = None
+        self.store: Store | None = None
+        self.engine: Engine | None = None
+        self.adapters: dict[str, ChannelAdapter] = {}
+        self.adapter_failures: dict[str, str] = {}
+        self.web: WSGIServer | None = None
+        self.stopped = Event()
+
+    @property
+    def name(self) -> str:
+        return self.loaded.cic.engine.node
+
+    def start(self) -> None:
+        cic = self.loaded.cic
+        url = cic.database.url
+        if not url:
+            self.embedded = EmbeddedPostgres(self.loaded.resolve(cic.database.embedded_dir))
+            url = self.embedded.start()
+        applied = migrations.upgrade(url)
+        if applied:
+            log.info("database upgraded: %s", ", ".join(applied))
+        self.store = Store(url, cic.database.pool_min, cic.database.pool_max, name=f"cic-{self.name}").open()
+        self.engine = Engine(self.store, cic)
+        self.engine.load_directory()
+        self._start_adapters()
+        app = WebApp({("GET", "/healthz"): self._healthz})
+        self.web = WSGIServer(cic.web.address, app, log=None, error_log=logging.getLogger("cic_engine.web"))
+        self.web.start()
+        log.info("node %s serving http://%s/healthz", self.name, cic.web.bind)
+
+    def _start_adapters(self) -> None:
+        assert self.engine is not None
+        for adapter_config in self.loaded.adapters:
+            if not adapter_config.enabled:
+                log.info("adapter %s (%s) is disabled in %s", adapter_config.name, adapter_config.kind, adapter_config.path)
+                continue
+            cls = self.kinds[adapter_config.kind]
+            try:
+                adapter = cls(adapter_config.name, adapter_config.settings, self.engine)
+                adapter.start()
+            except Exception as exc:  # one broken channel must not take the others down
+                log.exception("adapter %s (%s) failed to start", adapter_config.name, adapter_config.kind)
+                self.adapter_failures[adapter_config.name] = f"{type(exc).__name__}: {exc}"
+                continue
+            self.adapters[adapter_config.name] = adapter
+            log.info("adapter %s (%s) started", adapter_config.name, adapter_config.kind)
+
+    def health(self) -> dict[str, Any]:
+        store = self.store.health() if self.store else {"ok": False, "error": "not started"}
+        adapters: dict[str, Any] = {}
+        for name, adapter in self.adapters.items():
+            try:
+                h = adapter.health()
+            except Exception as exc:
+                h = AdapterHealth(ok=False, state="unknown", last_error=f"health check failed: {exc}")
+            adapters[name] = {"kind": adapter.kind, **h.model_dump()}
+        for name, error in self.adapter_failures.items():
+            adapters[name] = {"kind": None, "ok": False, "state": "failed", "last_error": error, "detail": {}}
+        all_ok = store["ok"] and all(a["ok"] for a in adapters.values())
+        return {
+            "status": "ok" if all_ok else ("degraded" if store["ok"] else "failing"),
+            "node": self.name,
+            "version": __version__,
+            "database": "embedded" if self.embedded else "external",
+            "store": store,
+            "adapters": adapters,
+        }
+
+    def _healthz(self, environ: dict) -> tuple[int, Any]:
+        body = self.health()
+        return (200 if body["store"]["ok"] else 503), body
+
+    def request_stop(self) -> None:
+        self.stopped.set()
+
+    def serve_until_stopped(self) -> None:
+        self.stopped.wait()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.web is not None:
+            self.web.stop(timeout=2)
+        for name, adapter in list(self.adapters.items()):
+            try:
+                with gevent.Timeout(timeout):
+                    adapter.stop(timeout)
+            except BaseException as exc:  # keep stopping the rest; Timeout is a BaseException
+                log.error("adapter %s did not stop cleanly: %s", name, exc)
+        self.adapters.clear()
+        if self.store is not None:
+            self.store.close()
+        if self.embedded is not None:
+            self.embedded.stop()
+        log.info("node %s stopped", self.name)

@@ -1,0 +1,50 @@
+"""Queues and agents: the config seeds them; the database is what routers and the inbox read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg.types.json import Jsonb
+
+from ..config import CicConfig
+from . import Conn
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    id: int
+    name: str
+    priority: int
+    channels: tuple[str, ...]
+
+
+def sync_from_config(conn: Conn, cic: CicConfig) -> None:
+    """Upsert the configured queues and seed agents. Queues and agents missing from the config
+    are left in place: interactions and the timeline still refer to them."""
+    for q in cic.queues:
+        conn.execute(
+            """INSERT INTO queues (name, channels, priority) VALUES (%s, %s, %s)
+               ON CONFLICT (name) DO UPDATE SET channels = EXCLUDED.channels, priority = EXCLUDED.priority,
+                                                updated_at = now()""",
+            (q.name, [c.value for c in q.channels], q.priority),
+        )
+    for a in cic.agents:
+        row = conn.execute(
+            """INSERT INTO agents (login, name, roles, skills, languages) VALUES (%s, %s, %s, %s, %s)
+               ON CONFLICT (login) DO UPDATE SET name = EXCLUDED.name, roles = EXCLUDED.roles,
+                   skills = EXCLUDED.skills, languages = EXCLUDED.languages, updated_at = now()
+               RETURNING id""",
+            (a.login, a.name, a.roles, Jsonb(a.skills), a.languages),
+        ).fetchone()
+        assert row is not None
+        conn.execute("DELETE FROM agent_queues WHERE agent_id = %s", (row[0],))
+        conn.execute(
+            """INSERT INTO agent_queues (agent_id, queue_id)
+               SELECT %s, id FROM queues WHERE name = ANY(%s)""",
+            (row[0], a.queues),
+        )
+
+
+def queues_by_name(conn: Conn) -> dict[str, QueueRow]:
+    rows = conn.execute("SELECT id, name, priority, channels FROM queues").fetchall()
+    return {r[1]: QueueRow(id=r[0], name=r[1], priority=r[2], channels=tuple(r[3])) for r in rows}

@@ -1,0 +1,96 @@
+"""Shared fixtures: a real PostgreSQL (the embedded one) per test worker, a fresh database per test."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from cic_engine.clock import ManualClock
+from cic_engine.config import CicConfig
+from cic_engine.engine import Engine
+from cic_engine.store import Store, migrations
+from cic_engine.store.embedded import EmbeddedPostgres
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATE_DB = "cic_template"
+_db_counter = itertools.count()
+
+
+def _url_for(base_url: str, database: str) -> str:
+    # The embedded server's URL is postgresql://user:@/db?host=/socket/dir
+    prefix, _, query = base_url.partition("?")
+    return f"{prefix.rsplit('/', 1)[0]}/{database}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory) -> Iterator[str]:
+    """URL of the server's maintenance database; one embedded PostgreSQL per worker."""
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    url = server.start()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
+    migrations.upgrade(_url_for(url, TEMPLATE_DB))
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+def blank_db_url(pg_server) -> str:
+    """A new empty database (no migrations applied)."""
+    return _new_database(pg_server, template=None)
+
+
+@pytest.fixture
+def db_url(pg_server) -> str:
+    """A new database with every migration applied."""
+    return _new_database(pg_server, template=TEMPLATE_DB)
+
+
+def _new_database(pg_server: str, template: str | None) -> str:
+    name = f"t{os.getpid()}_{next(_db_counter)}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        stmt = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            stmt = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
+        conn.execute(stmt)
+    return _url_for(pg_server, name)
+
+
+@pytest.fixture
+def store(db_url) -> Iterator[Store]:
+    s = Store(db_url, min_size=1, max_size=4).open()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def cic_config() -> CicConfig:
+    return CicConfig.model_validate(
+        {
+            "engine": {"phone_region": "CN", "default_queue": "general"},
+            "queues": [
+                {"name": "general"},
+                {"name": "vip", "priority": 20},
+                {"name": "voice-only", "channels": ["voice"]},
+            ],
+            "agents": [{"login": "alice", "name": "Alice", "queues": ["general", "vip"]}],
+        }
+    )
+
+
+@pytest.fixture
+def engine(store, cic_config, clock) -> Engine:
+    e = Engine(store, cic_config, clock)
+    e.load_directory()
+    return e
