@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from psycopg.errors import UniqueViolation
+from psycopg.pq import TransactionStatus
 
 from .clock import Clock, SystemClock
 from .config import CicConfig
@@ -65,7 +66,7 @@ class Engine:
         for attempt in range(1, INGEST_ATTEMPTS + 1):
             try:
                 return self._ingest_once(contact, kind.value, address, queue)
-            except (UniqueViolation, interactions.InteractionClosedMeanwhile) as exc:
+            except (UniqueViolation, store_ingest.InteractionClosedMeanwhile) as exc:
                 # Another transaction won a race this one lost; the next attempt reads its result.
                 if attempt == INGEST_ATTEMPTS:
                     raise
@@ -74,25 +75,28 @@ class Engine:
 
     def _ingest_once(self, contact: InboundContact, kind: str, address: str, queue: QueueRow | None) -> IngestResult:
         now = self.clock.now()
-        with self.store.locked_transaction(customers.identity_lock_key(kind, address)) as conn:
-            found = store_ingest.resolve(conn, contact, kind, address, now)
-            if found.seen is not None:
-                return IngestResult(
-                    message_id=found.seen[0], interaction_id=found.seen[1], customer_id=found.seen[2],
-                    duplicate=True, new_interaction=False, new_customer=False,
+        lock = customers.identity_lock_key(kind, address)
+        with self.store.connection() as conn:
+            try:
+                found = store_ingest.begin_and_resolve(conn, lock, contact, kind, address, now)
+                if found.seen is not None:
+                    conn.execute("COMMIT")
+                    return IngestResult(
+                        message_id=found.seen[0], interaction_id=found.seen[1], customer_id=found.seen[2],
+                        duplicate=True, new_interaction=False, new_customer=False,
+                    )
+                message_id, interaction_id, customer_id = store_ingest.write(
+                    conn, found, contact, kind, address,
+                    (queue.id, contact.priority + queue.priority) if queue else None, now,
+                    commit=not contact.attachments,
                 )
-            customer_id = found.customer_id
-            if customer_id is None:
-                customer_id = customers.create_with_identity(conn, kind, address, contact.sender_name, now)
-            interaction_id = found.continues
-            if interaction_id is None:
-                priority = contact.priority + (queue.priority if queue else 0)
-                interaction_id = interactions.open_inbound(
-                    conn, contact, customer_id, queue.id if queue else None, priority, now
-                )
-            message_id = interactions.add_inbound_message(
-                conn, interaction_id, customer_id, contact, now, opened=found.continues is None
-            )
+                if contact.attachments:
+                    interactions.add_attachments(conn, message_id, contact.attachments)
+                    conn.execute("COMMIT")
+            except BaseException:
+                if conn.info.transaction_status != TransactionStatus.IDLE and not conn.closed:
+                    conn.execute("ROLLBACK")
+                raise
         log.debug("ingested %s %s as message %s of interaction %s", contact.channel, contact.external_id, message_id, interaction_id)
         return IngestResult(
             message_id=message_id, interaction_id=interaction_id, customer_id=customer_id,

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from psycopg import Connection, sql
+from psycopg import Connection
 from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool
 
@@ -16,13 +16,13 @@ Conn = Connection[TupleRow]
 
 def advisory_key(text: str) -> int:
     """A stable signed 64-bit advisory lock id for a text, computed here so that it can travel
-    inline with BEGIN (see Store.locked_transaction)."""
+    inline with BEGIN (see store.ingest)."""
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 class Store:
     """Owns the connection pool. Connections are in autocommit mode; every block of work is an
-    explicit transaction from `transaction()` or `locked_transaction()`."""
+    explicit transaction: `transaction()`, or one the ingest path runs itself."""
 
     def __init__(self, url: str, min_size: int = 2, max_size: int = 10, name: str = "cic"):
         self.url = url
@@ -48,24 +48,9 @@ class Store:
         with self.pool.connection(timeout=timeout) as conn, conn.transaction():
             yield conn
 
-    @contextmanager
-    def locked_transaction(self, lock: str, timeout: float | None = None) -> Iterator[Conn]:
-        """A transaction that first takes the advisory lock named `lock` (held until it ends).
-
-        BEGIN and the lock leave as one simple-query message: one round trip fewer on the
-        ingest path, where every contact pays it.
-        """
-        with self.pool.connection(timeout=timeout) as conn:
-            conn.execute(
-                sql.SQL("BEGIN; SELECT pg_advisory_xact_lock({})").format(sql.Literal(advisory_key(lock)))
-            )
-            try:
-                yield conn
-            except BaseException:
-                if not conn.closed:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def connection(self, timeout: float | None = None):
+        """A pooled connection outside any transaction, for code that runs its own (ingest)."""
+        return self.pool.connection(timeout=timeout)
 
     def health(self) -> dict:
         started = time.perf_counter()

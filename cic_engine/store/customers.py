@@ -34,25 +34,6 @@ def find_id_by_identity(conn: Conn, kind: str, value: str) -> int | None:
     return row[0] if row else None
 
 
-def create_with_identity(conn: Conn, kind: str, value: str, display_name: str | None, now: datetime) -> int:
-    row = conn.execute(
-        """WITH c AS (
-               INSERT INTO customers (display_name, created_at, updated_at) VALUES (%(name)s, %(now)s, %(now)s)
-               RETURNING id),
-           i AS (
-               INSERT INTO customer_identities (customer_id, kind, value, created_at)
-               SELECT id, %(kind)s, %(value)s, %(now)s FROM c),
-           t AS (
-               INSERT INTO timeline_events (at, kind, customer_id, data)
-               SELECT %(now)s, 'customer_created', id, jsonb_build_object('identity', %(kind)s || ':' || %(value)s)
-               FROM c)
-           SELECT id FROM c""",
-        {"name": display_name, "kind": kind, "value": value, "now": now},
-    ).fetchone()
-    assert row is not None
-    return row[0]
-
-
 def get(conn: Conn, customer_id: int) -> Customer:
     row = conn.execute(
         """SELECT id, display_name, tier, notes, opted_out_channels, created_at, merged_into

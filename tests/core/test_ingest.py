@@ -3,6 +3,8 @@ import json
 import select
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -211,10 +213,35 @@ def test_hostile_input_is_refused_by_the_model_not_by_the_database():
 
 
 def test_html_and_odd_text_are_stored_verbatim(engine, store):
-    body = "<script>alert('x')</script> \U0001f600 \ufffd GBK: 你好"
-    result = engine.ingest(sms("odd-1", text=body))
+    body = "<script>alert('x')</script> \U0001f600 \ufffd GBK: 你好 '); DROP TABLE messages; -- \\' $1 %s {}"
+    result = engine.ingest(sms("odd-1'; --", text=body, metadata={"x'": "y\\"}))
     with store.transaction() as conn:
-        assert interactions.messages(conn, result.interaction_id)[0].parts[0].body == body
+        [message] = interactions.messages(conn, result.interaction_id)
+    assert message.parts[0].body == body and message.external_id == "odd-1'; --"
+
+
+def test_a_contact_racing_an_agent_closing_its_interaction_opens_a_new_one(engine, store, db_url):
+    first = engine.ingest(sms("race-close-1", continue_within_s=3600))
+    closer = psycopg.connect(db_url)
+    closer.execute("UPDATE interactions SET state = 'closed' WHERE id = %s", (first.interaction_id,))  # not committed
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(engine.ingest, sms("race-close-2", continue_within_s=3600))
+        # Wait until the ingest is blocked on the closer's row lock, i.e. it chose to continue
+        # the interaction that is being closed.
+        with psycopg.connect(db_url, autocommit=True) as watcher:
+            deadline = time.monotonic() + 10
+            while not watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            ).fetchone()[0]:
+                assert time.monotonic() < deadline, "ingest never waited on the closing transaction"
+                time.sleep(0.01)
+        closer.commit()
+        second = pending.result(timeout=10)
+    closer.close()
+    assert second.new_interaction and second.interaction_id != first.interaction_id
+    with store.transaction() as conn:
+        assert [m.external_id for m in interactions.messages(conn, first.interaction_id)] == ["race-close-1"]
+        assert interactions.get(conn, second.interaction_id).state is InteractionState.queued
 
 
 def test_attachments_are_stored_with_size_and_hash(engine, store):
