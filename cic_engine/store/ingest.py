@@ -28,6 +28,7 @@ from psycopg.types.json import Jsonb
 
 from ..models import InboundContact
 from . import Conn, advisory_key
+from .interactions import QUEUE_NOTIFY_CHANNEL
 
 RESOLVE = "cic_ingest_resolve"
 CREATE_CUSTOMER = "cic_ingest_create_customer"
@@ -93,7 +94,7 @@ _PREPARED = {
                             jsonb_build_object('queue_id', $5, 'priority', $6))) AS e(n, kind, data)
                ORDER BY e.n)
            -- NOTIFY is delivered at commit, so a router never wakes for a row it cannot see yet.
-           SELECT CASE WHEN $10 THEN pg_notify('cic_queue', $1::text) END""",
+           SELECT CASE WHEN $10 THEN pg_notify('""" + QUEUE_NOTIFY_CHANNEL + """', $1::text) END""",  # noqa: S608 - a constant
     ),
     # $1 interaction, $2 opened in this transaction, $3 customer, $4 channel, $5 external_id,
     # $6 sender, $7 sender name, $8 recipient, $9 subject, $10 metadata, $11 received_at, $12 now,

@@ -8,7 +8,7 @@ from ..models import Attachment, ContentPart, Interaction, Message
 from . import Conn
 
 # Routers LISTEN on this channel; the payload is the interaction id.
-QUEUE_NOTIFY_CHANNEL = "cic_queue"  # also spelled out in store/ingest.py's OPEN statement
+QUEUE_NOTIFY_CHANNEL = "cic_queue"
 
 
 class InteractionNotFound(LookupError):
