@@ -9,13 +9,12 @@ from __future__ import annotations
 import logging
 
 from psycopg.errors import UniqueViolation
-from psycopg.pq import TransactionStatus
 
 from .clock import Clock, SystemClock
 from .config import CicConfig
 from .identity import normalise
 from .models import Channel, Customer, IdentityKind, InboundContact, IngestResult, Tier, TimelineEvent
-from .store import Store, customers, directory, interactions, timeline
+from .store import Store, customers, directory, timeline
 from .store import ingest as store_ingest
 from .store.directory import QueueRow
 
@@ -76,27 +75,17 @@ class Engine:
     def _ingest_once(self, contact: InboundContact, kind: str, address: str, queue: QueueRow | None) -> IngestResult:
         now = self.clock.now()
         lock = customers.identity_lock_key(kind, address)
-        with self.store.connection() as conn:
-            try:
-                found = store_ingest.begin_and_resolve(conn, lock, contact, kind, address, now)
-                if found.seen is not None:
-                    conn.execute("COMMIT")
-                    return IngestResult(
-                        message_id=found.seen[0], interaction_id=found.seen[1], customer_id=found.seen[2],
-                        duplicate=True, new_interaction=False, new_customer=False,
-                    )
-                message_id, interaction_id, customer_id = store_ingest.write(
-                    conn, found, contact, kind, address,
-                    (queue.id, contact.priority + queue.priority) if queue else None, now,
-                    commit=not contact.attachments,
+        with self.store.connection() as conn, store_ingest.transaction(conn):
+            found = store_ingest.begin_and_resolve(conn, lock, contact, kind, address, now)
+            if found.seen is not None:
+                return IngestResult(
+                    message_id=found.seen[0], interaction_id=found.seen[1], customer_id=found.seen[2],
+                    duplicate=True, new_interaction=False, new_customer=False,
                 )
-                if contact.attachments:
-                    interactions.add_attachments(conn, message_id, contact.attachments)
-                    conn.execute("COMMIT")
-            except BaseException:
-                if conn.info.transaction_status != TransactionStatus.IDLE and not conn.closed:
-                    conn.execute("ROLLBACK")
-                raise
+            message_id, interaction_id, customer_id = store_ingest.write(
+                conn, found, contact, kind, address,
+                (queue.id, contact.priority + queue.priority) if queue else None, now,
+            )
         log.debug("ingested %s %s as message %s of interaction %s", contact.channel, contact.external_id, message_id, interaction_id)
         return IngestResult(
             message_id=message_id, interaction_id=interaction_id, customer_id=customer_id,

@@ -20,15 +20,18 @@ Values travel as literals quoted by psycopg (ClientCursor.mogrify), never pasted
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import ClientCursor, sql
+from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from ..models import InboundContact
 from . import Conn, advisory_key
-from .interactions import QUEUE_NOTIFY_CHANNEL
+from .interactions import QUEUE_NOTIFY_CHANNEL, add_attachments
 
 RESOLVE = "cic_ingest_resolve"
 CREATE_CUSTOMER = "cic_ingest_create_customer"
@@ -187,12 +190,27 @@ def begin_and_resolve(conn: Conn, lock: str, contact: InboundContact, kind: str,
     )
 
 
+@contextmanager
+def transaction(conn: Conn) -> Iterator[None]:
+    """The bounds of one ingest's transaction. BEGIN travels with begin_and_resolve and, when
+    it can, COMMIT with write; whatever is still open at the end is committed here, and an
+    error rolls it back."""
+    try:
+        yield
+    except BaseException:
+        if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+        raise
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        conn.execute("COMMIT")
+
+
 def write(
     conn: Conn, found: Resolution, contact: InboundContact, kind: str, address: str,
-    queue: tuple[int, int] | None, now: datetime, *, commit: bool,
+    queue: tuple[int, int] | None, now: datetime,
 ) -> tuple[int, int, int]:
-    """Create what the contact needs (customer, interaction) and append its message, its parts
-    and its timeline events; with `commit`, COMMIT in the same round trip.
+    """Create what the contact needs (customer, interaction) and append its message, its parts,
+    its attachments and its timeline events; without attachments, COMMIT in the same round trip.
     `queue` is (queue id, priority) for a contact that needs an agent, None for self-service.
     Returns (message, interaction, customer) ids."""
     customer_id = found.customer_id or found.new_customer_id
@@ -213,6 +231,7 @@ def write(
         contact.sender, contact.sender_name, contact.recipient, contact.subject, Jsonb(contact.metadata),
         contact.received_at, now, [p.content_type for p in contact.parts], [p.body for p in contact.parts],
     ]))
+    commit = not contact.attachments  # attachments need the message id first
     if commit:
         statements.append("COMMIT")
     cur = _run_batch(conn, statements)
@@ -223,4 +242,6 @@ def write(
         # APPEND found the interaction closed by someone else; nothing of this contact was
         # written (an interaction it continues means its customer existed already).
         raise InteractionClosedMeanwhile(f"interaction {interaction_id} was closed while {contact.external_id!r} arrived")
+    if contact.attachments:
+        add_attachments(conn, row[0], contact.attachments)
     return row[0], interaction_id, customer_id
