@@ -44,7 +44,7 @@ test: install-test apt lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests
 
 bench: install-test
-	@set -e; for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done
+	@set -e; for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
 schemas: install
 	$(BIN)/cic-engine schemas --out schemas/json

@@ -8,14 +8,13 @@ hits both alike. Last line: ratio (ingest rate / baseline rate; target >= 0.3) a
 
 from __future__ import annotations
 
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import psycopg
+from _database import bench_database
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -23,8 +22,7 @@ from cic_engine.clock import ManualClock  # noqa: E402
 from cic_engine.config import CicConfig  # noqa: E402
 from cic_engine.engine import Engine  # noqa: E402
 from cic_engine.models import Channel, ContentPart, InboundContact  # noqa: E402
-from cic_engine.store import Store, migrations  # noqa: E402
-from cic_engine.store.embedded import EmbeddedPostgres  # noqa: E402
+from cic_engine.store import Store  # noqa: E402
 
 CONTACTS = 10_000
 PER_CUSTOMER = 5
@@ -43,20 +41,13 @@ def contacts() -> list[InboundContact]:
 
 
 def main() -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="cic-bench-"))
-    server = EmbeddedPostgres(tmp / "pg")
-    try:
-        url = server.start()
-        migrations.upgrade(url)
+    with bench_database() as url:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(
                 """CREATE TABLE bench_baseline (id bigserial PRIMARY KEY, channel text, external_id text,
                    sender text, body text, created_at timestamptz)"""
             )
         run(url)
-    finally:
-        server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run(url: str) -> None:

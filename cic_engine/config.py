@@ -7,15 +7,22 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from .models import Channel
+from .routing.settings import (
+    NAME_PATTERN,
+    AgentSeed,
+    Name,
+    QueueConfig,
+    RoutingSection,
+    Strategy,
+    StrictModel,
+)
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+__all__ = ["AgentSeed", "CicConfig", "ConfigError", "ConfigProblem", "LoadedConfig", "QueueConfig", "load_config"]
 
 
 class ConfigProblem(BaseModel):
@@ -33,11 +40,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[ConfigProblem]):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
-
-
-class StrictModel(BaseModel):
-    # An unknown key is almost always a typo that would otherwise be silently ignored.
-    model_config = ConfigDict(extra="forbid")
 
 
 class EngineSection(StrictModel):
@@ -91,33 +93,11 @@ class WebSection(StrictModel):
         return host.strip("[]"), int(port)
 
 
-class QueueConfig(StrictModel):
-    name: Name
-    channels: list[Channel] = Field(default_factory=lambda: list(Channel))
-    priority: int = Field(0, ge=-100, le=100, description="added to every interaction's priority")
-
-
-class AgentSeed(StrictModel):
-    login: Name
-    name: str = Field(min_length=1, max_length=200)
-    roles: list[str] = Field(default_factory=lambda: ["agent"])
-    queues: list[Name] = Field(default_factory=list)
-    skills: dict[str, Annotated[int, Field(ge=1, le=10)]] = Field(default_factory=dict)
-    languages: list[str] = Field(default_factory=list)
-
-    @field_validator("roles")
-    @classmethod
-    def _known_roles(cls, value: list[str]) -> list[str]:
-        unknown = set(value) - {"agent", "supervisor", "admin"}
-        if unknown:
-            raise ValueError(f"unknown role(s) {sorted(unknown)}; use agent, supervisor or admin")
-        return value
-
-
 class CicConfig(StrictModel):
     engine: EngineSection = Field(default_factory=EngineSection)
     database: DatabaseSection = Field(default_factory=DatabaseSection)
     web: WebSection = Field(default_factory=WebSection)
+    routing: RoutingSection = Field(default_factory=RoutingSection)
     queues: list[QueueConfig] = Field(default_factory=lambda: [QueueConfig(name="general")])
     agents: list[AgentSeed] = Field(default_factory=list)
 
@@ -157,6 +137,8 @@ class LoadedConfig:
 def _key(loc: Iterable[Any]) -> str:
     key = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for "the key itself is wrong", already named
+            continue
         key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
     return key
 
@@ -200,6 +182,8 @@ def _cross_checks(path: Path, cic: CicConfig) -> list[ConfigProblem]:
                 problem=f"no queue named {cic.engine.default_queue!r} (queues: {', '.join(names) or 'none'})",
             )
         )
+    for i, queue in enumerate(cic.queues):
+        problems.extend(_queue_references(path, f"queues[{i}]", queue, names))
     logins: list[str] = []
     for i, agent in enumerate(cic.agents):
         if agent.login in logins:
@@ -212,6 +196,25 @@ def _cross_checks(path: Path, cic: CicConfig) -> list[ConfigProblem]:
                 problems.append(
                     ConfigProblem(file=str(path), key=f"agents[{i}].queues[{j}]", problem=f"no queue named {queue!r}")
                 )
+    return problems
+
+
+def _queue_references(path: Path, key: str, queue: QueueConfig, names: list[str]) -> list[ConfigProblem]:
+    problems = []
+
+    def refer(subkey: str, other: str | None) -> None:
+        if other is None:
+            return
+        if other not in names:
+            problems.append(ConfigProblem(file=str(path), key=f"{key}.{subkey}", problem=f"no queue named {other!r}"))
+        elif other == queue.name:
+            problems.append(ConfigProblem(file=str(path), key=f"{key}.{subkey}", problem="a queue cannot overflow into itself"))
+
+    refer("after_hours.queue", queue.after_hours.queue)
+    for j, step in enumerate(queue.overflow):
+        refer(f"overflow[{j}].queue", step.queue)
+    if queue.strategy == Strategy.ring_all and "voice" not in queue.channels:
+        problems.append(ConfigProblem(file=str(path), key=f"{key}.strategy", problem="ring-all needs a queue that takes voice"))
     return problems
 
 

@@ -110,6 +110,10 @@ class InboundContact(_Strict):
     attachments: list[Attachment] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
     queue: str | None = Field(None, max_length=200)
     priority: int = Field(0, ge=-1000, le=1000)
+    skills: dict[Annotated[str, Field(max_length=100)], Annotated[int, Field(ge=1, le=10)]] = Field(
+        default_factory=dict, max_length=20, description="skills (level 1-10) the agent needs, on top of the queue's"
+    )
+    language: str | None = Field(None, max_length=20, description="language the agent must speak (e.g. from IVR)")
     needs_agent: bool = True
     metadata: dict[str, str] = Field(default_factory=dict, max_length=100)
 
@@ -186,6 +190,7 @@ class TimelineEvent(_Strict):
     kind: str
     customer_id: int | None
     interaction_id: int | None
+    agent_id: int | None = None
     actor: str | None
     data: dict[str, Any]
 

@@ -15,6 +15,9 @@ from .adapters import ChannelAdapter
 from .config import LoadedConfig
 from .engine import Engine
 from .models import AdapterHealth
+from .routing.events import EventListener
+from .routing.router import Router
+from .routing.service import Routing
 from .store import Store, migrations
 from .store.embedded import EmbeddedPostgres
 from .web.app import WebApp
@@ -32,6 +35,9 @@ class Node:
         self.adapters: dict[str, ChannelAdapter] = {}
         self.adapter_failures: dict[str, str] = {}
         self.web: WSGIServer | None = None
+        self.router: Router | None = None
+        self.routing: Routing | None = None
+        self.events: EventListener | None = None
         self.stopped = Event()
 
     @property
@@ -50,6 +56,11 @@ class Node:
         self.store = Store(url, cic.database.pool_min, cic.database.pool_max, name=f"cic-{self.name}").open()
         self.engine = Engine(self.store, cic)
         self.engine.load_directory()
+        self.router = Router(self.store, cic)
+        self.routing = Routing(self.router)
+        self.router.start()
+        self.events = EventListener(url)
+        self.events.start()
         self._start_adapters()
         app = WebApp({("GET", "/healthz"): self._healthz})
         self.web = WSGIServer(cic.web.address, app, log=None, error_log=logging.getLogger("cic_engine.web"))
@@ -91,6 +102,8 @@ class Node:
             "version": __version__,
             "database": "embedded" if self.embedded else "external",
             "store": store,
+            "router": {"running": self.router.running if self.router else False,
+                       "passes": self.router.passes if self.router else 0},
             "adapters": adapters,
         }
 
@@ -114,6 +127,10 @@ class Node:
             except BaseException as exc:  # keep stopping the rest; Timeout is a BaseException
                 log.error("adapter %s did not stop cleanly: %s", name, exc)
         self.adapters.clear()
+        if self.events is not None:
+            self.events.stop()
+        if self.router is not None:
+            self.router.stop()
         if self.store is not None:
             self.store.close()
         if self.embedded is not None:

@@ -23,24 +23,32 @@ def sync_from_config(conn: Conn, cic: CicConfig) -> None:
     are left in place: interactions and the timeline still refer to them."""
     for q in cic.queues:
         conn.execute(
-            """INSERT INTO queues (name, channels, priority) VALUES (%s, %s, %s)
+            """INSERT INTO queues (name, channels, priority, settings) VALUES (%s, %s, %s, %s)
                ON CONFLICT (name) DO UPDATE SET channels = EXCLUDED.channels, priority = EXCLUDED.priority,
-                                                updated_at = now()""",
-            (q.name, [c.value for c in q.channels], q.priority),
+                                                settings = EXCLUDED.settings, updated_at = now()""",
+            (q.name, [c.value for c in q.channels], q.priority, Jsonb(q.model_dump(mode="json"))),
         )
     for a in cic.agents:
+        exclusive = cic.routing.voice_exclusive if a.voice_exclusive is None else a.voice_exclusive
         row = conn.execute(
-            """INSERT INTO agents (login, name, roles, skills, languages) VALUES (%s, %s, %s, %s, %s)
+            """INSERT INTO agents (login, name, roles, skills, languages, caps, voice_exclusive)
+               VALUES (%s, %s, %s, %s, %s, %s, %s)
                ON CONFLICT (login) DO UPDATE SET name = EXCLUDED.name, roles = EXCLUDED.roles,
-                   skills = EXCLUDED.skills, languages = EXCLUDED.languages, updated_at = now()
+                   skills = EXCLUDED.skills, languages = EXCLUDED.languages, caps = EXCLUDED.caps,
+                   voice_exclusive = EXCLUDED.voice_exclusive
                RETURNING id""",
-            (a.login, a.name, a.roles, Jsonb(a.skills), a.languages),
+            (a.login, a.name, a.roles, Jsonb(a.skills), a.languages, cic.routing.caps_for(a), exclusive),
         ).fetchone()
         assert row is not None
-        conn.execute("DELETE FROM agent_queues WHERE agent_id = %s", (row[0],))
+        # Kept rows keep their round-robin position across restarts.
+        conn.execute(
+            """DELETE FROM agent_queues WHERE agent_id = %s
+               AND queue_id NOT IN (SELECT id FROM queues WHERE name = ANY(%s))""",
+            (row[0], a.queues),
+        )
         conn.execute(
             """INSERT INTO agent_queues (agent_id, queue_id)
-               SELECT %s, id FROM queues WHERE name = ANY(%s)""",
+               SELECT %s, id FROM queues WHERE name = ANY(%s) ON CONFLICT DO NOTHING""",
             (row[0], a.queues),
         )
 

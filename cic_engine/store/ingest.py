@@ -81,14 +81,17 @@ _PREPARED = {
            VALUES ($5, 'customer_created', $1, jsonb_build_object('identity', $2 || ':' || $3))""",
     ),
     # $1 interaction id, $2 channel, $3 endpoint, $4 conversation key, $5 queue id, $6 priority,
-    # $7 customer, $8 subject, $9 now, $10 queued (needs an agent) or closed at once (self-service)
+    # $7 customer, $8 subject, $9 now, $10 queued (needs an agent) or closed at once (self-service),
+    # $11 skills required, $12 language
     OPEN_INTERACTION: (
-        "bigint, text, text, text, bigint, integer, bigint, text, timestamptz, boolean",
+        "bigint, text, text, text, bigint, integer, bigint, text, timestamptz, boolean, jsonb, text",
         """WITH i AS (
                INSERT INTO interactions (id, channel, direction, state, endpoint, conversation_key, queue_id, priority,
-                                         customer_id, subject, created_at, queued_at, last_message_at, closed_at)
+                                         customer_id, subject, created_at, queued_at, queue_entered_at,
+                                         last_message_at, closed_at, skills, language)
                VALUES ($1, $2, 'inbound', CASE WHEN $10 THEN 'queued' ELSE 'closed' END, $3, $4, $5, $6, $7, $8,
-                       $9, CASE WHEN $10 THEN $9 END, $9, CASE WHEN $10 THEN NULL ELSE $9 END)),
+                       $9, CASE WHEN $10 THEN $9 END, CASE WHEN $10 THEN $9 END, $9,
+                       CASE WHEN $10 THEN NULL ELSE $9 END, $11, $12)),
            t AS (
                INSERT INTO timeline_events (at, kind, customer_id, interaction_id, data)
                SELECT $9, e.kind, $7, $1, e.data FROM
@@ -224,7 +227,7 @@ def write(
         statements.append(_execute(mog, OPEN_INTERACTION, [
             interaction_id, contact.channel.value, contact.endpoint, contact.conversation_key,
             queue[0] if queue else None, queue[1] if queue else contact.priority, customer_id, contact.subject,
-            now, queue is not None,
+            now, queue is not None, Jsonb(contact.skills), contact.language,
         ]))
     statements.append(_execute(mog, APPEND, [
         interaction_id, found.continues is None, customer_id, contact.channel.value, contact.external_id,

@@ -28,12 +28,13 @@ def append(
     )
 
 
-_COLUMNS = "id, at, kind, customer_id, interaction_id, actor, data"
+_COLUMNS = "id, at, kind, customer_id, interaction_id, agent_id, actor, data"
 
 
 def _event(row) -> TimelineEvent:
     return TimelineEvent(
-        id=row[0], at=row[1], kind=row[2], customer_id=row[3], interaction_id=row[4], actor=row[5], data=row[6]
+        id=row[0], at=row[1], kind=row[2], customer_id=row[3], interaction_id=row[4], agent_id=row[5], actor=row[6],
+        data=row[7],
     )
 
 

@@ -1,0 +1,270 @@
+"""The router: routing passes over the shared queue, woken by NOTIFY and by its own timers.
+
+A pass, under a cluster-wide advisory lock so that passes of several nodes take turns (row
+locks still guard every change against agents' and supervisors' own actions):
+  1. prepare new arrivals: open hours and the after-hours action, the ordering key, the
+     overflow timer, the sticky agent;
+  2. fire due timers: offers not answered (requeue at the same place, agent excluded, missed
+     offers counted), wrap-ups ended, overflow steps;
+  3. match the free agents to the waiting interactions in order and offer, one per agent.
+Passes repeat while they make offers. Between passes the router sleeps until a NOTIFY on
+cic_queue (new interaction, agent freed, requeue) or its next timer, at most `tick_s`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import gevent
+import psycopg
+
+from ..clock import Clock, SystemClock
+from ..config import CicConfig
+from ..models import Channel
+from ..store import Store, advisory_key
+from ..store import agents as store_agents
+from ..store import offers as store_offers
+from ..store import routing as store_routing
+from ..store.directory import queues_by_name
+from ..store.interactions import QUEUE_NOTIFY_CHANNEL
+from . import overflow
+from .matcher import Matcher, offer_expiry, queue_cap
+from .ordering import rank_at
+from .schedule import is_open
+from .settings import CHANNEL_SLOTS, QueueConfig
+
+log = logging.getLogger(__name__)
+PAGE = 500
+MAX_SCANNED_PER_PASS = 20_000
+MAX_PASSES_PER_ROUND = 200
+MIN_SLEEP_S = 0.02
+
+
+@dataclass
+class PassResult:
+    prepared: int = 0
+    timers: int = 0
+    offered: int = 0
+    conflicts: int = 0  # matches a concurrent change made impossible; the next pass retries
+
+    @property
+    def progress(self) -> bool:
+        return self.offered > 0 or self.conflicts > 0
+
+
+@dataclass
+class QueueDirectory:
+    by_id: dict[int, QueueConfig] = field(default_factory=dict)
+    ids: dict[str, int] = field(default_factory=dict)
+
+
+class Router:
+    def __init__(self, store: Store, cic: CicConfig, clock: Clock | None = None):
+        self.store = store
+        self.cic = cic
+        self.clock = clock or SystemClock()
+        self.queues = QueueDirectory()
+        self._greenlet: gevent.Greenlet | None = None
+        self._stopping = False
+        self.passes = 0
+
+    def load_queues(self) -> None:
+        with self.store.transaction() as conn:
+            rows = queues_by_name(conn)
+        configured = {q.name: q for q in self.cic.queues}
+        self.queues = QueueDirectory(
+            by_id={r.id: configured[name] for name, r in rows.items() if name in configured},
+            ids={name: r.id for name, r in rows.items()},
+        )
+
+    # One pass -----------------------------------------------------------------------------
+
+    def route(self) -> PassResult:
+        """Passes until one makes no progress; the total of what they did."""
+        total = PassResult()
+        for _ in range(MAX_PASSES_PER_ROUND):
+            result = self.run_pass()
+            total.prepared += result.prepared
+            total.timers += result.timers
+            total.offered += result.offered
+            total.conflicts += result.conflicts
+            if not result.progress and not result.prepared:
+                break
+        return total
+
+    def run_pass(self) -> PassResult:
+        if not self.queues.by_id:
+            self.load_queues()
+        result = PassResult()
+        with self.store.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (advisory_key(store_routing.ROUTER_LOCK),))
+            try:
+                now = self.clock.now()
+                result.prepared = self._prepare(conn, now)
+                result.timers = self._fire_timers(conn, now)
+                result.offered, result.conflicts = self._offer(conn, now)
+            finally:
+                if not conn.closed and not conn.broken:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (advisory_key(store_routing.ROUTER_LOCK),))
+        self.passes += 1
+        return result
+
+    def _prepare(self, conn, now: datetime) -> int:
+        with conn.transaction():
+            arrivals = store_routing.arrivals(conn, PAGE)
+            if not arrivals:
+                return 0
+            windows = [q.sticky.window_s for q in self.queues.by_id.values() if q.sticky.window_s > 0]
+            last = (
+                store_routing.last_agents(conn, [a.customer_id for a in arrivals], now - timedelta(seconds=max(windows)))
+                if windows else {}
+            )
+            preps = [self._prepare_one(a, last.get(a.customer_id), now) for a in arrivals]
+            store_routing.write_preparations(conn, preps, now)
+        return len(arrivals)
+
+    def _prepare_one(self, a: store_routing.Arrival, last, now: datetime) -> store_routing.Preparation:
+        queue = self.queues.by_id.get(a.queue_id)
+        queue_id, priority, entered, callback, event = a.queue_id, a.priority, a.queued_at, False, None
+        leaves = False
+        if queue is not None and not is_open(queue.hours, a.queued_at):
+            action = queue.after_hours.action
+            voice = a.channel == Channel.voice.value
+            if action == "queue":
+                target = self.cic_queue(queue.after_hours.queue)
+                queue_id = self.queues.ids[target.name]
+                priority += target.priority - queue.priority
+                entered = now
+            elif action == "voicemail" and voice:
+                leaves = True
+            elif action == "callback" and voice:
+                callback = True
+            else:
+                action = "auto-reply"  # what a closed queue does for channels without voicemail/callback
+            event = ("after_hours", {"queue": queue.name, "action": action, "to_queue": queue.after_hours.queue,
+                                     "message": queue.after_hours.message})
+        target = self.queues.by_id.get(queue_id)
+        sticky_agent = sticky_until = None
+        if target is not None and last is not None and target.sticky.window_s > 0:
+            agent_id, presence, answered_at = last
+            until = a.queued_at + timedelta(seconds=target.sticky.wait_s)
+            if presence == "available" and answered_at >= now - timedelta(seconds=target.sticky.window_s) and until > now:
+                sticky_agent, sticky_until = agent_id, until
+        return store_routing.Preparation(
+            id=a.id,
+            rank_at=None if leaves else rank_at(self.cic.routing, a.queued_at, priority, a.tier),
+            queue_id=queue_id, priority=priority, queue_entered_at=entered,
+            next_overflow_at=overflow.first_step_at(target, entered) if target else None,
+            sticky_agent_id=sticky_agent, sticky_until=sticky_until, callback=callback, event=event,
+        )
+
+    def cic_queue(self, name: str | None) -> QueueConfig:
+        for q in self.cic.queues:
+            if q.name == name:
+                return q
+        raise KeyError(f"no queue named {name!r}")
+
+    def _fire_timers(self, conn, now: datetime) -> int:
+        fired = 0
+        with conn.transaction():
+            expired = store_routing.expired_offers(conn, now)
+        for interaction_id, agent_ids in expired:
+            with conn.transaction():
+                for agent_id in agent_ids:
+                    fired += store_offers.release(
+                        conn, interaction_id, agent_id, now, kind="offer_timeout", exclude=True, missed=True,
+                        max_missed=self.cic.routing.max_missed_offers, reason="no answer", expired_by=now,
+                    )
+        with conn.transaction():
+            wrap_ups = store_routing.expired_wrap_ups(conn, now)
+        for interaction_id in wrap_ups:
+            with conn.transaction():
+                fired += store_offers.close_wrap_up(conn, interaction_id, None, now, None, None)
+        with conn.transaction():
+            for item in store_routing.overflow_due(conn, now):
+                overflow.apply_next_step(conn, self, item, now)
+                fired += 1
+        return fired
+
+    def _offer(self, conn, now: datetime) -> tuple[int, int]:
+        free = store_agents.free_agents(conn)
+        if not free:
+            return 0, 0
+        matcher = Matcher(free, self.queues.by_id, now)
+        queue_ids = sorted({q for a in free for q in a.queue_ids})
+        channels = sorted({c.value for a in free for i, c in enumerate(CHANNEL_SLOTS) if a.loads[i] < a.caps[i]})
+        pairs: list[store_offers.OfferPair] = []
+        after, scanned = None, 0
+        while not matcher.done and scanned < MAX_SCANNED_PER_PASS:
+            page = store_routing.waiting_page(conn, queue_ids, channels, after, PAGE)
+            scanned += len(page)
+            for m in matcher.feed(page):
+                queue = self.queues.by_id[m.queue_id]
+                channel = next(w.channel for w in page if w.id == m.interaction_id)
+                expires = offer_expiry(now, queue.offer_timeout_s or self.cic.routing.offer_timeout_s)
+                for agent_id in m.agent_ids:
+                    agent = matcher.agent(agent_id)
+                    pairs.append(store_offers.OfferPair(
+                        interaction_id=m.interaction_id, agent_id=agent_id, cap=queue_cap(queue, agent, channel),
+                        exclusive=agent.voice_exclusive, queue_id=m.queue_id, expires_at=expires,
+                    ))
+            if len(page) < PAGE:
+                break
+            after = (page[-1].rank_at, page[-1].id)
+        made = store_offers.offer(conn, pairs, now)
+        return len(made), len(pairs) - len(made)
+
+    # The loop -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.load_queues()
+        self._stopping = False
+        self._greenlet = gevent.spawn(self._run)
+
+    @property
+    def running(self) -> bool:
+        return self._greenlet is not None and not self._greenlet.dead
+
+    def stop(self, timeout: float = 5.0) -> None:
+        # The loop notices within tick_s; killing it mid-query would leave a connection busy.
+        self._stopping = True
+        if self._greenlet is not None:
+            self._greenlet.join(timeout)
+            self._greenlet.kill(timeout=1)
+            self._greenlet = None
+
+    def _sleep_s(self) -> float:
+        now = self.clock.now()
+        with self.store.transaction() as conn:
+            deadline = store_routing.next_deadline(conn, now)
+        tick = self.cic.routing.tick_s
+        if deadline is None:
+            return tick
+        # A floor: a timer that keeps failing to fire must not turn this into a busy loop.
+        return max(MIN_SLEEP_S, min(tick, (deadline - now).total_seconds()))
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self._stopping:
+            try:
+                with psycopg.connect(self.store.url, autocommit=True, application_name="cic-router-listen") as listen:
+                    listen.execute(f"LISTEN {QUEUE_NOTIFY_CHANNEL}")
+                    while not self._stopping:
+                        self.route()
+                        backoff = 0.5
+                        # Any notification is a reason for a pass; several are one pass.
+                        for _ in listen.notifies(timeout=self._sleep_s(), stop_after=1):
+                            pass
+                        for _ in listen.notifies(timeout=0.001):
+                            pass
+            except (psycopg.Error, OSError) as exc:
+                log.warning("router: database unavailable (%s); retrying in %.1fs", exc, backoff)
+                gevent.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+            except Exception:
+                log.exception("router pass failed; retrying in %.1fs", backoff)
+                gevent.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+

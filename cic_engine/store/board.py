@@ -1,0 +1,60 @@
+"""The live queue board: what waits, who is free, and how the queue did since a moment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from . import Conn
+
+
+@dataclass(frozen=True)
+class QueueFigures:
+    queue_id: int
+    channel: str
+    waiting: int
+    offered: int
+    longest_wait_s: float
+    answered: int
+    answered_in_target: int
+    abandoned: int
+    abandoned_in_target: int  # gave up before the target: left out of the service level
+    avg_answer_s: float | None  # ASA
+
+
+def queue_figures(conn: Conn, targets: dict[tuple[int, str], float], since: datetime, now: datetime) -> list[QueueFigures]:
+    """Per queue and channel, for interactions queued since `since`. `targets` maps (queue id,
+    channel) to the service-level time in seconds."""
+    keys = list(targets)
+    rows = conn.execute(
+        """WITH t AS (SELECT * FROM unnest(%(q)s::bigint[], %(ch)s::text[], %(s)s::float8[]) AS t(queue_id, channel, within_s))
+           SELECT t.queue_id, t.channel,
+                  count(*) FILTER (WHERE i.state = 'queued'),
+                  count(*) FILTER (WHERE i.state = 'offered'),
+                  coalesce(extract(epoch FROM %(now)s - min(i.queued_at) FILTER (WHERE i.state IN ('queued', 'offered'))), 0),
+                  count(i.answered_at),
+                  count(*) FILTER (WHERE i.answered_at - i.queued_at <= make_interval(secs => t.within_s)),
+                  count(*) FILTER (WHERE i.outcome = 'abandoned'),
+                  count(*) FILTER (WHERE i.outcome = 'abandoned'
+                                     AND i.closed_at - i.queued_at <= make_interval(secs => t.within_s)),
+                  avg(extract(epoch FROM i.answered_at - i.queued_at))
+           FROM t LEFT JOIN interactions i
+             ON i.queue_id = t.queue_id AND i.channel = t.channel AND i.queued_at >= %(since)s
+           GROUP BY t.queue_id, t.channel ORDER BY t.queue_id, t.channel""",
+        {"q": [k[0] for k in keys], "ch": [k[1] for k in keys], "s": [targets[k] for k in keys],
+         "since": since, "now": now},
+    ).fetchall()
+    return [QueueFigures(r[0], r[1], r[2], r[3], float(r[4]), r[5], r[6], r[7], r[8],
+                         float(r[9]) if r[9] is not None else None) for r in rows]
+
+
+def agents_by_state(conn: Conn) -> dict[int, dict[str, int]]:
+    """Per queue, how many of its agents are in each state."""
+    rows = conn.execute(
+        """SELECT q.queue_id, a.state, count(*) FROM agent_queues q JOIN agents a ON a.id = q.agent_id
+           GROUP BY q.queue_id, a.state"""
+    ).fetchall()
+    out: dict[int, dict[str, int]] = {}
+    for queue_id, state, n in rows:
+        out.setdefault(queue_id, {})[state] = n
+    return out

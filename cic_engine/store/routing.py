@@ -1,0 +1,240 @@
+"""What a routing pass reads and writes besides offers: new arrivals to prepare, due timers,
+the agents with a free slot, the waiting interactions in order, queue moves and priority."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from . import Conn
+from .interactions import QUEUE_NOTIFY_CHANNEL
+
+ROUTER_LOCK = "cic-router-pass"
+
+
+@dataclass(frozen=True)
+class Arrival:
+    id: int
+    channel: str
+    queue_id: int
+    queued_at: datetime
+    priority: int
+    tier: str
+    customer_id: int
+
+
+@dataclass(frozen=True)
+class Preparation:
+    id: int
+    rank_at: datetime | None  # None: the interaction leaves the queue (after-hours voicemail)
+    queue_id: int
+    priority: int
+    queue_entered_at: datetime
+    next_overflow_at: datetime | None
+    sticky_agent_id: int | None
+    sticky_until: datetime | None
+    callback: bool
+    event: tuple[str, dict[str, Any]] | None  # a timeline row to add (kind, data)
+
+
+def arrivals(conn: Conn, limit: int) -> list[Arrival]:
+    """Queued interactions no router has looked at yet, locked for this transaction."""
+    rows = conn.execute(
+        """SELECT i.id, i.channel, i.queue_id, i.queued_at, i.priority, c.tier, i.customer_id
+           FROM interactions i JOIN customers c ON c.id = i.customer_id
+           WHERE i.state = 'queued' AND i.rank_at IS NULL
+           ORDER BY i.id LIMIT %s
+           FOR UPDATE OF i SKIP LOCKED""",
+        (limit,),
+    ).fetchall()
+    return [Arrival(*r) for r in rows]
+
+
+def last_agents(conn: Conn, customer_ids: list[int], since: datetime) -> dict[int, tuple[int, str, datetime]]:
+    """Per customer, the agent who last answered one of their interactions since `since`
+    (any channel): (agent, that agent's presence now, when they answered)."""
+    rows = conn.execute(
+        """SELECT DISTINCT ON (i.customer_id) i.customer_id, i.assigned_agent_id, a.presence, i.answered_at
+           FROM interactions i JOIN agents a ON a.id = i.assigned_agent_id
+           WHERE i.customer_id = ANY(%s) AND i.assigned_agent_id IS NOT NULL AND i.answered_at >= %s
+           ORDER BY i.customer_id, i.answered_at DESC""",
+        (customer_ids, since),
+    ).fetchall()
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def write_preparations(conn: Conn, preps: list[Preparation], now: datetime) -> None:
+    if not preps:
+        return
+    conn.execute(
+        """WITH p AS (
+                SELECT * FROM unnest(%(id)s::bigint[], %(rank)s::timestamptz[], %(q)s::bigint[], %(prio)s::int[],
+                                     %(entered)s::timestamptz[], %(overflow)s::timestamptz[], %(sticky)s::bigint[],
+                                     %(until)s::timestamptz[], %(callback)s::bool[])
+                    AS p(id, rank_at, queue_id, priority, entered, next_overflow_at, sticky, sticky_until, callback))
+            UPDATE interactions i SET
+                rank_at = coalesce(p.rank_at, i.queued_at),
+                state = CASE WHEN p.rank_at IS NULL THEN 'closed' ELSE i.state END,
+                closed_at = CASE WHEN p.rank_at IS NULL THEN %(now)s END,
+                outcome = CASE WHEN p.rank_at IS NULL THEN 'voicemail' END,
+                queue_id = p.queue_id, priority = p.priority, queue_entered_at = p.entered,
+                next_overflow_at = p.next_overflow_at, sticky_agent_id = p.sticky, sticky_until = p.sticky_until,
+                callback = p.callback
+            FROM p WHERE i.id = p.id""",  # noqa: S608 - no values in the text
+        {
+            "id": [p.id for p in preps], "rank": [p.rank_at for p in preps], "q": [p.queue_id for p in preps],
+            "prio": [p.priority for p in preps], "entered": [p.queue_entered_at for p in preps],
+            "overflow": [p.next_overflow_at for p in preps], "sticky": [p.sticky_agent_id for p in preps],
+            "until": [p.sticky_until for p in preps], "callback": [p.callback for p in preps], "now": now,
+        },
+    )
+    for p in preps:
+        if p.event is not None:
+            record(conn, p.event[0], now, p.id, data=p.event[1])
+    # The live "queued" event: ingest wrote the timeline row; listeners hear of it once it can be routed.
+    conn.execute(
+        """SELECT pg_notify('cic_events', jsonb_build_object(
+                'event', 'interaction.queued', 'at', %s::timestamptz, 'interaction_id', i.id,
+                'customer_id', i.customer_id, 'data', jsonb_build_object('queue_id', i.queue_id, 'channel', i.channel,
+                'rank_at', i.rank_at))::text)
+           FROM interactions i WHERE i.id = ANY(%s) AND i.state = 'queued'""",
+        (now, [p.id for p in preps]),
+    )
+
+
+def record(
+    conn: Conn, kind: str, now: datetime, interaction_id: int, *, agent_id: int | None = None,
+    actor: str | None = None, data: dict[str, Any] | None = None,
+) -> None:
+    """A timeline row about an interaction, with its live event (cic_record)."""
+    conn.execute(
+        """SELECT cic_record(%s, %s, customer_id, id, %s, %s, %s) FROM interactions WHERE id = %s""",
+        (kind, now, agent_id, actor, Jsonb(data or {}), interaction_id),
+    )
+
+
+def wake_routers(conn: Conn, why: str) -> None:
+    conn.execute("SELECT pg_notify(%s, %s)", (QUEUE_NOTIFY_CHANNEL, why))
+
+
+def expired_offers(conn: Conn, now: datetime, limit: int = 500) -> list[tuple[int, list[int]]]:
+    rows = conn.execute(
+        """SELECT id, offered_to FROM interactions WHERE state = 'offered' AND offer_expires_at <= %s
+           ORDER BY offer_expires_at LIMIT %s""",
+        (now, limit),
+    ).fetchall()
+    return [(r[0], list(r[1])) for r in rows]
+
+
+def expired_wrap_ups(conn: Conn, now: datetime, limit: int = 500) -> list[int]:
+    rows = conn.execute(
+        """SELECT id FROM interactions WHERE state = 'wrap_up' AND wrap_up_until <= %s
+           ORDER BY wrap_up_until LIMIT %s""",
+        (now, limit),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+@dataclass(frozen=True)
+class Waiting:
+    id: int
+    channel: str
+    queue_id: int
+    extra_queue_ids: tuple[int, ...]
+    skills: dict[str, int]
+    language: str | None
+    skill_relax: int
+    excluded: frozenset[int]
+    sticky_agent_id: int | None
+    sticky_until: datetime | None
+    rank_at: datetime
+    priority: int
+    queued_at: datetime
+    queue_entered_at: datetime
+    overflow_step: int
+    customer_id: int
+    callback: bool
+
+
+_WAITING_COLUMNS = """i.id, i.channel, i.queue_id, i.extra_queue_ids, i.skills, i.language, i.skill_relax,
+    i.excluded_agents, i.sticky_agent_id, i.sticky_until, i.rank_at, i.priority, i.queued_at, i.queue_entered_at,
+    i.overflow_step, i.customer_id, i.callback"""
+
+
+def _waiting(r) -> Waiting:
+    return Waiting(
+        id=r[0], channel=r[1], queue_id=r[2], extra_queue_ids=tuple(r[3]), skills=r[4], language=r[5],
+        skill_relax=r[6], excluded=frozenset(r[7]), sticky_agent_id=r[8], sticky_until=r[9], rank_at=r[10],
+        priority=r[11], queued_at=r[12], queue_entered_at=r[13], overflow_step=r[14], customer_id=r[15],
+        callback=r[16],
+    )
+
+
+def waiting_page(
+    conn: Conn, queue_ids: list[int], channels: list[str], after: tuple[datetime, int] | None, limit: int,
+) -> list[Waiting]:
+    """Prepared, queued interactions of these queues and channels in routing order, after a key."""
+    rows = conn.execute(
+        f"""SELECT {_WAITING_COLUMNS} FROM interactions i
+            WHERE i.state = 'queued' AND i.rank_at IS NOT NULL
+              AND (i.queue_id = ANY(%(q)s::bigint[]) OR i.extra_queue_ids && %(q)s::bigint[]) AND i.channel = ANY(%(ch)s)
+              AND (%(after_rank)s::timestamptz IS NULL OR (i.rank_at, i.id) > (%(after_rank)s, %(after_id)s))
+            ORDER BY i.rank_at, i.id LIMIT %(limit)s""",  # noqa: S608 - fixed column list
+        {"q": queue_ids, "ch": channels, "after_rank": after[0] if after else None,
+         "after_id": after[1] if after else None, "limit": limit},
+    ).fetchall()
+    return [_waiting(r) for r in rows]
+
+
+def lock_waiting(conn: Conn, interaction_id: int) -> tuple[str, Waiting] | None:
+    """Lock one interaction for a supervisor or overflow change: (state, its routing fields)."""
+    row = conn.execute(
+        f"""SELECT i.state, {_WAITING_COLUMNS} FROM interactions i WHERE i.id = %s FOR UPDATE""",  # noqa: S608
+        (interaction_id,),
+    ).fetchone()
+    return (row[0], _waiting(row[1:])) if row else None
+
+
+def overflow_due(conn: Conn, now: datetime, limit: int = 500) -> list[Waiting]:
+    rows = conn.execute(
+        f"""SELECT {_WAITING_COLUMNS} FROM interactions i
+            WHERE i.state = 'queued' AND i.next_overflow_at <= %s
+            ORDER BY i.next_overflow_at LIMIT %s FOR UPDATE SKIP LOCKED""",  # noqa: S608
+        (now, limit),
+    ).fetchall()
+    return [_waiting(r) for r in rows]
+
+
+def update_waiting(conn: Conn, interaction_id: int, **columns: Any) -> None:
+    """Set routing columns of a locked, queued interaction (names are ours, values parameters)."""
+    allowed = {"queue_id", "priority", "rank_at", "queue_entered_at", "overflow_step", "next_overflow_at",
+               "skill_relax", "extra_queue_ids", "sticky_agent_id", "sticky_until", "callback", "state",
+               "closed_at", "outcome", "excluded_agents"}
+    unknown = set(columns) - allowed
+    if unknown:
+        raise ValueError(f"not a routing column: {sorted(unknown)}")
+    assignments = ", ".join(f"{name} = %({name})s" for name in columns)
+    conn.execute(f"UPDATE interactions SET {assignments} WHERE id = %(id)s", {**columns, "id": interaction_id})  # noqa: S608
+
+
+def customer_tier(conn: Conn, customer_id: int) -> str:
+    row = conn.execute("SELECT tier FROM customers WHERE id = %s", (customer_id,)).fetchone()
+    return row[0] if row else "standard"
+
+
+def next_deadline(conn: Conn, now: datetime) -> datetime | None:
+    """The soonest moment a timer fires: an offer or wrap-up expiring, an overflow step, a
+    sticky wait ending."""
+    row = conn.execute(
+        """SELECT least(
+               (SELECT min(offer_expires_at) FROM interactions WHERE state = 'offered'),
+               (SELECT min(wrap_up_until) FROM interactions WHERE state = 'wrap_up'),
+               (SELECT min(next_overflow_at) FROM interactions WHERE state = 'queued'),
+               (SELECT min(sticky_until) FROM interactions
+                WHERE state = 'queued' AND sticky_until IS NOT NULL AND sticky_until > %s))""",
+        (now,),
+    ).fetchone()
+    return row[0] if row else None

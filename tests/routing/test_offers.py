@@ -1,0 +1,152 @@
+"""The offer protocol: reserve, offer with a timeout, accept / reject / timeout, requeue in place."""
+
+from __future__ import annotations
+
+import pytest
+
+from cic_engine.routing.service import RoutingError
+
+from .conftest import agents
+
+
+def test_waiting_email_is_offered_to_the_available_agent_and_accepted(make_desk):
+    desk = make_desk(agents=agents("alice"))
+    first = desk.contact("email")
+    desk.route()
+    assert desk.state(first) == "queued"  # nobody is logged in
+
+    desk.available("alice")
+    desk.route()
+    assert desk.offered_to(first) == ["alice"]
+    assert desk.routing.status(desk.agent("alice")).state == "busy"
+
+    desk.routing.accept(first, desk.agent("alice"))
+    row = desk.row(first)
+    assert row["state"] == "active" and row["assigned_agent_id"] == desk.agent("alice")
+    assert desk.kinds(first)[-3:] == ["queued", "offered", "accepted"] or "accepted" in desk.kinds(first)
+
+
+def test_rejected_offer_requeues_at_its_place_and_skips_that_agent(make_desk, clock):
+    desk = make_desk(agents=agents("alice", "bob", capacity={"email": 1}))
+    older = desk.contact("email")
+    clock.advance(5)
+    newer = desk.contact("email")
+    desk.available("alice")
+    desk.route()
+    assert desk.offers() == {older: ["alice"]}
+
+    desk.routing.reject(older, desk.agent("alice"))
+    assert desk.state(older) == "queued"
+    desk.route()
+    # alice is free again but excluded for `older`: she gets the newer one
+    assert desk.offers() == {newer: ["alice"]}
+    desk.available("bob")
+    desk.route()
+    assert desk.offers() == {newer: ["alice"], older: ["bob"]}
+    assert desk.row(older)["queued_at"] < desk.row(newer)["queued_at"]  # position kept: still first in line
+
+
+def test_offer_times_out_requeues_and_goes_to_the_next_agent(make_desk, clock):
+    desk = make_desk(agents=agents("alice", "bob"), routing={"offer_timeout_s": 15})
+    item = desk.contact("chat")
+    desk.available("alice")
+    desk.route()
+    assert desk.offered_to(item) == ["alice"]
+
+    clock.advance(14)
+    desk.route()
+    assert desk.offered_to(item) == ["alice"]  # not yet
+    desk.available("bob")
+    clock.advance(1)
+    desk.route()
+    assert desk.offered_to(item) == ["bob"]
+    assert desk.events(item, "offer_timeout")[0]["requeued"] is True
+    with pytest.raises(RoutingError):
+        desk.routing.accept(item, desk.agent("alice"))  # too late
+    assert desk.routing.status(desk.agent("alice")).loads == [0, 0, 0, 0, 0]
+
+
+def test_consecutive_missed_offers_set_the_agent_away(make_desk, clock):
+    desk = make_desk(agents=agents("alice"), routing={"offer_timeout_s": 10, "max_missed_offers": 2})
+    for _ in range(3):
+        desk.contact("voice")
+    alice = desk.agent("alice")
+    desk.available("alice")
+    desk.route()
+    clock.advance(10)
+    desk.route()  # first miss; a new offer follows
+    assert desk.routing.status(alice).presence == "available"
+    clock.advance(10)
+    desk.route()  # second miss in a row
+    status = desk.routing.status(alice)
+    assert (status.presence, status.away_reason) == ("away", "missed-offers")
+    assert desk.offers() == {}
+    assert desk.agent_states("alice")[-1] == ("away", "missed-offers")
+
+
+def test_an_accept_resets_the_missed_offer_count(make_desk, clock):
+    desk = make_desk(agents=agents("alice"), routing={"offer_timeout_s": 10, "max_missed_offers": 2})
+    alice = desk.agent("alice")
+    for _ in range(3):
+        desk.contact("voice")
+    desk.available("alice")
+    desk.route()
+    clock.advance(10)
+    desk.route()  # a miss, then a new offer
+    (offered,) = desk.offers()
+    desk.routing.accept(offered, alice)
+    assert desk.routing.status(alice).missed_offers == 0
+    desk.routing.end(offered, alice)
+    clock.advance(30)  # wrap-up
+    desk.route()
+    assert len(desk.offers()) == 1
+    clock.advance(10)
+    desk.route()  # one more miss: not two in a row
+    assert desk.routing.status(alice).presence == "available"
+
+
+def test_going_away_withdraws_pending_offers_without_blame(make_desk):
+    desk = make_desk(agents=agents("alice", "bob"))
+    item = desk.contact("email")
+    desk.available("alice")
+    desk.route()
+    desk.routing.set_away(desk.agent("alice"), "lunch")
+    assert desk.state(item) == "queued"
+    desk.available("alice")
+    desk.route()
+    assert desk.offered_to(item) == ["alice"]  # not excluded: it was not her choice
+
+
+def test_unknown_away_reason_is_refused_with_the_configured_ones(make_desk):
+    desk = make_desk(agents=agents("alice"))
+    with pytest.raises(RoutingError, match="unknown away reason 'nap'.*lunch"):
+        desk.routing.set_away(desk.agent("alice"), "nap")
+
+
+def test_end_goes_to_wrap_up_with_the_queue_timer_then_frees_the_slot(make_desk, clock):
+    desk = make_desk(queues=[{"name": "general", "wrap_up_s": 30}], agents=agents("alice"))
+    alice = desk.agent("alice")
+    call = desk.handling("voice", "alice")
+    second = desk.contact("voice")
+    desk.routing.end(call, alice)
+    assert desk.routing.status(alice).state == "wrap_up"
+    desk.route()
+    assert desk.state(second) == "queued"  # wrap-up holds the voice slot
+    clock.advance(30)
+    desk.route()
+    assert desk.state(call) == "closed"
+    assert desk.events(call, "closed")[0]["by"] == "wrap-up timer"
+    assert desk.offered_to(second) == ["alice"]
+
+
+def test_wrap_up_done_by_the_agent_records_the_disposition(make_desk):
+    desk = make_desk(agents=agents("alice"))
+    alice = desk.agent("alice")
+    item = desk.handling("chat", "alice")
+    desk.routing.end(item, alice)
+    desk.routing.complete_wrap_up(item, alice, "resolved")
+    row = desk.row(item)
+    assert (row["state"], row["disposition"], row["outcome"]) == ("closed", "resolved", "handled")
+    assert desk.routing.status(alice).state == "available"
+    states = [s for s, _ in desk.agent_states("alice")]
+    assert states == ["available", "busy", "wrap_up", "available"]
