@@ -31,6 +31,7 @@ class Match:
     interaction_id: int
     agent_ids: tuple[int, ...]  # several for ring-all
     queue_id: int
+    channel: str
 
 
 def required_skills(queue: QueueConfig, item: Waiting) -> dict[str, int]:
@@ -132,11 +133,14 @@ class Matcher:
         if queue is None:
             return None  # a queue no longer configured: a supervisor has to move it
         skills = required_skills(queue, item)
-        if item.sticky_agent_id is not None and item.sticky_until is not None and self.now < item.sticky_until:
+        if item.sticky_agent_id is not None:
             sticky = self.pool.free.get(item.sticky_agent_id)
-            if sticky is not None and eligible(sticky, item, queue, skills):
-                return Match(item.id, (sticky.id,), item.queue_id)
-            return None  # waiting for that agent a little longer
+            queue_ids = (item.queue_id, *item.extra_queue_ids)
+            if (sticky is not None and any(q in sticky.last_offered for q in queue_ids)
+                    and eligible(sticky, item, queue, skills)):
+                return Match(item.id, (sticky.id,), item.queue_id, item.channel)
+            if item.sticky_until is not None and self.now < item.sticky_until:
+                return None  # waiting for that agent a little longer
         ring_all = queue.strategy == Strategy.ring_all and item.channel == Channel.voice.value
         chosen: list[int] = []
         for agent in self.pool.candidates((item.queue_id, *item.extra_queue_ids), queue.strategy, skills):
@@ -144,7 +148,7 @@ class Matcher:
                 chosen.append(agent.id)
                 if not ring_all:
                     break
-        return Match(item.id, tuple(chosen), item.queue_id) if chosen else None
+        return Match(item.id, tuple(chosen), item.queue_id, item.channel) if chosen else None
 
 
 def offer_expiry(now: datetime, timeout_s: float) -> datetime:

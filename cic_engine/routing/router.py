@@ -125,7 +125,7 @@ class Router:
             store_routing.write_preparations(conn, preps, now)
         return len(arrivals)
 
-    def _prepare_one(self, a: store_routing.Arrival, last, now: datetime) -> store_routing.Preparation:
+    def _prepare_one(self, a: store_routing.Arrival, last: store_routing.LastAgent | None, now: datetime) -> store_routing.Preparation:
         queue = self.queues.by_id.get(a.queue_id)
         queue_id, priority, entered, callback, event = a.queue_id, a.priority, a.queued_at, False, None
         leaves = False
@@ -148,10 +148,11 @@ class Router:
         target = self.queues.by_id.get(queue_id)
         sticky_agent = sticky_until = None
         if target is not None and last is not None and target.sticky.window_s > 0:
-            agent_id, presence, answered_at = last
-            until = a.queued_at + timedelta(seconds=target.sticky.wait_s)
-            if presence == "available" and answered_at >= now - timedelta(seconds=target.sticky.window_s) and until > now:
-                sticky_agent, sticky_until = agent_id, until
+            # The agent is preferred whenever free; waited for only while logged in and within wait_s.
+            if (last.presence == "available" and queue_id in last.queue_ids
+                    and last.answered_at >= now - timedelta(seconds=target.sticky.window_s)):
+                sticky_agent = last.agent_id
+                sticky_until = a.queued_at + timedelta(seconds=target.sticky.wait_s)
         return store_routing.Preparation(
             id=a.id,
             rank_at=None if leaves else rank_at(self.cic.routing, a.queued_at, priority, a.tier),
@@ -202,12 +203,11 @@ class Router:
             scanned += len(page)
             for m in matcher.feed(page):
                 queue = self.queues.by_id[m.queue_id]
-                channel = next(w.channel for w in page if w.id == m.interaction_id)
                 expires = offer_expiry(now, queue.offer_timeout_s or self.cic.routing.offer_timeout_s)
                 for agent_id in m.agent_ids:
                     agent = matcher.agent(agent_id)
                     pairs.append(store_offers.OfferPair(
-                        interaction_id=m.interaction_id, agent_id=agent_id, cap=queue_cap(queue, agent, channel),
+                        interaction_id=m.interaction_id, agent_id=agent_id, cap=queue_cap(queue, agent, m.channel),
                         exclusive=agent.voice_exclusive, queue_id=m.queue_id, expires_at=expires,
                     ))
             if len(page) < PAGE:

@@ -53,17 +53,26 @@ def arrivals(conn: Conn, limit: int) -> list[Arrival]:
     return [Arrival(*r) for r in rows]
 
 
-def last_agents(conn: Conn, customer_ids: list[int], since: datetime) -> dict[int, tuple[int, str, datetime]]:
+@dataclass(frozen=True)
+class LastAgent:
+    agent_id: int
+    presence: str  # now
+    answered_at: datetime
+    queue_ids: frozenset[int]  # the agent's queues now
+
+
+def last_agents(conn: Conn, customer_ids: list[int], since: datetime) -> dict[int, LastAgent]:
     """Per customer, the agent who last answered one of their interactions since `since`
-    (any channel): (agent, that agent's presence now, when they answered)."""
+    (any channel)."""
     rows = conn.execute(
-        """SELECT DISTINCT ON (i.customer_id) i.customer_id, i.assigned_agent_id, a.presence, i.answered_at
+        """SELECT DISTINCT ON (i.customer_id) i.customer_id, i.assigned_agent_id, a.presence, i.answered_at,
+                  ARRAY(SELECT queue_id FROM agent_queues WHERE agent_id = a.id)
            FROM interactions i JOIN agents a ON a.id = i.assigned_agent_id
            WHERE i.customer_id = ANY(%s) AND i.assigned_agent_id IS NOT NULL AND i.answered_at >= %s
            ORDER BY i.customer_id, i.answered_at DESC""",
         (customer_ids, since),
     ).fetchall()
-    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+    return {r[0]: LastAgent(r[1], r[2], r[3], frozenset(r[4])) for r in rows}
 
 
 def write_preparations(conn: Conn, preps: list[Preparation], now: datetime) -> None:

@@ -53,5 +53,18 @@ def test_running_engine_offers_a_new_chat_to_the_agent_who_logs_in(tmp_path, db_
         status, body = get_health(port)
         assert status == 200 and body["router"]["running"] and body["router"]["passes"] > 0
         json.dumps(body)
+
+        # The database drops every connection of the engine; routing resumes on its own.
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            killed = conn.execute(
+                """SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                   WHERE application_name LIKE 'cic-%' AND pid <> pg_backend_pid()""").fetchone()[0]
+        assert killed >= 2
+        with psycopg.connect(db_url, autocommit=True) as listen:
+            listen.execute(f"LISTEN {EVENTS_CHANNEL}")
+            second = Engine(store, cic).ingest(InboundContact(
+                channel=Channel.chat, endpoint="web", external_id="live-2", sender="visitor-43"))
+            offered = _events_until(listen, "interaction.offered", timeout=20)[-1]
+        assert (offered.interaction_id, offered.agent_id) == (second.interaction_id, alice)
     finally:
         assert stop(proc) == 0

@@ -121,3 +121,34 @@ def test_moving_to_a_queue_that_does_not_take_the_channel_is_refused(make_desk):
     desk.route()
     with pytest.raises(RoutingError, match="does not take email"):
         desk.routing.move(item, "phones", actor="sup")
+
+
+def test_last_agent_is_preferred_when_free_even_without_a_wait(make_desk, clock):
+    desk = make_desk(queues=[{"name": "general", "sticky": {"window_s": 86400, "wait_s": 0}}],
+                     agents=agents("alice", "bob"))
+    _served_by_bob_first(desk, clock)
+    again = desk.contact("sms", customer=7)
+    desk.route()
+    assert desk.offered_to(again) == ["bob"]
+
+
+def test_last_agent_outside_the_queue_is_not_preferred(make_desk, clock):
+    desk = make_desk(queues=[{"name": "general", "sticky": {"window_s": 86400, "wait_s": 60}},
+                             {"name": "sales", "sticky": {"window_s": 86400, "wait_s": 60}}],
+                     agents=agents("alice", "bob") + [{"login": "sam", "name": "Sam", "queues": ["sales"]}])
+    _served_by_bob_first(desk, clock)
+    desk.available("sam")
+    sale = desk.contact("email", customer=7, queue="sales")
+    desk.route()
+    assert desk.offered_to(sale) == ["sam"]
+
+
+def test_sticky_window_is_respected(make_desk, clock):
+    desk = make_desk(queues=[{"name": "general", "sticky": {"window_s": 600, "wait_s": 60}}],
+                     agents=agents("alice", "bob"))
+    _served_by_bob_first(desk, clock)  # an hour ago: outside a 10-minute window
+    again = desk.contact("email", customer=7)
+    inside = desk.contact("email", customer=8)
+    desk.route()
+    assert desk.row(again)["sticky_agent_id"] is None
+    assert desk.state(again) == "offered" and desk.state(inside) == "offered"
