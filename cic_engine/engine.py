@@ -14,7 +14,9 @@ from .clock import Clock, SystemClock
 from .config import CicConfig
 from .identity import normalise
 from .models import Channel, Customer, IdentityKind, InboundContact, IngestResult, Tier, TimelineEvent
+from .routing.ordering import rank_at
 from .store import Store, customers, directory, timeline
+from .store import routing as store_routing
 from .store import ingest as store_ingest
 from .store.directory import QueueRow
 
@@ -111,8 +113,15 @@ class Engine:
             return customers.get(conn, survivor_id)
 
     def set_tier(self, customer_id: int, tier: Tier, actor: str | None = None) -> None:
+        """Also moves the customer's waiting interactions to their place for the new tier."""
         with self.store.transaction() as conn:
             customers.set_tier(conn, customer_id, tier, self.clock.now(), actor)
+            waiting = store_routing.waiting_of_customer(conn, customer_id)
+            for interaction_id, queued_at, priority in waiting:
+                store_routing.update_waiting(conn, interaction_id,
+                                             rank_at=rank_at(self.cic.routing, queued_at, priority, tier))
+            if waiting:
+                store_routing.wake_routers(conn, f"customer:{customer_id}")
 
     def set_opt_out(self, customer_id: int, channel: Channel, opted_out: bool, actor: str | None = None) -> None:
         with self.store.transaction() as conn:

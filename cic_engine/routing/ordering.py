@@ -1,7 +1,8 @@
 """The one ordering of waiting interactions, across queues and channels.
 
-Every waiting interaction gets a head start, in seconds of waiting, computed once when the
-router first sees it:
+Every waiting interaction gets a head start, in seconds of waiting, computed when the router
+first sees it (and again when a supervisor changes its priority or queue, or the customer's
+tier changes):
 
     head_start = priority * routing.priority_point_s + routing.tier_bonus_s[customer tier]
     rank_at    = queued_at - head_start

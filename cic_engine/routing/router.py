@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 import gevent
 import psycopg
+from psycopg.errors import DeadlockDetected, SerializationFailure
 
 from ..clock import Clock, SystemClock
 from ..config import CicConfig
@@ -171,22 +172,41 @@ class Router:
         fired = 0
         with conn.transaction():
             expired = store_routing.expired_offers(conn, now)
-        for interaction_id, agent_ids in expired:
-            with conn.transaction():
-                for agent_id in agent_ids:
-                    fired += store_offers.release(
-                        conn, interaction_id, agent_id, now, kind="offer_timeout", exclude=True, missed=True,
-                        max_missed=self.cic.routing.max_missed_offers, reason="no answer", expired_by=now,
-                    )
-        with conn.transaction():
             wrap_ups = store_routing.expired_wrap_ups(conn, now)
+        for interaction_id, agent_ids in expired:
+            fired += self._each(conn, self._time_out, conn, interaction_id, agent_ids, now)
         for interaction_id in wrap_ups:
-            with conn.transaction():
-                fired += store_offers.close_wrap_up(conn, interaction_id, None, now, None, None)
+            fired += self._each(conn, store_offers.close_wrap_up, conn, interaction_id, None, now, None, None)
         with conn.transaction():
             for item in store_routing.overflow_due(conn, now):
                 overflow.apply_next_step(conn, self, item, now)
                 fired += 1
+        return fired
+
+    @staticmethod
+    def _each(conn, work, *args) -> int:
+        """One timer in its own transaction. Losing a deadlock to an agent's own action is not an
+        error: the winner changed the row, and the next pass looks again."""
+        try:
+            with conn.transaction():
+                return 1 if work(*args) else 0
+        except (DeadlockDetected, SerializationFailure) as exc:
+            log.info("timer deferred to the next pass: %s", type(exc).__name__)
+            return 0
+
+    def _time_out(self, conn, interaction_id: int, agent_ids: list[int], now: datetime) -> bool:
+        fired = False
+        for agent_id in agent_ids:
+            presence = store_offers.release(
+                conn, interaction_id, agent_id, now, kind="offer_timeout", exclude=True, missed=True,
+                max_missed=self.cic.routing.max_missed_offers, reason="no answer", expired_by=now,
+            )
+            fired = fired or presence is not None
+            if presence == "away":
+                # Set away for missing offers: the others it holds go back at once, not at their timeout.
+                for other in store_agents.offers_held(conn, agent_id):
+                    store_offers.release(conn, other, agent_id, now, kind="offer_withdrawn", exclude=False,
+                                         reason="agent away: missed offers")
         return fired
 
     def _offer(self, conn, now: datetime) -> tuple[int, int]:

@@ -132,11 +132,13 @@ a AS (
         away_reason = CASE WHEN %(missed)s AND a.missed_offers + 1 >= %(max_missed)s AND a.presence = 'available'
                            THEN 'missed-offers' ELSE a.away_reason END,
         updated_at = %(now)s
-    FROM cur WHERE a.id = %(a)s)
+    FROM cur WHERE a.id = %(a)s
+    RETURNING a.presence)
 SELECT cic_record(%(kind)s, %(now)s, cur.customer_id, cur.id, %(a)s, %(actor)s,
                   jsonb_build_object('channel', cur.channel, 'release', true,
                                      'requeued', cardinality(cur.offered_to) = 1, 'reason', %(reason)s::text)),
-       pg_notify(%(wake)s, 'interaction:' || cur.id)
+       pg_notify(%(wake)s, 'interaction:' || cur.id),
+       (SELECT presence FROM a)
 FROM cur"""
 
 
@@ -144,17 +146,18 @@ def release(
     conn: Conn, interaction_id: int, agent_id: int, now: datetime, *, kind: str, exclude: bool,
     missed: bool = False, max_missed: int = 0, reason: str | None = None, actor: str | None = None,
     expired_by: datetime | None = None,
-) -> bool:
+) -> str | None:
     """Take an offer back from an agent: the interaction goes back to the queue at its place
     (once no other agent holds it) and the agent gets the slot back. `kind`: offer_rejected,
     offer_timeout or offer_withdrawn. `exclude` keeps the interaction from this agent from
     now on; `missed` counts towards the agent's missed offers (away at max_missed).
-    `expired_by`: only if the offer expired by then (a timer must not take back a newer offer)."""
+    `expired_by`: only if the offer expired by then (a timer must not take back a newer offer).
+    Returns the agent's presence afterwards, None when the agent held no such offer."""
     row = conn.execute(_RELEASE, {
         "i": interaction_id, "a": agent_id, "now": now, "kind": kind, "exclude": exclude, "missed": missed,
         "max_missed": max_missed, "reason": reason, "actor": actor, "due": expired_by, "wake": QUEUE_NOTIFY_CHANNEL,
     }).fetchone()
-    return row is not None
+    return row[2] if row else None
 
 
 _END = """

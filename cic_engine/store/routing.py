@@ -247,3 +247,14 @@ def next_deadline(conn: Conn, now: datetime) -> datetime | None:
         (now,),
     ).fetchone()
     return row[0] if row else None
+
+
+def waiting_of_customer(conn: Conn, customer_id: int) -> list[tuple[int, datetime, int]]:
+    """(id, queued_at, priority) of the customer's interactions waiting in line, locked."""
+    rows = conn.execute(
+        """SELECT id, queued_at, priority FROM interactions
+           WHERE customer_id = %s AND state IN ('queued', 'offered') AND rank_at IS NOT NULL
+           ORDER BY id FOR UPDATE""",
+        (customer_id,),
+    ).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]

@@ -150,3 +150,22 @@ def test_wrap_up_done_by_the_agent_records_the_disposition(make_desk):
     assert desk.routing.status(alice).state == "available"
     states = [s for s, _ in desk.agent_states("alice")]
     assert states == ["available", "busy", "wrap_up", "available"]
+
+
+def test_agent_set_away_for_missed_offers_gives_back_the_other_offers_at_once(make_desk, clock):
+    desk = make_desk(agents=agents("alice", "bob"), routing={"offer_timeout_s": 10, "max_missed_offers": 1})
+    first = desk.contact("sms")
+    desk.available("alice")
+    desk.route()
+    clock.advance(5)
+    later = [desk.contact("sms") for _ in range(2)]
+    desk.route()  # alice now holds three offers, the first expiring first
+    assert sorted(desk.offers()) == [first, *later]
+    clock.advance(5)
+    desk.route()
+    assert desk.routing.status(desk.agent("alice")).presence == "away"
+    assert all(desk.state(i) == "queued" for i in [first, *later])
+    assert desk.events(later[0], "offer_withdrawn")[0]["reason"] == "agent away: missed offers"
+    desk.available("bob")
+    desk.route()
+    assert sorted(desk.offers()) == [first, *later] and all(v == ["bob"] for v in desk.offers().values())

@@ -76,3 +76,15 @@ def test_supervisor_raises_priority_of_a_waiting_interaction(make_desk, clock):
     assert _serve_one(desk) == second
     assert desk.events(second, "priority_changed") == [{"from": 0, "to": 5}]
     assert _serve_one(desk) == first
+
+
+def test_customer_made_vip_while_waiting_moves_ahead(make_desk, clock):
+    desk = make_desk(agents=agents("alice"))
+    first = desk.contact("voice")
+    clock.advance(30)
+    second = desk.contact("voice", customer=9100)
+    desk.route()  # both in line, nobody logged in
+    _vip(desk, 9100)
+    desk.available("alice")
+    assert _serve_one(desk) == second
+    assert _serve_one(desk) == first
