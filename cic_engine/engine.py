@@ -16,8 +16,8 @@ from .identity import normalise
 from .models import Channel, Customer, IdentityKind, InboundContact, IngestResult, Tier, TimelineEvent
 from .routing.ordering import rank_at
 from .store import Store, customers, directory, timeline
-from .store import routing as store_routing
 from .store import ingest as store_ingest
+from .store import routing as store_routing
 from .store.directory import QueueRow
 
 log = logging.getLogger(__name__)
