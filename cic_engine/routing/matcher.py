@@ -113,6 +113,11 @@ class Matcher:
     def done(self) -> bool:
         return not self.pool.free
 
+    def serves(self, queue_id: int, channel: str) -> bool:
+        """Whether a free agent of the queue still has room on the channel (by its own capacity)."""
+        slot = SLOT[channel]
+        return any(queue_id in a.last_offered and a.loads[slot] < a.caps[slot] for a in self.pool.free.values())
+
     def agent(self, agent_id: int) -> FreeAgent:
         return self.pool.all[agent_id]
 

@@ -31,13 +31,15 @@ from ..store import routing as store_routing
 from ..store.directory import queues_by_name
 from ..store.interactions import QUEUE_NOTIFY_CHANNEL
 from . import overflow
+from .line import WaitingLine
 from .matcher import Matcher, offer_expiry, queue_cap
 from .ordering import rank_at
 from .schedule import is_open
-from .settings import CHANNEL_SLOTS, QueueConfig
+from .settings import QueueConfig
 
 log = logging.getLogger(__name__)
-PAGE = 500
+PAGE = 500  # arrivals prepared per pass
+MIN_PAGE, MAX_PAGE = 32, 4000  # waiting interactions read at once
 MAX_SCANNED_PER_PASS = 20_000
 MAX_PASSES_PER_ROUND = 200
 MIN_SLEEP_S = 0.02
@@ -214,25 +216,22 @@ class Router:
         if not free:
             return 0, 0
         matcher = Matcher(free, self.queues.by_id, now)
-        queue_ids = sorted({q for a in free for q in a.queue_ids})
-        channels = sorted({c.value for a in free for i, c in enumerate(CHANNEL_SLOTS) if a.loads[i] < a.caps[i]})
+        streams = sorted({(q, c.value) for a in free for q in a.queue_ids if q in self.queues.by_id
+                          for c in self.queues.by_id[q].channels})
+        opened = any(s.action == "add-queue" for q in self.queues.by_id.values() for s in q.overflow)
+        extra = sorted({q for a in free for q in a.queue_ids}) if opened else []
+        line = WaitingLine(conn, streams, extra, matcher.serves,
+                           first_limit=max(MIN_PAGE, 2 * len(free)), max_limit=MAX_PAGE, max_rows=MAX_SCANNED_PER_PASS)
         pairs: list[store_offers.OfferPair] = []
-        after, scanned = None, 0
-        while not matcher.done and scanned < MAX_SCANNED_PER_PASS:
-            page = store_routing.waiting_page(conn, queue_ids, channels, after, PAGE)
-            scanned += len(page)
-            for m in matcher.feed(page):
-                queue = self.queues.by_id[m.queue_id]
-                expires = offer_expiry(now, queue.offer_timeout_s or self.cic.routing.offer_timeout_s)
-                for agent_id in m.agent_ids:
-                    agent = matcher.agent(agent_id)
-                    pairs.append(store_offers.OfferPair(
-                        interaction_id=m.interaction_id, agent_id=agent_id, cap=queue_cap(queue, agent, m.channel),
-                        exclusive=agent.voice_exclusive, queue_id=m.queue_id, expires_at=expires,
-                    ))
-            if len(page) < PAGE:
-                break
-            after = (page[-1].rank_at, page[-1].id)
+        for m in matcher.feed(line):
+            queue = self.queues.by_id[m.queue_id]
+            expires = offer_expiry(now, queue.offer_timeout_s or self.cic.routing.offer_timeout_s)
+            for agent_id in m.agent_ids:
+                agent = matcher.agent(agent_id)
+                pairs.append(store_offers.OfferPair(
+                    interaction_id=m.interaction_id, agent_id=agent_id, cap=queue_cap(queue, agent, m.channel),
+                    exclusive=agent.voice_exclusive, queue_id=m.queue_id, expires_at=expires,
+                ))
         made = store_offers.offer(conn, pairs, now)
         return len(made), len(pairs) - len(made)
 

@@ -182,18 +182,39 @@ def _waiting(r) -> Waiting:
     )
 
 
-def waiting_page(
-    conn: Conn, queue_ids: list[int], channels: list[str], after: tuple[datetime, int] | None, limit: int,
-) -> list[Waiting]:
-    """Prepared, queued interactions of these queues and channels in routing order, after a key."""
+Key = tuple[datetime, int]  # (rank_at, id): the routing order
+
+
+def waiting_heads(
+    conn: Conn, streams: list[tuple[int, str, Key | None]], limit: int,
+) -> list[tuple[int, Waiting]]:
+    """For each (queue, channel, after) stream, its next `limit` waiting interactions in routing
+    order: (stream index, interaction). One round trip for all streams."""
+    rows = conn.execute(
+        f"""SELECT p.n - 1, {_WAITING_COLUMNS}
+            FROM unnest(%(q)s::bigint[], %(ch)s::text[], %(ar)s::timestamptz[], %(ai)s::bigint[])
+                 WITH ORDINALITY AS p(queue_id, channel, after_rank, after_id, n)
+            CROSS JOIN LATERAL (
+                SELECT * FROM interactions w
+                WHERE w.state = 'queued' AND w.queue_id = p.queue_id AND w.channel = p.channel
+                  AND w.rank_at IS NOT NULL
+                  AND (p.after_rank IS NULL OR (w.rank_at, w.id) > (p.after_rank, p.after_id))
+                ORDER BY w.rank_at, w.id LIMIT %(limit)s) i""",  # noqa: S608 - fixed column list
+        {"q": [s[0] for s in streams], "ch": [s[1] for s in streams],
+         "ar": [s[2][0] if s[2] else None for s in streams], "ai": [s[2][1] if s[2] else None for s in streams],
+         "limit": limit},
+    ).fetchall()
+    return [(r[0], _waiting(r[1:])) for r in rows]
+
+
+def waiting_for_extra_queues(conn: Conn, queue_ids: list[int], after: Key | None, limit: int) -> list[Waiting]:
+    """Waiting interactions that an overflow step opened to the agents of these queues."""
     rows = conn.execute(
         f"""SELECT {_WAITING_COLUMNS} FROM interactions i
-            WHERE i.state = 'queued' AND i.rank_at IS NOT NULL
-              AND (i.queue_id = ANY(%(q)s::bigint[]) OR i.extra_queue_ids && %(q)s::bigint[]) AND i.channel = ANY(%(ch)s)
-              AND (%(after_rank)s::timestamptz IS NULL OR (i.rank_at, i.id) > (%(after_rank)s, %(after_id)s))
+            WHERE i.state = 'queued' AND i.extra_queue_ids <> '{{}}' AND i.extra_queue_ids && %(q)s::bigint[]
+              AND (%(ar)s::timestamptz IS NULL OR (i.rank_at, i.id) > (%(ar)s, %(ai)s))
             ORDER BY i.rank_at, i.id LIMIT %(limit)s""",  # noqa: S608 - fixed column list
-        {"q": queue_ids, "ch": channels, "after_rank": after[0] if after else None,
-         "after_id": after[1] if after else None, "limit": limit},
+        {"q": queue_ids, "ar": after[0] if after else None, "ai": after[1] if after else None, "limit": limit},
     ).fetchall()
     return [_waiting(r) for r in rows]
 

@@ -53,7 +53,11 @@ ALTER TABLE interactions
     ADD COLUMN outcome          text;
 
 DROP INDEX interactions_queued;
-CREATE INDEX interactions_waiting ON interactions (rank_at, id) WHERE state = 'queued';
+-- The line of each queue and channel, in routing order; and the items an overflow step opened
+-- to other queues' agents.
+CREATE INDEX interactions_waiting ON interactions (queue_id, channel, rank_at, id) WHERE state = 'queued';
+CREATE INDEX interactions_waiting_extra ON interactions (rank_at, id)
+    WHERE state = 'queued' AND extra_queue_ids <> '{}';
 CREATE INDEX interactions_unprepared ON interactions (id) WHERE state = 'queued' AND rank_at IS NULL;
 CREATE INDEX interactions_overflow_due ON interactions (next_overflow_at) WHERE state = 'queued';
 CREATE INDEX interactions_offer_due ON interactions (offer_expires_at) WHERE state = 'offered';
