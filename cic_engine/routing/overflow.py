@@ -38,12 +38,12 @@ def move(
     """Move a locked, queued interaction to another queue. It keeps its place in time (queued_at)
     with the new queue's priority, and the new queue's overflow steps start now."""
     source = router.queues.by_id.get(item.queue_id)
-    target = router.cic_queue(target_name)
+    target_id, target = router.queues.named(target_name)
     if item.channel not in {c.value for c in target.channels}:
         raise ValueError(f"queue {target_name!r} does not take {item.channel} interactions")
     priority = item.priority - (source.priority if source else 0) + target.priority
     store_routing.update_waiting(
-        conn, item.id, queue_id=router.queues.ids[target_name], priority=priority,
+        conn, item.id, queue_id=target_id, priority=priority,
         rank_at=rank_at(router.cic.routing, item.queued_at, priority, store_routing.customer_tier(conn, item.customer_id)),
         queue_entered_at=now, overflow_step=0, next_overflow_at=first_step_at(target, now), skill_relax=0,
         extra_queue_ids=[], sticky_agent_id=None, sticky_until=None,

@@ -14,7 +14,7 @@ cic_queue (new interaction, agent freed, requeue) or its next timer, at most `ti
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import gevent
@@ -23,19 +23,15 @@ from psycopg.errors import DeadlockDetected, SerializationFailure
 
 from ..clock import Clock, SystemClock
 from ..config import CicConfig
-from ..models import Channel
-from ..store import Store, advisory_key
+from ..store import Store
 from ..store import agents as store_agents
 from ..store import offers as store_offers
 from ..store import routing as store_routing
-from ..store.directory import queues_by_name
 from ..store.interactions import QUEUE_NOTIFY_CHANNEL
-from . import overflow
+from . import arrival, overflow
 from .line import WaitingLine
 from .matcher import Matcher, offer_expiry, queue_cap
-from .ordering import rank_at
-from .schedule import is_open
-from .settings import QueueConfig
+from .queues import QueueDirectory
 
 log = logging.getLogger(__name__)
 PAGE = 500  # arrivals prepared per pass
@@ -57,12 +53,6 @@ class PassResult:
         return self.offered > 0 or self.conflicts > 0
 
 
-@dataclass
-class QueueDirectory:
-    by_id: dict[int, QueueConfig] = field(default_factory=dict)
-    ids: dict[str, int] = field(default_factory=dict)
-
-
 class Router:
     def __init__(self, store: Store, cic: CicConfig, clock: Clock | None = None):
         self.store = store
@@ -74,13 +64,7 @@ class Router:
         self.passes = 0
 
     def load_queues(self) -> None:
-        with self.store.transaction() as conn:
-            rows = queues_by_name(conn)
-        configured = {q.name: q for q in self.cic.queues}
-        self.queues = QueueDirectory(
-            by_id={r.id: configured[name] for name, r in rows.items() if name in configured},
-            ids={name: r.id for name, r in rows.items()},
-        )
+        self.queues = QueueDirectory.load(self.store, self.cic)
 
     # One pass -----------------------------------------------------------------------------
 
@@ -101,16 +85,11 @@ class Router:
         if not self.queues.by_id:
             self.load_queues()
         result = PassResult()
-        with self.store.connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (advisory_key(store_routing.ROUTER_LOCK),))
-            try:
-                now = self.clock.now()
-                result.prepared = self._prepare(conn, now)
-                result.timers = self._fire_timers(conn, now)
-                result.offered, result.conflicts = self._offer(conn, now)
-            finally:
-                if not conn.closed and not conn.broken:
-                    conn.execute("SELECT pg_advisory_unlock(%s)", (advisory_key(store_routing.ROUTER_LOCK),))
+        with self.store.connection() as conn, store_routing.pass_lock(conn):
+            now = self.clock.now()
+            result.prepared = self._prepare(conn, now)
+            result.timers = self._fire_timers(conn, now)
+            result.offered, result.conflicts = self._offer(conn, now)
         self.passes += 1
         return result
 
@@ -124,51 +103,10 @@ class Router:
                 store_routing.last_agents(conn, [a.customer_id for a in arrivals], now - timedelta(seconds=max(windows)))
                 if windows else {}
             )
-            preps = [self._prepare_one(a, last.get(a.customer_id), now) for a in arrivals]
+            preps = [arrival.prepare(a, last.get(a.customer_id), self.queues, self.cic.routing, now)
+                     for a in arrivals]
             store_routing.write_preparations(conn, preps, now)
         return len(arrivals)
-
-    def _prepare_one(self, a: store_routing.Arrival, last: store_routing.LastAgent | None, now: datetime) -> store_routing.Preparation:
-        queue = self.queues.by_id.get(a.queue_id)
-        queue_id, priority, entered, callback, event = a.queue_id, a.priority, a.queued_at, False, None
-        leaves = False
-        if queue is not None and not is_open(queue.hours, a.queued_at):
-            action = queue.after_hours.action
-            voice = a.channel == Channel.voice.value
-            if action == "queue":
-                target = self.cic_queue(queue.after_hours.queue)
-                queue_id = self.queues.ids[target.name]
-                priority += target.priority - queue.priority
-                entered = now
-            elif action == "voicemail" and voice:
-                leaves = True
-            elif action == "callback" and voice:
-                callback = True
-            else:
-                action = "auto-reply"  # what a closed queue does for channels without voicemail/callback
-            event = ("after_hours", {"queue": queue.name, "action": action, "to_queue": queue.after_hours.queue,
-                                     "message": queue.after_hours.message})
-        target = self.queues.by_id.get(queue_id)
-        sticky_agent = sticky_until = None
-        if target is not None and last is not None and target.sticky.window_s > 0:
-            # The agent is preferred whenever free; waited for only while logged in and within wait_s.
-            if (last.presence == "available" and queue_id in last.queue_ids
-                    and last.answered_at >= now - timedelta(seconds=target.sticky.window_s)):
-                sticky_agent = last.agent_id
-                sticky_until = a.queued_at + timedelta(seconds=target.sticky.wait_s)
-        return store_routing.Preparation(
-            id=a.id,
-            rank_at=None if leaves else rank_at(self.cic.routing, a.queued_at, priority, a.tier),
-            queue_id=queue_id, priority=priority, queue_entered_at=entered,
-            next_overflow_at=overflow.first_step_at(target, entered) if target else None,
-            sticky_agent_id=sticky_agent, sticky_until=sticky_until, callback=callback, event=event,
-        )
-
-    def cic_queue(self, name: str | None) -> QueueConfig:
-        for q in self.cic.queues:
-            if q.name == name:
-                return q
-        raise KeyError(f"no queue named {name!r}")
 
     def _fire_timers(self, conn, now: datetime) -> int:
         fired = 0

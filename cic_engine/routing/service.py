@@ -128,8 +128,8 @@ class Routing:
     def end(self, interaction_id: int, agent_id: int, outcome: str = "handled") -> None:
         """The agent is done with the customer; wrap-up follows for the queue's wrap_up_s."""
         def work(conn: Conn) -> bool:
-            locked = store_routing.lock_waiting(conn, interaction_id)
-            queue = self.router.queues.by_id.get(locked[1].queue_id) if locked else None
+            locked = store_routing.lock_interaction(conn, interaction_id)
+            queue = self.router.queues.by_id.get(locked.item.queue_id) if locked else None
             wrap = queue.wrap_up_s if queue else 0
             return store_offers.end_work(conn, interaction_id, agent_id, self.clock.now(), wrap, outcome, None)
         if not self._tx(work):
@@ -145,18 +145,17 @@ class Routing:
 
     def _lock_queued(self, conn: Conn, interaction_id: int, actor: str) -> store_routing.Waiting:
         """Lock an interaction that waits; an outstanding offer is withdrawn first."""
-        locked = store_routing.lock_waiting(conn, interaction_id)
+        locked = store_routing.lock_interaction(conn, interaction_id)
         if locked is None:
             raise RoutingError(f"no interaction {interaction_id}")
-        state, item = locked
-        if state == "offered":
+        item = locked.item
+        if locked.state == "offered":
             now = self.clock.now()
-            for agent_id in conn.execute("SELECT offered_to FROM interactions WHERE id = %s",
-                                         (interaction_id,)).fetchone()[0]:
+            for agent_id in locked.offered_to:
                 store_offers.release(conn, interaction_id, agent_id, now, kind="offer_withdrawn", exclude=False,
-                                     reason="supervisor", actor=actor)
-        elif state != "queued":
-            raise RoutingError(f"interaction {interaction_id} is {state}, not waiting")
+                                     reason=actor, actor=actor)
+        elif locked.state != "queued":
+            raise RoutingError(f"interaction {interaction_id} is {locked.state}, not waiting")
         if item.rank_at is None:
             raise RoutingError(f"interaction {interaction_id} is still being queued; try again")
         return item
@@ -195,10 +194,9 @@ class Routing:
                 raise RoutingError(f"no agent {agent_id}")
             now = self.clock.now()
             queue = self.router.queues.by_id.get(item.queue_id)
-            exclusive = conn.execute("SELECT voice_exclusive FROM agents WHERE id = %s", (agent_id,)).fetchone()[0]
             timeout = (queue.offer_timeout_s if queue else None) or self.cic.routing.offer_timeout_s
             made = store_offers.offer(conn, [store_offers.OfferPair(
-                interaction_id=item.id, agent_id=agent_id, cap=agent.caps[SLOT[item.channel]], exclusive=exclusive,
+                interaction_id=item.id, agent_id=agent_id, cap=agent.caps[SLOT[item.channel]], exclusive=agent.voice_exclusive,
                 queue_id=item.queue_id, expires_at=offer_expiry(now, timeout),
             )], now, actor=actor)
             if not made:

@@ -40,6 +40,7 @@ class AgentStatus:
     loads: list[int]
     caps: list[int]
     missed_offers: int
+    voice_exclusive: bool
     queue_ids: list[int]
 
 
@@ -68,7 +69,7 @@ def id_by_login(conn: Conn, login: str) -> int | None:
 
 
 _STATUS = """SELECT a.id, a.login, a.name, a.roles, a.presence, a.state, a.away_reason, a.state_since, a.loads,
-                     a.caps, a.missed_offers,
+                     a.caps, a.missed_offers, a.voice_exclusive,
                      ARRAY(SELECT queue_id FROM agent_queues WHERE agent_id = a.id ORDER BY queue_id)
               FROM agents a WHERE a.id = %s"""
 

@@ -3,16 +3,31 @@ the agents with a free slot, the waiting interactions in order, queue moves and 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from . import Conn
+from . import Conn, advisory_key
 from .interactions import QUEUE_NOTIFY_CHANNEL
 
 ROUTER_LOCK = "cic-router-pass"
+
+
+@contextmanager
+def pass_lock(conn: Conn) -> Iterator[None]:
+    """Routing passes of all nodes take turns: a session lock, released however the pass ends
+    (or with the session, when the node dies)."""
+    key = advisory_key(ROUTER_LOCK)
+    conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+    try:
+        yield
+    finally:
+        if not conn.closed and not conn.broken:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 @dataclass(frozen=True)
@@ -219,13 +234,20 @@ def waiting_for_extra_queues(conn: Conn, queue_ids: list[int], after: Key | None
     return [_waiting(r) for r in rows]
 
 
-def lock_waiting(conn: Conn, interaction_id: int) -> tuple[str, Waiting] | None:
-    """Lock one interaction for a supervisor or overflow change: (state, its routing fields)."""
+@dataclass(frozen=True)
+class Locked:
+    state: str
+    offered_to: list[int]
+    item: Waiting
+
+
+def lock_interaction(conn: Conn, interaction_id: int) -> Locked | None:
+    """Lock one interaction for a change by an agent, a supervisor or an overflow step."""
     row = conn.execute(
-        f"""SELECT i.state, {_WAITING_COLUMNS} FROM interactions i WHERE i.id = %s FOR UPDATE""",  # noqa: S608
+        f"""SELECT i.state, i.offered_to, {_WAITING_COLUMNS} FROM interactions i WHERE i.id = %s FOR UPDATE""",  # noqa: S608
         (interaction_id,),
     ).fetchone()
-    return (row[0], _waiting(row[1:])) if row else None
+    return Locked(row[0], list(row[1]), _waiting(row[2:])) if row else None
 
 
 def overflow_due(conn: Conn, now: datetime, limit: int = 500) -> list[Waiting]:
