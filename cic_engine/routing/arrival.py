@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from ..models import Channel
 from ..store.routing import Arrival, LastAgent, Preparation
 from .ordering import rank_at
-from .overflow import first_step_at
+from .overflow import first_step_at, takes
 from .queues import QueueDirectory
 from .schedule import is_open
 from .settings import RoutingSection
@@ -21,16 +21,19 @@ def prepare(a: Arrival, last: LastAgent | None, queues: QueueDirectory, routing:
     if queue is not None and not is_open(queue.hours, a.queued_at):
         action = queue.after_hours.action
         voice = a.channel == Channel.voice.value
-        if action == "queue":
-            queue_id, target = queues.named(queue.after_hours.queue or "")
-            priority += target.priority - queue.priority
+        other_id, other = queues.named(queue.after_hours.queue) if queue.after_hours.queue else (None, None)
+        if action == "queue" and other_id is not None and other is not None and takes(other, a.channel):
+            queue_id = other_id
+            priority += other.priority - queue.priority
             entered = now
         elif action == "voicemail" and voice:
             leaves = True
         elif action == "callback" and voice:
             callback = True
         else:
-            action = "auto-reply"  # what a closed queue does for channels without voicemail or callback
+            # A closed queue whose action does not fit the channel (voicemail for a chat, a queue that
+            # does not take it) answers with an auto-reply; the interaction waits for the morning.
+            action = "auto-reply"
         event = ("after_hours", {"queue": queue.name, "action": action, "to_queue": queue.after_hours.queue,
                                  "message": queue.after_hours.message})
     target = queues.by_id.get(queue_id)

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from .router import Router
 
 
+def takes(queue: QueueConfig, channel: str) -> bool:
+    return Channel(channel) in queue.channels
+
+
 def step_at(queue: QueueConfig, entered: datetime, index: int) -> datetime | None:
     if index >= len(queue.overflow):
         return None
@@ -39,7 +43,7 @@ def move(
     with the new queue's priority, and the new queue's overflow steps start now."""
     source = router.queues.by_id.get(item.queue_id)
     target_id, target = router.queues.named(target_name)
-    if item.channel not in {c.value for c in target.channels}:
+    if not takes(target, item.channel):
         raise ValueError(f"queue {target_name!r} does not take {item.channel} interactions")
     priority = item.priority - (source.priority if source else 0) + target.priority
     store_routing.update_waiting(
@@ -64,7 +68,7 @@ def apply_next_step(conn: Conn, router: Router, item: store_routing.Waiting, now
     event = {"step": index + 1, "action": step.action, "after_s": step.after_s, "queue": queue.name}
     nxt = {"overflow_step": index + 1, "next_overflow_at": step_at(queue, item.queue_entered_at, index + 1)}
     voice = item.channel == Channel.voice.value
-    if step.action == "move-to-queue":
+    if step.action == "move-to-queue" and takes(router.queues.named(step.queue or "")[1], item.channel):
         store_routing.update_waiting(conn, item.id, **nxt)
         move(conn, router, item, step.queue or "", now, kind="overflow", data=event)
         return
@@ -81,6 +85,7 @@ def apply_next_step(conn: Conn, router: Router, item: store_routing.Waiting, now
         store_routing.update_waiting(conn, item.id, state="closed", closed_at=now, outcome="voicemail", **nxt)
     else:
         store_routing.update_waiting(conn, item.id, **nxt)
-        event["skipped"] = f"{step.action} applies to calls only"
+        event["skipped"] = (f"queue {step.queue!r} does not take {item.channel}" if step.action == "move-to-queue"
+                            else f"{step.action} applies to calls only")
     store_routing.record(conn, "overflow", now, item.id, data=event)
     store_routing.wake_routers(conn, f"interaction:{item.id}")

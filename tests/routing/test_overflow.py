@@ -102,3 +102,20 @@ def test_supervisor_assigns_to_a_named_agent_even_one_who_rejected_it(make_desk)
     assert desk.offered_to(item) == ["alice"]
     (offer,) = [e for e in desk.events(item, "offered")][1:]
     assert offer["queue_id"] == desk.row(item)["queue_id"]
+
+
+def test_a_move_to_a_queue_that_does_not_take_the_channel_is_skipped_not_stuck(make_desk, clock):
+    desk = make_desk(
+        queues=[{"name": "general", "overflow": [{"after_s": 10, "action": "move-to-queue", "queue": "phones"}]},
+                {"name": "phones", "channels": ["voice"]}],
+        agents=agents("alice"),
+    )
+    mail = desk.contact("email")
+    call = desk.contact("voice")
+    clock.advance(10)
+    desk.route()
+    assert desk.events(mail, "overflow")[0]["skipped"] == "queue 'phones' does not take email"
+    assert desk.events(call, "overflow")[0]["to_queue"] == "phones"
+    desk.available("alice")
+    desk.route()
+    assert desk.offered_to(mail) == ["alice"]

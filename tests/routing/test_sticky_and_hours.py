@@ -152,3 +152,15 @@ def test_sticky_window_is_respected(make_desk, clock):
     desk.route()
     assert desk.row(again)["sticky_agent_id"] is None
     assert desk.state(again) == "offered" and desk.state(inside) == "offered"
+
+
+def test_after_hours_queue_that_does_not_take_the_channel_means_an_auto_reply(make_desk, clock):
+    desk = make_desk(
+        queues=[{"name": "general", "hours": OFFICE, "after_hours": {"action": "queue", "queue": "phones"}},
+                {"name": "phones", "channels": ["voice"]}],
+    )
+    clock.advance(2 * 3600)
+    chat = desk.contact("chat")
+    desk.route()
+    assert desk.events(chat, "after_hours")[0]["action"] == "auto-reply"
+    assert desk.state(chat) == "queued" and desk.row(chat)["queue_id"] == desk.router.queues.ids["general"]
