@@ -169,3 +169,17 @@ def test_agent_set_away_for_missed_offers_gives_back_the_other_offers_at_once(ma
     desk.available("bob")
     desk.route()
     assert sorted(desk.offers()) == [first, *later] and all(v == ["bob"] for v in desk.offers().values())
+
+
+def test_unanswered_offer_goes_back_ahead_of_later_arrivals(make_desk, clock):
+    desk = make_desk(agents=agents("alice", "bob"), routing={"offer_timeout_s": 20})
+    first = desk.contact("voice")
+    desk.available("alice")
+    desk.route()
+    clock.advance(10)
+    second = desk.contact("voice")  # arrives while alice's offer rings
+    clock.advance(10)
+    desk.available("bob")
+    desk.route()
+    # alice let it ring out: the call keeps its place, bob takes it before the later caller
+    assert desk.offers() == {first: ["bob"], second: ["alice"]}
