@@ -67,3 +67,39 @@ def test_url_encoding_follows_switch_url_unsafe():
     assert wire.url_encode("2026-11-22 15:54:13") == "2026-11-22%2015%3A54%3A13"
     assert wire.url_encode("loopback/x &park()") == "loopback/x%20%26park()"
     assert wire.url_encode("王") == "%E7%8E%8B"
+
+
+def test_the_simulator_answers_the_captured_session_as_freeswitch_did():
+    """The captured inbound session's commands, sent to the simulator: the same replies, byte for
+    byte where nothing varies (the status text and job ids do)."""
+    import gevent.socket
+
+    from tests.fakeswitch.switch import FakeSwitch
+
+    switch = FakeSwitch().start()
+    try:
+        sock = gevent.socket.create_connection(("127.0.0.1", switch.port))
+        reader, frames = FrameReader(), []
+
+        def until(count: int) -> None:
+            while len(frames) < count:
+                frames.extend(reader.feed(sock.recv(65536)))
+
+        until(1)
+        for cmd in [b"auth ClueCon\n\n", b"api status\n\n", b"api show channels as json\n\n",
+                    b"api no_such_command\n\n", b"event plain CHANNEL_CREATE BACKGROUND_JOB\n\n", b"exit\n\n"]:
+            sock.sendall(cmd)
+            until(len(frames) + (2 if cmd.startswith(b"exit") else 1))
+        sock.close()
+    finally:
+        switch.stop()
+    captured = [f for f in FrameReader().feed((CAPTURES / "inbound-plain.esl").read_bytes())
+                if not f.content_type.startswith("text/event")]
+    captured = captured[:6] + captured[-2:]  # the same commands, without the call in the middle
+    assert [f.content_type for f in frames] == [f.content_type for f in captured]
+    assert [f.reply_text for f in frames] == [f.reply_text for f in captured]
+    for ours, theirs in zip(frames, captured, strict=True):
+        assert list(ours.headers) == list(theirs.headers)
+    assert frames[4] == captured[4]  # -ERR no_such_command Command not found!
+    assert frames[3] == captured[3]  # {"row_count": 0}
+    assert frames[-1] == captured[-1]  # the disconnect notice

@@ -1,0 +1,246 @@
+"""The supervised inbound event-socket connection to one FreeSWITCH node.
+
+One greenlet owns the socket: it connects, authenticates, subscribes, then reads frames and
+hands them out: replies to the command waiting for them (FreeSWITCH answers commands in
+order), BACKGROUND_JOB results to their `bgapi` caller by Job-UUID, events to the handlers.
+When the connection ends (the switch restarts, the network drops, or the peer sends something
+that is not the protocol) every waiting caller gets an ESLError, the socket is dropped, and the
+connection comes back with backoff and jitter; `on_connected` then runs again so the owner can
+resynchronise (list live channels). Nothing else here retries: a command that fails is the
+caller's to handle, not silently repeated.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gevent
+from gevent import socket
+from gevent.event import AsyncResult, Event
+from gevent.lock import Semaphore
+
+from .protocol import ESLProtocolError, Frame, FrameReader, command, parse_event
+from .protocol import Event as ESLEvent
+
+log = logging.getLogger(__name__)
+READ_SIZE = 65536
+
+
+class ESLError(RuntimeError):
+    """A command could not be completed: not connected, timed out, or the connection ended."""
+
+
+class ESLAuthError(ESLError):
+    """The switch refused our password: retrying will not help until the config is fixed."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    password: str
+    events: tuple[str, ...] = ("ALL",)
+    connect_timeout_s: float = 5.0
+    command_timeout_s: float = 10.0
+    backoff_s: float = 0.5
+    max_backoff_s: float = 30.0
+
+
+EventHandler = Callable[[ESLEvent], None]
+
+
+class InboundConnection:
+    def __init__(self, endpoint: Endpoint, name: str = "freeswitch"):
+        self.endpoint = endpoint
+        self.name = name
+        self.on_event: list[EventHandler] = []
+        self.on_connected: list[Callable[[], None]] = []
+        self.connected = Event()
+        self.last_error: str | None = None
+        self.connects = 0
+        self._sock: socket.socket | None = None
+        self._waiting: deque[AsyncResult] = deque()  # replies come back in command order
+        self._jobs: dict[str, AsyncResult] = {}
+        self._send_lock = Semaphore()
+        self._greenlet: gevent.Greenlet | None = None
+        self._stopping = False
+
+    # Life cycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stopping = False
+        self._greenlet = gevent.spawn(self._run)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._drop("stopping")
+        if self._greenlet is not None:
+            self._greenlet.kill()
+            self._greenlet = None
+
+    def _run(self) -> None:
+        backoff = self.endpoint.backoff_s
+        while not self._stopping:
+            try:
+                self._session()
+                backoff = self.endpoint.backoff_s  # it was up: start the backoff over
+            except ESLAuthError as exc:
+                self.last_error = str(exc)
+                log.error("%s: %s", self.name, exc)
+                backoff = self.endpoint.max_backoff_s
+            except (OSError, ESLError, ESLProtocolError) as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("%s: connection lost (%s); reconnecting in about %.1fs", self.name, exc, backoff)
+            finally:
+                self._drop(self.last_error or "disconnected")
+            if self._stopping:
+                break
+            # Jitter keeps many engines from reconnecting to a restarted switch in lockstep.
+            gevent.sleep(backoff * random.uniform(0.5, 1.5))
+            backoff = min(backoff * 2, self.endpoint.max_backoff_s)
+
+    def _session(self) -> None:
+        ep = self.endpoint
+        sock = socket.create_connection((ep.host, ep.port), timeout=ep.connect_timeout_s)
+        sock.settimeout(None)
+        self._sock = sock
+        reader = FrameReader()
+        frames: deque[Frame] = deque()
+
+        def next_frame() -> Frame:
+            while not frames:
+                data = sock.recv(READ_SIZE)
+                if not data:
+                    raise ESLError("the switch closed the connection")
+                frames.extend(reader.feed(data))
+            return frames.popleft()
+
+        first = next_frame()
+        if first.content_type == "text/rude-rejection":
+            raise ESLError(f"the switch rejected this address: {first.body.decode(errors='replace').strip()}")
+        if first.content_type != "auth/request":
+            raise ESLProtocolError(f"expected auth/request, got {first.content_type!r}")
+        sock.sendall(command(f"auth {ep.password}"))
+        reply = next_frame()
+        if not reply.reply_text.startswith("+OK"):
+            raise ESLAuthError(f"authentication refused: {reply.reply_text}")
+        sock.sendall(command(f"event json {' '.join(ep.events)}"))
+        reply = next_frame()
+        if not reply.reply_text.startswith("+OK"):
+            raise ESLError(f"event subscription refused: {reply.reply_text}")
+        self.connects += 1
+        self.last_error = None
+        self.connected.set()
+        log.info("%s: connected to %s:%s", self.name, ep.host, ep.port)
+        for callback in list(self.on_connected):
+            gevent.spawn(self._safely, callback)
+        while True:
+            while frames:
+                self._dispatch(frames.popleft())
+            data = sock.recv(READ_SIZE)
+            if not data:
+                raise ESLError("the switch closed the connection")
+            frames.extend(reader.feed(data))
+
+    def _drop(self, why: str) -> None:
+        self.connected.clear()
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
+        error = ESLError(f"{self.name}: {why}")
+        while self._waiting:
+            self._waiting.popleft().set_exception(error)
+        jobs, self._jobs = self._jobs, {}
+        for result in jobs.values():
+            result.set_exception(error)
+
+    # Frames in ----------------------------------------------------------------------------
+
+    def _dispatch(self, frame: Frame) -> None:
+        kind = frame.content_type
+        if kind in ("command/reply", "api/response"):
+            if not self._waiting:
+                raise ESLProtocolError(f"a {kind} nobody asked for")
+            self._waiting.popleft().set(frame)
+        elif kind in ("text/event-json", "text/event-plain"):
+            event = parse_event(frame)
+            if event.name == "BACKGROUND_JOB":
+                job = self._jobs.pop(event.get("Job-UUID") or "", None)
+                if job is not None:
+                    job.set(event.body)
+            for handler in list(self.on_event):
+                self._safely(handler, event)
+        elif kind == "text/disconnect-notice":
+            raise ESLError(f"disconnect notice: {frame.body.decode(errors='replace').strip()}")
+        elif kind == "text/rude-rejection":
+            raise ESLError("rude rejection")
+        elif kind == "log/data":
+            pass
+        else:
+            raise ESLProtocolError(f"unknown Content-Type {kind!r}")
+
+    def _safely(self, callback, *args) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("%s: handler %r failed", self.name, callback)
+
+    # Commands out -------------------------------------------------------------------------
+
+    def _send(self, data: bytes, timeout: float | None) -> Frame:
+        sock = self._sock
+        if sock is None or not self.connected.is_set():
+            raise ESLError(f"{self.name}: not connected ({self.last_error or 'connecting'})")
+        result: AsyncResult = AsyncResult()
+        with self._send_lock:  # a command and its place in the reply queue go together
+            self._waiting.append(result)
+            try:
+                sock.sendall(data)
+            except OSError as exc:
+                self._waiting.remove(result)
+                raise ESLError(f"{self.name}: send failed: {exc}") from exc
+        try:
+            return result.get(timeout=timeout or self.endpoint.command_timeout_s)
+        except gevent.Timeout:
+            # The reply may still come and must not be taken for the next command's: start over.
+            self._kill_socket("command timed out")
+            raise ESLError(f"{self.name}: no reply within {timeout or self.endpoint.command_timeout_s}s") from None
+
+    def _kill_socket(self, why: str) -> None:
+        self.last_error = why
+        sock = self._sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def api(self, cmd: str, timeout: float | None = None) -> str:
+        """Run an API command and return its output (FreeSWITCH reports errors as `-ERR ...`
+        output, which is returned as it is)."""
+        return self._send(command(f"api {cmd}"), timeout).body.decode("utf-8", errors="replace")
+
+    def bgapi(self, cmd: str, job_uuid: str, timeout: float | None = None) -> AsyncResult:
+        """Start a background command; the AsyncResult gets its output from BACKGROUND_JOB."""
+        result: AsyncResult = AsyncResult()
+        self._jobs[job_uuid] = result
+        try:
+            reply = self._send(command(f"bgapi {cmd}", {"Job-UUID": job_uuid}), timeout)
+        except ESLError:
+            self._jobs.pop(job_uuid, None)
+            raise
+        if not reply.reply_text.startswith("+OK"):
+            self._jobs.pop(job_uuid, None)
+            raise ESLError(f"bgapi refused: {reply.reply_text}")
+        return result
+
+    def send(self, data: bytes, timeout: float | None = None) -> Frame:
+        """A prepared command (protocol.sendmsg / execute); returns its reply frame."""
+        return self._send(data, timeout)

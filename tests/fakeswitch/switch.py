@@ -1,0 +1,192 @@
+"""A FreeSWITCH event-socket simulator for tests: the inbound side (auth, event subscriptions in
+plain or JSON, api, bgapi with BACKGROUND_JOB, exit), speaking the wire as tests/fakeswitch/wire.py
+writes it. Tests drive it (emit events, drop connections, send garbage) to see what the engine
+does. Runs on gevent in the test process; no real FreeSWITCH is needed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import uuid as uuidlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+import gevent
+from gevent.server import StreamServer
+
+from . import wire
+
+CORE_UUID = "62601309-a107-40ac-a566-6789f07eb057"
+HOSTNAME = "fakeswitch"
+GOODBYE = "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
+
+
+class Session:
+    """One client on the inbound event socket."""
+
+    def __init__(self, switch: FakeSwitch, sock):
+        self.switch = switch
+        self.sock = sock
+        self.authed = False
+        self.format: str | None = None  # "plain" or "json" once subscribed
+        self.events: set[str] = set()
+        self.closed = False
+
+    def send(self, data: bytes) -> None:
+        if not self.closed:
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+
+    def wants(self, name: str, subclass: str | None) -> bool:
+        return self.format is not None and ("ALL" in self.events or name in self.events
+                                            or (subclass is not None and subclass in self.events))
+
+    def serve(self) -> None:
+        self.send(wire.message([("Content-Type", "auth/request")]))
+        # Commands are framed like messages: a line, header lines, an empty line.
+        buffer = b""
+        while not self.closed:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                break
+            if not data:
+                break
+            buffer += data
+            while b"\n\n" in buffer:
+                block, buffer = buffer.split(b"\n\n", 1)
+                line, *header_lines = block.decode().split("\n")
+                headers = dict(h.split(": ", 1) for h in header_lines if ": " in h)
+                self.switch.commands.append(line)
+                self.handle(line, headers)
+        self.close()
+
+    def handle(self, line: str, headers: dict[str, str]) -> None:
+        verb, _, arg = line.partition(" ")
+        if not self.authed:
+            if verb == "auth" and arg == self.switch.password:
+                self.authed = True
+                self.send(wire.command_reply("+OK accepted"))
+            else:
+                self.send(wire.command_reply("-ERR invalid"))
+                self.send(wire.disconnect_notice(GOODBYE))
+                self.close()
+            return
+        if verb == "event":
+            fmt, _, names = arg.partition(" ")
+            if fmt not in ("plain", "json"):
+                self.send(wire.command_reply(f"-ERR {fmt} is not a supported format"))
+                return
+            self.format = fmt
+            self.events.update(names.split())
+            self.send(wire.command_reply(f"+OK event listener enabled {fmt}"))
+        elif verb == "api":
+            self.send(wire.api_response(self.switch.api(arg)))
+        elif verb == "bgapi":
+            job = headers.get("Job-UUID") or str(uuidlib.uuid4())
+            self.send(wire.command_reply(f"+OK Job-UUID: {job}", ("Job-UUID", job)))
+            gevent.spawn(self.switch.background_job, job, arg)
+        elif verb == "exit":
+            self.send(wire.command_reply("+OK bye"))
+            self.send(wire.disconnect_notice(GOODBYE))
+            self.close()
+        else:
+            self.send(wire.command_reply("-ERR command not found"))
+
+
+class FakeSwitch:
+    def __init__(self, password: str = "ClueCon"):
+        self.password = password
+        self.server = StreamServer(("127.0.0.1", 0), self._accept)
+        self.sessions: list[Session] = []
+        self.commands: list[str] = []
+        self.api_handlers: dict[str, Callable[[str], str]] = {}
+        self._sequence = itertools.count(1000)
+        self.started_at = time.monotonic()
+
+    @property
+    def port(self) -> int:
+        return self.server.server_port
+
+    def start(self) -> FakeSwitch:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.drop_connections()
+        self.server.stop(timeout=1)
+
+    def _accept(self, sock, address) -> None:
+        session = Session(self, sock)
+        self.sessions.append(session)
+        try:
+            session.serve()
+        finally:
+            self.sessions.remove(session)
+
+    # What tests do to it ------------------------------------------------------------------
+
+    def drop_connections(self) -> None:
+        for session in list(self.sessions):
+            session.close()
+
+    def send_raw(self, data: bytes) -> None:
+        """Bytes straight onto every authenticated connection: garbage, half frames..."""
+        for session in list(self.sessions):
+            if session.authed:
+                session.send(data)
+
+    def emit(self, name: str, headers: list[tuple[str, str]], body: str = "", subclass: str | None = None) -> None:
+        """An event, with FreeSWITCH's standard headers first, to every subscriber."""
+        now = datetime.now(UTC)
+        base = [
+            ("Event-Name", name), ("Core-UUID", CORE_UUID), ("FreeSWITCH-Hostname", HOSTNAME),
+            ("FreeSWITCH-Switchname", HOSTNAME), ("FreeSWITCH-IPv4", "127.0.0.1"), ("FreeSWITCH-IPv6", "::1"),
+            ("Event-Date-Local", now.strftime("%Y-%m-%d %H:%M:%S")), ("Event-Date-GMT", format_datetime(now, usegmt=True)),
+            ("Event-Date-Timestamp", str(int(now.timestamp() * 1_000_000))), ("Event-Calling-File", "fakeswitch.py"),
+            ("Event-Calling-Function", "emit"), ("Event-Calling-Line-Number", "1"),
+            ("Event-Sequence", str(next(self._sequence))),
+        ]
+        if subclass:
+            base.insert(1, ("Event-Subclass", subclass))
+        plain = wire.plain_event(base + headers, body)
+        as_json = wire.json_event(base + headers, body)
+        for session in list(self.sessions):
+            if session.wants(name, subclass):
+                session.send(plain if session.format == "plain" else as_json)
+
+    # Commands -----------------------------------------------------------------------------
+
+    def api(self, arg: str) -> str:
+        cmd, _, rest = arg.partition(" ")
+        handler = self.api_handlers.get(cmd)
+        if handler is not None:
+            return handler(rest)
+        if cmd == "status":
+            up = int(time.monotonic() - self.started_at)
+            return (f"UP 0 years, 0 days, 0 hours, 0 minutes, {up} seconds, 0 milliseconds, 0 microseconds\n"
+                    f"FreeSWITCH (Version 1.10.12-release fakeswitch) is ready\n")
+        if arg == "show channels as json":
+            return json.dumps({"row_count": 0}) + "\n"
+        if cmd == "uuid_kill":
+            return "-ERR No such channel!\n"
+        return f"-ERR {cmd} Command not found!\n"
+
+    def background_job(self, job_uuid: str, arg: str) -> None:
+        output = self.api(arg)
+        cmd, _, rest = arg.partition(" ")
+        self.emit("BACKGROUND_JOB", [("Job-UUID", job_uuid), ("Job-Command", cmd), ("Job-Command-Arg", rest)],
+                  body=output)
