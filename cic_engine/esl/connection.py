@@ -14,24 +14,19 @@ from __future__ import annotations
 
 import logging
 import random
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import gevent
 from gevent import socket
 from gevent.event import AsyncResult, Event
-from gevent.lock import Semaphore
 
-from .protocol import ESLProtocolError, Frame, FrameReader, command, parse_event
+from .framed import ESLError, FramedSocket
+from .protocol import ESLProtocolError, Frame, command, parse_event
 from .protocol import Event as ESLEvent
 
 log = logging.getLogger(__name__)
-READ_SIZE = 65536
-
-
-class ESLError(RuntimeError):
-    """A command could not be completed: not connected, timed out, or the connection ended."""
+__all__ = ["ESLAuthError", "ESLError", "Endpoint", "InboundConnection"]
 
 
 class ESLAuthError(ESLError):
@@ -62,10 +57,8 @@ class InboundConnection:
         self.connected = Event()
         self.last_error: str | None = None
         self.connects = 0
-        self._sock: socket.socket | None = None
-        self._waiting: deque[AsyncResult] = deque()  # replies come back in command order
+        self._link: FramedSocket | None = None
         self._jobs: dict[str, AsyncResult] = {}
-        self._send_lock = Semaphore()
         self._greenlet: gevent.Greenlet | None = None
         self._stopping = False
 
@@ -107,29 +100,18 @@ class InboundConnection:
         ep = self.endpoint
         sock = socket.create_connection((ep.host, ep.port), timeout=ep.connect_timeout_s)
         sock.settimeout(None)
-        self._sock = sock
-        reader = FrameReader()
-        frames: deque[Frame] = deque()
-
-        def next_frame() -> Frame:
-            while not frames:
-                data = sock.recv(READ_SIZE)
-                if not data:
-                    raise ESLError("the switch closed the connection")
-                frames.extend(reader.feed(data))
-            return frames.popleft()
-
-        first = next_frame()
+        link = self._link = FramedSocket(sock, self.name)
+        first = link.read_frame()
         if first.content_type == "text/rude-rejection":
             raise ESLError(f"the switch rejected this address: {first.body.decode(errors='replace').strip()}")
         if first.content_type != "auth/request":
             raise ESLProtocolError(f"expected auth/request, got {first.content_type!r}")
-        sock.sendall(command(f"auth {ep.password}"))
-        reply = next_frame()
+        link.send(command(f"auth {ep.password}"))
+        reply = link.read_frame()
         if not reply.reply_text.startswith("+OK"):
             raise ESLAuthError(f"authentication refused: {reply.reply_text}")
-        sock.sendall(command(f"event json {' '.join(ep.events)}"))
-        reply = next_frame()
+        link.send(command(f"event json {' '.join(ep.events)}"))
+        reply = link.read_frame()
         if not reply.reply_text.startswith("+OK"):
             raise ESLError(f"event subscription refused: {reply.reply_text}")
         self.connects += 1
@@ -139,24 +121,14 @@ class InboundConnection:
         for callback in list(self.on_connected):
             gevent.spawn(self._safely, callback)
         while True:
-            while frames:
-                self._dispatch(frames.popleft())
-            data = sock.recv(READ_SIZE)
-            if not data:
-                raise ESLError("the switch closed the connection")
-            frames.extend(reader.feed(data))
+            self._dispatch(link.read_frame())
 
     def _drop(self, why: str) -> None:
         self.connected.clear()
-        sock, self._sock = self._sock, None
-        if sock is not None:
-            try:
-                sock.close()
-            except OSError:
-                pass
         error = ESLError(f"{self.name}: {why}")
-        while self._waiting:
-            self._waiting.popleft().set_exception(error)
+        link, self._link = self._link, None
+        if link is not None:
+            link.close(error)
         jobs, self._jobs = self._jobs, {}
         for result in jobs.values():
             result.set_exception(error)
@@ -166,9 +138,8 @@ class InboundConnection:
     def _dispatch(self, frame: Frame) -> None:
         kind = frame.content_type
         if kind in ("command/reply", "api/response"):
-            if not self._waiting:
+            if self._link is None or not self._link.reply(frame):
                 raise ESLProtocolError(f"a {kind} nobody asked for")
-            self._waiting.popleft().set(frame)
         elif kind in ("text/event-json", "text/event-plain"):
             event = parse_event(frame)
             if event.name == "BACKGROUND_JOB":
@@ -195,32 +166,10 @@ class InboundConnection:
     # Commands out -------------------------------------------------------------------------
 
     def _send(self, data: bytes, timeout: float | None) -> Frame:
-        sock = self._sock
-        if sock is None or not self.connected.is_set():
+        link = self._link
+        if link is None or not self.connected.is_set():
             raise ESLError(f"{self.name}: not connected ({self.last_error or 'connecting'})")
-        result: AsyncResult = AsyncResult()
-        with self._send_lock:  # a command and its place in the reply queue go together
-            self._waiting.append(result)
-            try:
-                sock.sendall(data)
-            except OSError as exc:
-                self._waiting.remove(result)
-                raise ESLError(f"{self.name}: send failed: {exc}") from exc
-        try:
-            return result.get(timeout=timeout or self.endpoint.command_timeout_s)
-        except gevent.Timeout:
-            # The reply may still come and must not be taken for the next command's: start over.
-            self._kill_socket("command timed out")
-            raise ESLError(f"{self.name}: no reply within {timeout or self.endpoint.command_timeout_s}s") from None
-
-    def _kill_socket(self, why: str) -> None:
-        self.last_error = why
-        sock = self._sock
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        return link.request(data, timeout or self.endpoint.command_timeout_s)
 
     def api(self, cmd: str, timeout: float | None = None) -> str:
         """Run an API command and return its output (FreeSWITCH reports errors as `-ERR ...`
