@@ -18,6 +18,7 @@ import gevent
 from gevent.server import StreamServer
 
 from . import wire
+from .calls import SimCall
 
 CORE_UUID = "62601309-a107-40ac-a566-6789f07eb057"
 HOSTNAME = "fakeswitch"
@@ -114,7 +115,7 @@ class FakeSwitch:
         self.sessions: list[Session] = []
         self.commands: list[str] = []
         self.api_handlers: dict[str, Callable[[str], str]] = {}
-        self._sequence = itertools.count(1000)
+        self.sequence = itertools.count(1000)
         self.started_at = time.monotonic()
 
     @property
@@ -158,15 +159,27 @@ class FakeSwitch:
             ("Event-Date-Local", now.strftime("%Y-%m-%d %H:%M:%S")), ("Event-Date-GMT", format_datetime(now, usegmt=True)),
             ("Event-Date-Timestamp", str(int(now.timestamp() * 1_000_000))), ("Event-Calling-File", "fakeswitch.py"),
             ("Event-Calling-Function", "emit"), ("Event-Calling-Line-Number", "1"),
-            ("Event-Sequence", str(next(self._sequence))),
+            ("Event-Sequence", str(next(self.sequence))),
         ]
         if subclass:
             base.insert(1, ("Event-Subclass", subclass))
-        plain = wire.plain_event(base + headers, body)
-        as_json = wire.json_event(base + headers, body)
+        self.emit_headers(name, base + headers, body, subclass)
+
+    def emit_headers(self, name: str, headers: wire.Headers, body: str = "", subclass: str | None = None) -> None:
+        """A complete event (standard headers included) to every inbound subscriber."""
+        plain = json_ = None
         for session in list(self.sessions):
             if session.wants(name, subclass):
-                session.send(plain if session.format == "plain" else as_json)
+                if session.format == "plain":
+                    plain = plain or wire.plain_event(headers, body)
+                    session.send(plain)
+                else:
+                    json_ = json_ or wire.json_event(headers, body)
+                    session.send(json_)
+
+    def call(self, target: tuple[str, int], caller: str, **options) -> SimCall:
+        """A new inbound call, handed to the engine's outbound socket at `target`."""
+        return SimCall(self, target, caller, **options).start()
 
     # Commands -----------------------------------------------------------------------------
 

@@ -1,0 +1,228 @@
+"""Simulated calls on the outbound socket: the switch connects to the engine for a new call
+(`socket host:port async full`), answers `connect` with the channel's data, and runs the
+applications the engine asks for, with the events FreeSWITCH sends for them.
+
+Events are built from the captured ones (captures/outbound-socket.esl): the same headers in the
+same order, with this call's values put in, so what the engine reads has FreeSWITCH's shape.
+"""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+import gevent
+from gevent import socket
+from gevent.event import Event
+from gevent.queue import Empty, Queue
+
+from cic_engine.esl.protocol import FrameReader, parse_event
+
+from . import wire
+
+CAPTURE = Path(__file__).with_name("captures") / "outbound-socket.esl"
+
+
+def _templates() -> tuple[wire.Headers, dict[str, wire.Headers]]:
+    frames = FrameReader().feed(CAPTURE.read_bytes())
+    connect = list(frames[0].headers.items())
+    events: dict[str, wire.Headers] = {}
+    for frame in frames:
+        if frame.content_type == "text/event-plain":
+            body = frame.body
+            end = body.find(b"\n\n")
+            pairs = wire.header_pairs(body[:end])
+            events.setdefault(parse_event(frame).name, [p for p in pairs if p[0] != "Content-Length"])
+    return connect, events
+
+
+CONNECT_TEMPLATE, EVENT_TEMPLATES = _templates()
+
+
+class SimCall:
+    """One inbound call the switch hands to the engine's outbound socket."""
+
+    def __init__(self, switch, target: tuple[str, int], caller: str, caller_name: str = "", destination: str = "100",
+                 playback_s: float = 0.05):
+        self.switch = switch
+        self.target = target
+        self.uuid = str(uuidlib.uuid4())
+        self.caller = caller
+        self.caller_name = caller_name or caller
+        self.destination = destination
+        self.playback_s = playback_s
+        self.variables: dict[str, str] = {}
+        self.pressed: Queue[str] = Queue()
+        self.answered = Event()
+        self.ended = Event()
+        self.hangup_cause: str | None = None
+        self.apps: list[tuple[str, str]] = []  # (application, argument) in the order run
+        self.replies: list[bytes] = []  # every message sent to the engine, for shape checks
+        self._break = Event()
+        self._sock = None
+        self._greenlet: gevent.Greenlet | None = None
+
+    # What the test does -------------------------------------------------------------------
+
+    def start(self) -> SimCall:
+        self._greenlet = gevent.spawn(self._run)
+        return self
+
+    def press(self, digits: str) -> None:
+        for digit in digits:
+            self.pressed.put(digit)
+            self._emit("DTMF", {"DTMF-Digit": digit, "DTMF-Duration": "2000", "DTMF-Source": "RTP"})
+
+    def hang_up(self, cause: str = "NORMAL_CLEARING") -> None:
+        """The caller hangs up."""
+        gevent.spawn(self._hangup, cause)
+
+    def wait(self, timeout: float = 10.0) -> None:
+        assert self.ended.wait(timeout), f"call {self.uuid} did not end"
+
+    # The wire -----------------------------------------------------------------------------
+
+    def _send(self, data: bytes) -> None:
+        self.replies.append(data)
+        if self._sock is not None:
+            try:
+                self._sock.sendall(data)
+            except OSError:
+                pass
+
+    def _channel_values(self) -> dict[str, str]:
+        return {
+            "Unique-ID": self.uuid, "Channel-Unique-ID": self.uuid, "Channel-Call-UUID": self.uuid,
+            "variable_uuid": self.uuid, "variable_call_uuid": self.uuid,
+            "Caller-Caller-ID-Number": self.caller, "Caller-Orig-Caller-ID-Number": self.caller,
+            "Channel-Caller-ID-Number": self.caller, "Caller-ANI": self.caller, "Channel-ANI": self.caller,
+            "Caller-Caller-ID-Name": self.caller_name, "Caller-Destination-Number": self.destination,
+            "Channel-Destination-Number": self.destination, "Caller-Unique-ID": self.uuid,
+            "Answer-State": "answered" if self.answered.is_set() else "ringing",
+            **{f"variable_{k}": v for k, v in self.variables.items()},
+        }
+
+    def _fill(self, template: wire.Headers, values: dict[str, str]) -> wire.Headers:
+        out = [(k, values.get(k, v)) for k, v in template]
+        present = {k for k, _ in template}
+        out += [(k, v) for k, v in values.items() if k not in present and k.startswith(("Application", "DTMF", "variable_"))]
+        return out
+
+    def _emit(self, name: str, extra: dict[str, str] | None = None) -> None:
+        now = datetime.now(UTC)
+        values = {
+            **self._channel_values(), **(extra or {}),
+            "Event-Date-Local": now.strftime("%Y-%m-%d %H:%M:%S"), "Event-Date-GMT": format_datetime(now, usegmt=True),
+            "Event-Date-Timestamp": str(int(now.timestamp() * 1_000_000)),
+            "Event-Sequence": str(next(self.switch.sequence)),
+        }
+        headers = self._fill(EVENT_TEMPLATES[name], values)
+        self._send(wire.plain_event(headers))
+        self.switch.emit_headers(name, headers)
+
+    def _run(self) -> None:
+        try:
+            self._sock = socket.create_connection(self.target)
+        except OSError as exc:
+            self.hangup_cause = f"DESTINATION_OUT_OF_ORDER ({exc})"
+            self.ended.set()
+            return
+        buffer = b""
+        try:
+            while not self.ended.is_set():
+                data = self._sock.recv(65536)
+                if not data:
+                    break
+                buffer += data
+                while b"\n\n" in buffer:
+                    block, buffer = buffer.split(b"\n\n", 1)
+                    line, *header_lines = block.decode().split("\n")
+                    self._command(line, dict(h.split(": ", 1) for h in header_lines if ": " in h))
+        except OSError:
+            pass
+        finally:
+            if not self.ended.is_set():
+                # The engine went away mid-call: FreeSWITCH would run the rest of the dialplan; here the call ends.
+                self.hangup_cause = self.hangup_cause or "ENGINE_GONE"
+                self.ended.set()
+
+    def _command(self, line: str, headers: dict[str, str]) -> None:
+        verb, _, arg = line.partition(" ")
+        if verb == "connect":
+            values = self._channel_values()
+            data = [(k, wire.url_encode(values.get(k, v))) for k, v in CONNECT_TEMPLATE
+                    if k not in ("Content-Type", "Reply-Text", "Socket-Mode", "Control")]
+            data += [("Content-Type", "command/reply"), ("Reply-Text", "%2BOK%0A"), ("Socket-Mode", "async"),
+                     ("Control", "full")]
+            self._send(wire.message(data))
+        elif verb == "myevents":
+            self._send(wire.command_reply("+OK Events Enabled"))
+        elif verb == "linger":
+            self._send(wire.command_reply("+OK will linger"))
+        elif verb == "event":
+            self._send(wire.command_reply(f"+OK event listener enabled {arg.split()[0]}"))
+        elif verb == "api":
+            self._send(wire.api_response(self._api(arg)))
+        elif verb == "sendmsg":
+            self._send(wire.command_reply("+OK"))
+            if headers.get("call-command") == "hangup":
+                gevent.spawn(self._hangup, headers.get("hangup-cause", "NORMAL_CLEARING"))
+            elif headers.get("call-command") == "execute":
+                gevent.spawn(self._execute, headers.get("execute-app-name", ""), headers.get("execute-app-arg", ""),
+                             headers.get("Event-UUID") or str(uuidlib.uuid4()))
+        else:
+            self._send(wire.command_reply("-ERR command not found"))
+
+    def _api(self, arg: str) -> str:
+        cmd, _, rest = arg.partition(" ")
+        if cmd == "uuid_break" and rest.split()[0] == self.uuid:
+            self._break.set()
+            return "+OK\n"
+        return self.switch.api(arg)
+
+    def _execute(self, app: str, arg: str, app_uuid: str) -> None:
+        if self.ended.is_set():
+            return
+        self.apps.append((app, arg))
+        application = {"Application": app, "Application-Data": arg, "Application-UUID": app_uuid}
+        self._emit("CHANNEL_EXECUTE", application)
+        response = "_none_"
+        if app == "answer":
+            self.answered.set()
+            self._emit("CHANNEL_ANSWER")
+        elif app == "playback":
+            self._break.clear()
+            self._break.wait(self.playback_s if "loops=-1" not in arg and "local_stream" not in arg else None)
+            response = "FILE PLAYED"
+        elif app == "play_and_get_digits":
+            parts = arg.split()
+            timeout_ms, variable = int(parts[3]), parts[7]
+            try:
+                digit = self.pressed.get(timeout=timeout_ms / 1000)
+                self.variables[variable] = digit
+            except Empty:
+                self.variables.pop(variable, None)
+        elif app == "set" and "=" in arg:
+            name, _, value = arg.partition("=")
+            self.variables[name] = value
+        elif app == "hangup":
+            self._hangup(arg or "NORMAL_CLEARING")
+            return
+        if not self.ended.is_set():
+            self._emit("CHANNEL_EXECUTE_COMPLETE", {**application, "Application-Response": response})
+
+    def _hangup(self, cause: str) -> None:
+        if self.ended.is_set() or self.hangup_cause:
+            return
+        self.hangup_cause = cause
+        self._break.set()
+        self._emit("CHANNEL_HANGUP", {"Hangup-Cause": cause, "Answer-State": "hangup"})
+        self._emit("CHANNEL_HANGUP_COMPLETE", {"Hangup-Cause": cause, "Answer-State": "hangup"})
+        self._send(wire.disconnect_notice("", ("Controlled-Session-UUID", self.uuid), ("Content-Disposition", "linger"),
+                                          ("Channel-Name", f"sofia/internal/{self.caller}"), ("Linger-Time", "-1")))
+        self.ended.set()
+        gevent.sleep(0)
+        if self._sock is not None:
+            self._sock.close()
