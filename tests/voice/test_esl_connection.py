@@ -145,3 +145,17 @@ def test_exit_disconnect_notice_is_handled_as_a_lost_connection(switch):
     switch.send_raw(b"Content-Type: text/disconnect-notice\nContent-Length: 4\n\nbye\n")
     wait_for(lambda: conn.connects == 2 and conn.connected.is_set())
     conn.stop()
+
+
+def test_a_frame_cut_off_by_a_dropped_connection_is_discarded_and_the_link_recovers(switch):
+    conn = connect(switch)
+    seen = []
+    conn.on_event.append(seen.append)
+    conn.connected.wait(5)
+    switch.send_raw(b"Content-Length: 500\nContent-Type: text/event-json\n\n{\"Event-Name\": \"CHANNEL_CR")
+    switch.drop_connections()
+    wait_for(lambda: conn.connects == 2 and conn.connected.is_set())
+    switch.emit("CHANNEL_CREATE", [("Unique-ID", "whole")])
+    wait_for(lambda: seen)
+    assert [e.uuid for e in seen] == ["whole"]  # the half event was never delivered
+    conn.stop()

@@ -1,0 +1,44 @@
+"""The FreeSWITCH configuration we ship is well-formed and says what the README says."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+FREESWITCH = Path(__file__).resolve().parents[2] / "freeswitch"
+FILES = sorted(FREESWITCH.rglob("*.xml"))
+
+
+def test_there_is_configuration_to_install():
+    assert {p.relative_to(FREESWITCH).as_posix() for p in FILES} == {
+        "autoload_configs/event_socket.conf.xml", "dialplan/public/00_cic.xml", "directory/default/cic-agents.xml"}
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_file_is_well_formed_xml(path):
+    ET.parse(path)
+
+
+def test_event_socket_listens_on_loopback_with_the_configured_password():
+    params = {p.get("name"): p.get("value") for p in ET.parse(FREESWITCH / "autoload_configs/event_socket.conf.xml")
+              .getroot().iter("param")}
+    assert params["listen-ip"] == "127.0.0.1" and params["password"] == "$${cic_esl_password}"
+
+
+def test_every_inbound_extension_hands_the_call_to_the_engine_socket():
+    root = ET.parse(FREESWITCH / "dialplan/public/00_cic.xml").getroot()
+    for extension in root.iter("extension"):
+        actions = [(a.get("application"), a.get("data")) for a in extension.iter("action")]
+        assert actions[-1] == ("socket", "$${cic_engine_socket} async full"), extension.get("name")
+
+
+def test_the_readme_names_every_variable_the_files_use():
+    readme = (FREESWITCH / "README.md").read_text()
+    used = set()
+    for path in FILES:
+        text = path.read_text()
+        used |= {part.split("}")[0] for part in text.split("$${")[1:]}
+    assert used == {"cic_esl_password", "cic_engine_socket", "cic_agent_password"}
+    assert all(f"data=\"{name}=" in readme for name in used)
