@@ -11,7 +11,7 @@ from gevent.event import Event
 from gevent.pywsgi import WSGIServer
 
 from . import __version__
-from .adapters import ChannelAdapter
+from .adapters import AdapterContext, ChannelAdapter
 from .config import LoadedConfig
 from .engine import Engine
 from .models import AdapterHealth
@@ -68,14 +68,15 @@ class Node:
         log.info("node %s serving http://%s/healthz", self.name, cic.web.bind)
 
     def _start_adapters(self) -> None:
-        assert self.engine is not None
+        assert self.engine is not None and self.routing is not None and self.events is not None
+        context = AdapterContext(node=self.name, engine=self.engine, routing=self.routing, events=self.events)
         for adapter_config in self.loaded.adapters:
             if not adapter_config.enabled:
                 log.info("adapter %s (%s) is disabled in %s", adapter_config.name, adapter_config.kind, adapter_config.path)
                 continue
             cls = self.kinds[adapter_config.kind]
             try:
-                adapter = cls(adapter_config.name, adapter_config.settings, self.engine)
+                adapter = cls(adapter_config.name, adapter_config.settings, context)
                 adapter.start()
             except Exception as exc:  # one broken channel must not take the others down
                 log.exception("adapter %s (%s) failed to start", adapter_config.name, adapter_config.kind)

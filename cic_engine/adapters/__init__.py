@@ -7,6 +7,7 @@ third party ships a new channel as its own package.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
@@ -16,9 +17,21 @@ from ..models import AdapterHealth, DeliveryResult, OutboundMessage
 
 if TYPE_CHECKING:
     from ..engine import Engine
+    from ..routing.events import EventListener
+    from ..routing.service import Routing
 
 ENTRY_POINT_GROUP = "cic_engine.adapters"
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AdapterContext:
+    """What the node gives every adapter: ingest and profiles, the routing API, live events."""
+
+    node: str
+    engine: Engine
+    routing: Routing
+    events: EventListener
 
 
 @runtime_checkable
@@ -26,7 +39,7 @@ class ChannelAdapter(Protocol):
     kind: ClassVar[str]
     Config: ClassVar[type[BaseModel]]
 
-    def __init__(self, name: str, config: BaseModel, engine: Engine) -> None: ...
+    def __init__(self, name: str, config: BaseModel, context: AdapterContext) -> None: ...
 
     def start(self) -> None:
         """Spawn the adapter's greenlets and return at once."""

@@ -125,6 +125,20 @@ class Routing:
         if not done:
             raise RoutingError(f"interaction {interaction_id} is not offered to agent {agent_id}")
 
+    def give_back(self, interaction_id: int, agent_id: int, reason: str, missed: bool = False) -> None:
+        """The channel could not connect the agent (the phone rang out, or was busy): the offer
+        goes back and the interaction to its place, without this agent. A ring-out counts as a
+        missed offer."""
+        done = self._tx(lambda conn: store_offers.release(
+            conn, interaction_id, agent_id, self.clock.now(), kind="offer_timeout" if missed else "offer_rejected",
+            exclude=True, missed=missed, max_missed=self.cic.routing.max_missed_offers, reason=reason))
+        if not done:
+            raise RoutingError(f"interaction {interaction_id} is not offered to agent {agent_id}")
+
+    def offered_to(self, interaction_id: int) -> list[int]:
+        """The agents holding an offer of the interaction now (none unless it is offered)."""
+        return self._tx(lambda conn: store_routing.offered_to(conn, interaction_id))
+
     def end(self, interaction_id: int, agent_id: int, outcome: str = "handled") -> None:
         """The agent is done with the customer; wrap-up follows for the queue's wrap_up_s."""
         def work(conn: Conn) -> bool:

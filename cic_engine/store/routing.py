@@ -301,3 +301,9 @@ def waiting_of_customer(conn: Conn, customer_id: int) -> list[tuple[int, datetim
         (customer_id,),
     ).fetchall()
     return [(r[0], r[1], r[2]) for r in rows]
+
+
+def offered_to(conn: Conn, interaction_id: int) -> list[int]:
+    row = conn.execute("SELECT offered_to FROM interactions WHERE id = %s AND state = 'offered'",
+                       (interaction_id,)).fetchone()
+    return list(row[0]) if row else []

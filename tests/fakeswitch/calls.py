@@ -61,6 +61,9 @@ class SimCall:
         self.apps: list[tuple[str, str]] = []  # (application, argument) in the order run
         self.replies: list[bytes] = []  # every message sent to the engine, for shape checks
         self._break = Event()
+        self._agent_gone = Event()
+        self.rang: list[str] = []  # agent phones rung, in order
+        self.bridged_to: str | None = None
         self._sock = None
         self._greenlet: gevent.Greenlet | None = None
 
@@ -107,7 +110,8 @@ class SimCall:
     def _fill(self, template: wire.Headers, values: dict[str, str]) -> wire.Headers:
         out = [(k, values.get(k, v)) for k, v in template]
         present = {k for k, _ in template}
-        out += [(k, v) for k, v in values.items() if k not in present and k.startswith(("Application", "DTMF", "variable_"))]
+        out += [(k, v) for k, v in values.items()
+                if k not in present and k.startswith(("Application", "DTMF", "variable_", "Other-Leg", "Bridge-"))]
         return out
 
     def _emit(self, name: str, extra: dict[str, str] | None = None) -> None:
@@ -118,7 +122,9 @@ class SimCall:
             "Event-Date-Timestamp": str(int(now.timestamp() * 1_000_000)),
             "Event-Sequence": str(next(self.switch.sequence)),
         }
-        headers = self._fill(EVENT_TEMPLATES[name], values)
+        template = EVENT_TEMPLATES.get(name) or [
+            (k, name if k == "Event-Name" else v) for k, v in EVENT_TEMPLATES["CHANNEL_ANSWER"]]
+        headers = self._fill(template, values)
         self._send(wire.plain_event(headers))
         self.switch.emit_headers(name, headers)
 
@@ -210,14 +216,49 @@ class SimCall:
         elif app == "hangup":
             self._hangup(arg or "NORMAL_CLEARING")
             return
+        elif app == "bridge":
+            response = self._bridge(arg, application)
+            if response is None:
+                return
         if not self.ended.is_set():
             self._emit("CHANNEL_EXECUTE_COMPLETE", {**application, "Application-Response": response})
+
+    def _bridge(self, arg: str, application: dict[str, str]) -> str | None:
+        """Ring the agent's phone as the switch's `phones` say it behaves; while bridged, wait
+        for either side to hang up. None when the caller has gone."""
+        endpoint = arg.split("}", 1)[-1]
+        login = endpoint.rsplit("/", 1)[-1]
+        behaviour = self.switch.phones.get(login, "answer")
+        self.rang.append(login)
+        gevent.sleep(self.switch.ring_s)
+        if self.ended.is_set():
+            return None
+        if behaviour != "answer":
+            self.variables["originate_disposition"] = "USER_BUSY" if behaviour == "busy" else "NO_ANSWER"
+            return "_none_"
+        other = str(uuidlib.uuid4())
+        legs = {"Other-Leg-Unique-ID": other, "Bridge-A-Unique-ID": self.uuid, "Bridge-B-Unique-ID": other}
+        self.bridged_to = login
+        self._emit("CHANNEL_BRIDGE", legs)
+        self._agent_gone.clear()
+        self._agent_gone.wait()
+        self.bridged_to = None
+        if self.ended.is_set():
+            return None
+        self._emit("CHANNEL_UNBRIDGE", legs)
+        self.variables["originate_disposition"] = "SUCCESS"
+        self.variables["bridge_hangup_cause"] = "NORMAL_CLEARING"
+        return "_none_"
+
+    def agent_hangs_up(self) -> None:
+        self._agent_gone.set()
 
     def _hangup(self, cause: str) -> None:
         if self.ended.is_set() or self.hangup_cause:
             return
         self.hangup_cause = cause
         self._break.set()
+        self._agent_gone.set()
         self._emit("CHANNEL_HANGUP", {"Hangup-Cause": cause, "Answer-State": "hangup"})
         self._emit("CHANNEL_HANGUP_COMPLETE", {"Hangup-Cause": cause, "Answer-State": "hangup"})
         self._send(wire.disconnect_notice("", ("Controlled-Session-UUID", self.uuid), ("Content-Disposition", "linger"),

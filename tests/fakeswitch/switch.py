@@ -115,6 +115,8 @@ class FakeSwitch:
         self.sessions: list[Session] = []
         self.commands: list[str] = []
         self.api_handlers: dict[str, Callable[[str], str]] = {}
+        self.phones: dict[str, str] = {}  # agent login -> "answer" (default), "no-answer" or "busy"
+        self.ring_s = 0.05  # how long a phone rings before it answers or gives up
         self.sequence = itertools.count(1000)
         self.started_at = time.monotonic()
 

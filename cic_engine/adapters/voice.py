@@ -1,0 +1,209 @@
+"""The voice channel: calls from one FreeSWITCH node, handed to our outbound socket.
+
+A call is answered, committed as a voice interaction (the caller's number finds the customer),
+and waits with music on hold until the router offers it to an agent; it is then bridged to the
+agent's phone. The agent answering the bridge accepts the offer; no answer or busy gives the
+offer back (the router requeues the call at its place); the caller hanging up while waiting
+abandons it; the end of the bridge ends the agent's work on it (wrap-up follows).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import ClassVar
+
+from gevent.queue import Queue
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..esl.connection import Endpoint, InboundConnection
+from ..esl.outbound import CallGone, OutboundCall, OutboundServer
+from ..identity import InvalidIdentity
+from ..models import AdapterHealth, Channel, DeliveryResult, IdentityKind, InboundContact, OutboundMessage
+from ..routing.events import RoutingEvent
+from ..routing.service import RoutingError
+from . import AdapterContext
+
+log = logging.getLogger(__name__)
+
+
+class VoiceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outbound_bind: str = Field("127.0.0.1:8084", description="where the dialplan's `socket` application connects")
+    esl_host: str = "127.0.0.1"
+    esl_port: int = Field(8021, ge=1, le=65535)
+    esl_password: str = Field("ClueCon", min_length=1)
+    queue: str | None = Field(None, description="queue for calls; default: engine.default_queue")
+    moh: str = Field("local_stream://moh", description="what callers hear while they wait")
+    agent_endpoint: str = Field("user/{login}", description="dial string of an agent's phone; {login} is replaced")
+    ring_s: int = Field(20, ge=5, le=120, description="how long an agent's phone rings before the offer is given back")
+    command_timeout_s: float = Field(10, gt=0, le=120)
+
+    @field_validator("outbound_bind")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError("must be host:port, e.g. 127.0.0.1:8084")
+        return value
+
+    @field_validator("agent_endpoint")
+    @classmethod
+    def _has_login(cls, value: str) -> str:
+        if "{login}" not in value:
+            raise ValueError("must contain {login}, e.g. user/{login}")
+        return value
+
+    @property
+    def bind(self) -> tuple[str, int]:
+        host, _, port = self.outbound_bind.rpartition(":")
+        return host, int(port)
+
+
+# A bridge that never connected reports why in originate_disposition / DIALSTATUS.
+_MISSED = {"NO_ANSWER", "NO_USER_RESPONSE", "ALLOTTED_TIMEOUT", "RECOVERY_ON_TIMER_EXPIRE"}
+_SAFE_LOGIN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class VoiceAdapter:
+    kind: ClassVar[str] = "voice"
+    Config: ClassVar[type[BaseModel]] = VoiceConfig
+
+    def __init__(self, name: str, config: BaseModel, context: AdapterContext):
+        assert isinstance(config, VoiceConfig)
+        self.name = name
+        self.config = config
+        self.context = context
+        self.server = OutboundServer(config.bind, self._handle, config.command_timeout_s)
+        self.esl = InboundConnection(Endpoint(config.esl_host, config.esl_port, config.esl_password,
+                                              command_timeout_s=config.command_timeout_s), name=f"{name} ESL")
+        self._waiting: dict[int, Queue[RoutingEvent | None]] = {}  # interaction -> its offers
+        self._unsubscribe = None
+        self.calls_handled = 0
+
+    # Life cycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._unsubscribe = self.context.events.subscribe(self._routing_event)
+        self.server.start()
+        self.esl.start()
+
+    def stop(self, timeout: float) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+        self.server.stop(timeout=timeout)
+        self.esl.stop()
+
+    def health(self) -> AdapterHealth:
+        connected = self.esl.connected.is_set()
+        return AdapterHealth(
+            ok=connected, state="running" if connected else "degraded", last_error=self.esl.last_error,
+            detail={"calls": len(self.server.calls), "waiting": len(self._waiting), "outbound_port": self.server.port},
+        )
+
+    def deliver(self, outbound: OutboundMessage) -> DeliveryResult:
+        return DeliveryResult(ok=False, error="voice has no messages to deliver")
+
+    def _routing_event(self, event: RoutingEvent) -> None:
+        if event.event == "interaction.offered" and event.interaction_id in self._waiting:
+            self._waiting[event.interaction_id].put(event)
+
+    # One call -----------------------------------------------------------------------------
+
+    def _handle(self, call: OutboundCall) -> None:
+        self.calls_handled += 1
+        call.run("answer")
+        interaction_id = self._ingest(call)
+        offers: Queue[RoutingEvent | None] = Queue()
+        self._waiting[interaction_id] = offers
+        call.hungup.rawlink(lambda _: offers.put(None))  # wakes the wait below when the caller leaves
+        # The router may have offered it before we listened for that: look once.
+        for agent_id in self.context.routing.offered_to(interaction_id):
+            offers.put(RoutingEvent(event="interaction.offered", at=self.context.engine.clock.now(),
+                                    interaction_id=interaction_id, agent_id=agent_id))
+        try:
+            self._wait_and_connect(call, interaction_id, offers)
+        finally:
+            self._waiting.pop(interaction_id, None)
+
+    def _ingest(self, call: OutboundCall) -> int:
+        contact = dict(channel=Channel.voice, endpoint=call.destination or self.name, external_id=call.uuid,
+                       sender_name=call.caller_name or None, queue=self.config.queue,
+                       metadata={"adapter": self.name, "channel_name": call.channel.get("Channel-Name", "")})
+        try:
+            return self.context.engine.ingest(InboundContact(sender=call.caller_number or "anonymous", **contact)).interaction_id
+        except InvalidIdentity:
+            # A withheld or unusable number identifies nobody; the call is still taken, under its own id.
+            log.info("call %s: caller number %r identifies nobody; taken as anonymous", call.uuid, call.caller_number)
+            return self.context.engine.ingest(InboundContact(
+                sender=f"anonymous-call-{call.uuid}", sender_kind=IdentityKind.chat, **contact)).interaction_id
+
+    def _wait_and_connect(self, call: OutboundCall, interaction_id: int, offers: Queue) -> None:
+        routing = self.context.routing
+        moh = None
+        while True:
+            if moh is None or moh.ready():
+                moh = call.start("playback", self.config.moh)
+            offer = offers.get()
+            if offer is None or call.hungup.is_set():
+                self._abandoned(interaction_id)
+                return
+            agent_id = offer.agent_id
+            if agent_id is None or agent_id not in routing.offered_to(interaction_id):
+                continue  # an offer that was taken back meanwhile (or heard twice)
+            call.stop_media()
+            moh.wait(timeout=5)  # its outcome does not matter: the caller hanging up is seen below
+            moh = None
+            login = routing.status(agent_id).login
+            if not _SAFE_LOGIN.match(login):
+                raise RoutingError(f"agent login {login!r} cannot be dialled")
+            endpoint = self.config.agent_endpoint.format(login=login)
+            bridged: list[bool] = []
+
+            def on_bridge(event, agent_id=agent_id, bridged=bridged) -> None:
+                if event.name == "CHANNEL_BRIDGE" and not bridged:
+                    bridged.append(True)
+                    try:
+                        routing.accept(interaction_id, agent_id)
+                    except RoutingError as exc:
+                        log.warning("call %s: bridged but the offer was gone: %s", call.uuid, exc)
+
+            call.on_event.append(on_bridge)
+            try:
+                result = call.run("bridge", f"{{call_timeout={self.config.ring_s},cic_interaction={interaction_id},"
+                                            f"cic_agent={login}}}{endpoint}")
+            except CallGone:
+                if bridged:
+                    self._end(interaction_id, agent_id)
+                else:
+                    self._give_back(interaction_id, agent_id, "caller hung up while the agent's phone rang")
+                    self._abandoned(interaction_id)
+                return
+            finally:
+                call.on_event.remove(on_bridge)
+            if bridged:
+                self._end(interaction_id, agent_id)
+                call.hangup()
+                return
+            disposition = (result.get("variable_originate_disposition") or result.get("variable_DIALSTATUS") or "")
+            log.info("call %s: agent %s did not take it (%s)", call.uuid, login, disposition or "no answer")
+            self._give_back(interaction_id, agent_id, disposition, missed=disposition.upper() in _MISSED or not disposition)
+
+    def _give_back(self, interaction_id: int, agent_id: int, reason: str, missed: bool = False) -> None:
+        try:
+            self.context.routing.give_back(interaction_id, agent_id, reason, missed=missed)
+        except RoutingError as exc:
+            log.info("offer of %s already gone: %s", interaction_id, exc)
+
+    def _end(self, interaction_id: int, agent_id: int) -> None:
+        try:
+            self.context.routing.end(interaction_id, agent_id)
+        except RoutingError as exc:
+            log.warning("interaction %s: could not end: %s", interaction_id, exc)
+
+    def _abandoned(self, interaction_id: int) -> None:
+        try:
+            self.context.routing.abandon(interaction_id, "caller hung up")
+        except RoutingError as exc:
+            log.info("interaction %s: not abandoned: %s", interaction_id, exc)

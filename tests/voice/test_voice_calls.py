@@ -1,0 +1,137 @@
+"""Calls end to end: a real `cic-engine run` with a voice adapter, FreeSWITCH simulated by
+tests/fakeswitch, agents acting through the routing API, the database checked for what a
+supervisor would see."""
+
+from __future__ import annotations
+
+import textwrap
+
+import gevent
+import pytest
+
+from cic_engine.config import CicConfig
+from cic_engine.routing.router import Router
+from cic_engine.routing.service import Routing
+from tests.core.test_run import free_port, get_health, start, stop
+from tests.fakeswitch.switch import FakeSwitch
+
+pytestmark = pytest.mark.timeout(120)
+
+CIC = {"queues": [{"name": "general", "offer_timeout_s": 60, "wrap_up_s": 10}],
+       "agents": [{"login": "alice", "name": "Alice", "queues": ["general"]},
+                  {"login": "bob", "name": "Bob", "queues": ["general"]}]}
+
+
+@pytest.fixture
+def switch():
+    s = FakeSwitch().start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def engine(tmp_path, db_url, switch):
+    web, outbound = free_port(), free_port()
+    (tmp_path / "channels").mkdir()
+    (tmp_path / "cic.toml").write_text(textwrap.dedent(f"""\
+        [engine]
+        node = "voice-node"
+        [database]
+        url = "{db_url}"
+        [web]
+        bind = "127.0.0.1:{web}"
+        [[queues]]
+        name = "general"
+        offer_timeout_s = 60
+        wrap_up_s = 10
+        [[agents]]
+        login = "alice"
+        name = "Alice"
+        queues = ["general"]
+        [[agents]]
+        login = "bob"
+        name = "Bob"
+        queues = ["general"]
+        """))
+    (tmp_path / "channels" / "pbx.toml").write_text(textwrap.dedent(f"""\
+        kind = "voice"
+        outbound_bind = "127.0.0.1:{outbound}"
+        esl_port = {switch.port}
+        ring_s = 5
+        """))
+    proc = start(tmp_path / "cic.toml")
+    yield {"proc": proc, "web": web, "outbound": ("127.0.0.1", outbound)}
+    assert stop(proc) == 0
+
+
+@pytest.fixture
+def routing(store):
+    return Routing(Router(store, CicConfig.model_validate(CIC)))
+
+
+def wait_for(condition, timeout: float = 15.0, what: str = "condition"):
+    with gevent.Timeout(timeout, AssertionError(f"{what} not met within {timeout}s")):
+        while not (result := condition()):
+            gevent.sleep(0.02)
+    return result
+
+
+def interaction(store, call_uuid: str) -> dict | None:
+    with store.transaction() as conn:
+        cur = conn.execute(
+            """SELECT i.*, a.login FROM messages m JOIN interactions i ON i.id = m.interaction_id
+               LEFT JOIN agents a ON a.id = i.assigned_agent_id WHERE m.channel = 'voice' AND m.external_id = %s""",
+            (call_uuid,))
+        row = cur.fetchone()
+        return dict(zip([d.name for d in cur.description], row, strict=True)) if row else None
+
+
+def kinds(store, interaction_id: int) -> list[str]:
+    with store.transaction() as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT kind FROM timeline_events WHERE interaction_id = %s ORDER BY id", (interaction_id,)).fetchall()]
+
+
+def test_a_caller_waits_with_music_and_is_bridged_to_the_free_agent(engine, switch, routing, store):
+    call = switch.call(engine["outbound"], "+86 138 0013 8000", caller_name="Wang Li")
+    waiting = wait_for(lambda: interaction(store, call.uuid), what="the call committed")
+    assert waiting["state"] == "queued"
+    wait_for(lambda: [a for a, arg in call.apps if a == "playback" and "moh" in arg], what="music on hold")
+
+    routing.set_available(routing.agent_id("alice"))
+    wait_for(lambda: call.bridged_to == "alice", what="the bridge to alice")
+    answered = wait_for(lambda: (i := interaction(store, call.uuid))["state"] == "active" and i, what="accepted")
+    assert answered["login"] == "alice"
+
+    call.agent_hangs_up()
+    call.wait()
+    done = wait_for(lambda: (i := interaction(store, call.uuid))["state"] == "wrap_up" and i, what="wrap-up")
+    flow = [k for k in kinds(store, done["id"]) if k in ("queued", "offered", "accepted", "wrap_up", "closed")]
+    assert flow == ["queued", "offered", "accepted", "wrap_up"]
+    assert [a for a, _ in call.apps][:2] == ["answer", "playback"] and "bridge" in [a for a, _ in call.apps]
+    status, health = get_health(engine["web"])
+    assert health["adapters"]["pbx"]["ok"] and health["adapters"]["pbx"]["kind"] == "voice"
+
+
+def test_an_agent_who_does_not_answer_gives_the_call_back_and_the_next_agent_gets_it(engine, switch, routing, store):
+    switch.phones["alice"] = "no-answer"
+    routing.set_available(routing.agent_id("alice"))
+    gevent.sleep(0.05)
+    routing.set_available(routing.agent_id("bob"))
+    call = switch.call(engine["outbound"], "+86 138 0013 8001")
+    wait_for(lambda: call.bridged_to == "bob", what="the bridge to bob")
+    assert call.rang == ["alice", "bob"]
+    item = wait_for(lambda: (i := interaction(store, call.uuid))["state"] == "active" and i, what="bob accepted")
+    assert "offer_timeout" in kinds(store, item["id"])
+    assert routing.status(routing.agent_id("alice")).missed_offers == 1
+    call.hang_up()
+    call.wait()
+
+
+def test_a_caller_who_hangs_up_while_waiting_is_counted_as_abandoned(engine, switch, store):
+    call = switch.call(engine["outbound"], "+86 138 0013 8002")
+    wait_for(lambda: [a for a, arg in call.apps if a == "playback"], what="music on hold")
+    call.hang_up("ORIGINATOR_CANCEL")
+    call.wait()
+    gone = wait_for(lambda: (i := interaction(store, call.uuid))["state"] == "closed" and i, what="abandoned")
+    assert gone["outcome"] == "abandoned"
