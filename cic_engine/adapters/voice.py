@@ -23,6 +23,7 @@ from ..models import AdapterHealth, Channel, DeliveryResult, IdentityKind, Inbou
 from ..routing.events import RoutingEvent
 from ..routing.service import RoutingError
 from . import AdapterContext
+from .ivr import IvrConfig, run_ivr
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class VoiceConfig(BaseModel):
     agent_endpoint: str = Field("user/{login}", description="dial string of an agent's phone; {login} is replaced")
     ring_s: int = Field(20, ge=5, le=120, description="how long an agent's phone rings before the offer is given back")
     command_timeout_s: float = Field(10, gt=0, le=120)
+    ivr: IvrConfig | None = Field(None, description="menus callers go through before they wait; none: straight to queue")
 
     @field_validator("outbound_bind")
     @classmethod
@@ -85,6 +87,10 @@ class VoiceAdapter:
     # Life cycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        known = {q.name for q in self.context.engine.cic.queues}
+        wanted = (self.config.ivr.queues() if self.config.ivr else set()) | {self.config.queue} - {None}
+        if wanted - known:
+            raise ValueError(f"voice adapter {self.name}: no queue named {sorted(wanted - known)} in cic.toml")
         self._unsubscribe = self.context.events.subscribe(self._routing_event)
         self.server.start()
         self.esl.start()
@@ -114,7 +120,19 @@ class VoiceAdapter:
     def _handle(self, call: OutboundCall) -> None:
         self.calls_handled += 1
         call.run("answer")
-        interaction_id = self._ingest(call)
+        route: dict = {"queue": self.config.queue}
+        if self.config.ivr is not None:
+            outcome = run_ivr(call, self.config.ivr)
+            choice = outcome.choice
+            route = {"metadata": {"ivr": " > ".join(outcome.path)}, "queue": self.config.queue}
+            if choice is not None and choice.play:
+                self._ingest(call, needs_agent=False, **route)  # served by the IVR: on record, closed
+                call.hangup()
+                return
+            if choice is not None:
+                route.update(queue=choice.queue, skills=choice.skills, priority=choice.priority,
+                             language=choice.language)
+        interaction_id = self._ingest(call, **route)
         offers: Queue[RoutingEvent | None] = Queue()
         self._waiting[interaction_id] = offers
         call.hungup.rawlink(lambda _: offers.put(None))  # wakes the wait below when the caller leaves
@@ -127,10 +145,11 @@ class VoiceAdapter:
         finally:
             self._waiting.pop(interaction_id, None)
 
-    def _ingest(self, call: OutboundCall) -> int:
+    def _ingest(self, call: OutboundCall, metadata: dict[str, str] | None = None, **route) -> int:
         contact = dict(channel=Channel.voice, endpoint=call.destination or self.name, external_id=call.uuid,
-                       sender_name=call.caller_name or None, queue=self.config.queue,
-                       metadata={"adapter": self.name, "channel_name": call.channel.get("Channel-Name", "")})
+                       sender_name=call.caller_name or None, **route,
+                       metadata={"adapter": self.name, "channel_name": call.channel.get("Channel-Name", ""),
+                                 **(metadata or {})})
         try:
             return self.context.engine.ingest(InboundContact(sender=call.caller_number or "anonymous", **contact)).interaction_id
         except InvalidIdentity:

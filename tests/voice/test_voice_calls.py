@@ -30,7 +30,23 @@ def switch():
 
 
 @pytest.fixture
-def engine(tmp_path, db_url, switch):
+def engine(start_engine):
+    return start_engine("")
+
+
+@pytest.fixture
+def start_engine(tmp_path, db_url, switch):
+    started = []
+
+    def start_with(adapter_extra: str):
+        started.append(_start(tmp_path, db_url, switch, adapter_extra))
+        return started[-1]
+    yield start_with
+    for engine in started:
+        assert stop(engine["proc"]) == 0
+
+
+def _start(tmp_path, db_url, switch, adapter_extra: str):
     web, outbound = free_port(), free_port()
     (tmp_path / "channels").mkdir()
     (tmp_path / "cic.toml").write_text(textwrap.dedent(f"""\
@@ -58,10 +74,9 @@ def engine(tmp_path, db_url, switch):
         outbound_bind = "127.0.0.1:{outbound}"
         esl_port = {switch.port}
         ring_s = 5
-        """))
+        """) + textwrap.dedent(adapter_extra))
     proc = start(tmp_path / "cic.toml")
-    yield {"proc": proc, "web": web, "outbound": ("127.0.0.1", outbound)}
-    assert stop(proc) == 0
+    return {"proc": proc, "web": web, "outbound": ("127.0.0.1", outbound)}
 
 
 @pytest.fixture
@@ -135,3 +150,41 @@ def test_a_caller_who_hangs_up_while_waiting_is_counted_as_abandoned(engine, swi
     call.wait()
     gone = wait_for(lambda: (i := interaction(store, call.uuid))["state"] == "closed" and i, what="abandoned")
     assert gone["outcome"] == "abandoned"
+
+
+IVR = """
+[ivr]
+start = "main"
+[ivr.menus.main]
+prompt = "ivr/main.wav"
+choices = { "1" = { queue = "general", skills = { billing = 5 } }, "2" = { play = "ivr/opening-hours.wav" } }
+"""
+
+
+def test_a_caller_goes_through_the_menu_after_a_wrong_key_and_waits_with_the_chosen_skills(start_engine, switch,
+                                                                                          store):
+    engine = start_engine(IVR)
+    call = switch.call(engine["outbound"], "+86 138 0013 8003")
+    wait_for(lambda: [a for a, _ in call.apps if a == "play_and_get_digits"], what="the menu prompt")
+    call.press("7")
+    wait_for(lambda: len([a for a, _ in call.apps if a == "play_and_get_digits"]) == 2, what="the menu again")
+    call.press("1")
+    queued = wait_for(lambda: interaction(store, call.uuid), what="the call queued")
+    assert queued["state"] == "queued" and queued["skills"] == {"billing": 5}
+    with store.transaction() as conn:
+        (metadata,) = conn.execute("SELECT metadata FROM messages WHERE external_id = %s", (call.uuid,)).fetchone()
+    assert metadata["ivr"] == "main:7 invalid > main:1"
+    assert ("playback", "ivr/ivr-that_was_an_invalid_entry.wav") in call.apps
+    call.hang_up()
+    call.wait()
+
+
+def test_self_service_ends_the_call_and_is_still_on_record(start_engine, switch, store):
+    engine = start_engine(IVR)
+    call = switch.call(engine["outbound"], "+86 138 0013 8004")
+    wait_for(lambda: [a for a, _ in call.apps if a == "play_and_get_digits"], what="the menu prompt")
+    call.press("2")
+    call.wait()
+    assert ("playback", "ivr/opening-hours.wav") in call.apps and call.hangup_cause == "NORMAL_CLEARING"
+    record = wait_for(lambda: interaction(store, call.uuid), what="the call on record")
+    assert record["state"] == "closed" and record["queue_id"] is None
