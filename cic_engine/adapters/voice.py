@@ -13,7 +13,7 @@ import logging
 import re
 from typing import ClassVar
 
-from gevent.queue import Queue
+from gevent.queue import Empty, Queue
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..esl.connection import Endpoint, InboundConnection
@@ -26,6 +26,16 @@ from . import AdapterContext
 from .ivr import IvrConfig, run_ivr
 
 log = logging.getLogger(__name__)
+
+
+class Announcements(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    every_s: float = Field(30, ge=0.2, le=3600)
+    position_prompt: str = "ivr/ivr-you_are_number.wav"
+    wait_prompt: str = "ivr/ivr-estimated_wait_time_is.wav"
+    minutes_prompt: str = "ivr/ivr-minutes.wav"
+    language: str = Field("en", pattern=r"^[a-z]{2}$", description="the say module: en, zh, ...")
 
 
 class VoiceConfig(BaseModel):
@@ -41,6 +51,7 @@ class VoiceConfig(BaseModel):
     ring_s: int = Field(20, ge=5, le=120, description="how long an agent's phone rings before the offer is given back")
     command_timeout_s: float = Field(10, gt=0, le=120)
     ivr: IvrConfig | None = Field(None, description="menus callers go through before they wait; none: straight to queue")
+    announce: Announcements | None = Field(None, description="position / expected-wait announcements while waiting")
 
     @field_validator("outbound_bind")
     @classmethod
@@ -164,7 +175,15 @@ class VoiceAdapter:
         while True:
             if moh is None or moh.ready():
                 moh = call.start("playback", self.config.moh)
-            offer = offers.get()
+            announce = self.config.announce
+            try:
+                offer = offers.get(timeout=announce.every_s if announce else None)
+            except Empty:
+                call.stop_media()
+                moh.wait(timeout=5)
+                moh = None
+                self._announce(call, interaction_id)
+                continue
             if offer is None or call.hungup.is_set():
                 self._abandoned(interaction_id)
                 return
@@ -208,6 +227,19 @@ class VoiceAdapter:
             disposition = (result.get("variable_originate_disposition") or result.get("variable_DIALSTATUS") or "")
             log.info("call %s: agent %s did not take it (%s)", call.uuid, login, disposition or "no answer")
             self._give_back(interaction_id, agent_id, disposition, missed=disposition.upper() in _MISSED or not disposition)
+
+    def _announce(self, call: OutboundCall, interaction_id: int) -> None:
+        announce = self.config.announce
+        assert announce is not None
+        place, wait_s = self.context.routing.place_in_line(interaction_id)
+        if place is None:
+            return  # being offered right now
+        call.run("playback", announce.position_prompt)
+        call.run("say", f"{announce.language} number pronounced {place}")
+        if wait_s is not None:
+            call.run("playback", announce.wait_prompt)
+            call.run("say", f"{announce.language} number pronounced {max(1, round(wait_s / 60))}")
+            call.run("playback", announce.minutes_prompt)
 
     def _give_back(self, interaction_id: int, agent_id: int, reason: str, missed: bool = False) -> None:
         try:

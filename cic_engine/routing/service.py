@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from psycopg.errors import DeadlockDetected, SerializationFailure
@@ -134,6 +134,15 @@ class Routing:
             exclude=True, missed=missed, max_missed=self.cic.routing.max_missed_offers, reason=reason))
         if not done:
             raise RoutingError(f"interaction {interaction_id} is not offered to agent {agent_id}")
+
+    def place_in_line(self, interaction_id: int) -> tuple[int | None, float | None]:
+        """(position in its queue and channel, expected wait in seconds) for announcements: the
+        position times how often its line was answered in the last hour (None without history)."""
+        def read(conn: Conn):
+            place = store_routing.position(conn, interaction_id)
+            every = store_routing.answer_interval_s(conn, interaction_id, self.clock.now() - timedelta(hours=1))
+            return place, (every * place if place is not None and every is not None else None)
+        return self._tx(read)
 
     def offered_to(self, interaction_id: int) -> list[int]:
         """The agents holding an offer of the interaction now (none unless it is offered)."""

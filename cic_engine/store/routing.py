@@ -307,3 +307,27 @@ def offered_to(conn: Conn, interaction_id: int) -> list[int]:
     row = conn.execute("SELECT offered_to FROM interactions WHERE id = %s AND state = 'offered'",
                        (interaction_id,)).fetchone()
     return list(row[0]) if row else []
+
+
+def position(conn: Conn, interaction_id: int) -> int | None:
+    """1 for the next in line of its queue and channel; None when it is not waiting."""
+    row = conn.execute(
+        """SELECT 1 + (SELECT count(*) FROM interactions o
+                       WHERE o.state = 'queued' AND o.queue_id = i.queue_id AND o.channel = i.channel
+                         AND (o.rank_at, o.id) < (i.rank_at, i.id))
+           FROM interactions i WHERE i.id = %s AND i.state IN ('queued', 'offered') AND i.rank_at IS NOT NULL""",
+        (interaction_id,),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def answer_interval_s(conn: Conn, interaction_id: int, since: datetime) -> float | None:
+    """How often, on average, an interaction of this one's queue and channel was answered since
+    `since`: the span of those answers over their number (None with fewer than two)."""
+    row = conn.execute(
+        """SELECT extract(epoch FROM max(o.answered_at) - min(o.answered_at)) / nullif(count(*) - 1, 0)
+           FROM interactions i JOIN interactions o ON o.queue_id = i.queue_id AND o.channel = i.channel
+           WHERE i.id = %s AND o.answered_at >= %s""",
+        (interaction_id, since),
+    ).fetchone()
+    return float(row[0]) if row and row[0] is not None else None

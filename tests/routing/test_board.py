@@ -63,3 +63,21 @@ def test_an_interaction_that_is_already_answered_cannot_be_abandoned(make_desk):
     item = desk.handling("voice", "alice")
     with pytest.raises(RoutingError, match="is active, not waiting"):
         desk.routing.abandon(item)
+
+
+def test_place_in_line_and_expected_wait_from_the_last_hours_answers(make_desk, clock):
+    desk = make_desk(agents=agents("alice"), queues=[{"name": "general", "wrap_up_s": 0}])
+    alice = desk.agent("alice")
+    desk.available("alice")
+    for _ in range(3):  # answered a minute apart
+        item = desk.handling("voice", "alice")
+        desk.routing.end(item, alice)
+        clock.advance(60)
+    desk.routing.set_away(alice, "break")
+    first, second = desk.contact("voice"), desk.contact("voice")
+    desk.route()
+    assert desk.routing.place_in_line(first) == (1, 60.0)
+    assert desk.routing.place_in_line(second) == (2, 120.0)
+    desk.routing.abandon(first)
+    assert desk.routing.place_in_line(second)[0] == 1
+    assert desk.routing.place_in_line(first) == (None, None)

@@ -188,3 +188,18 @@ def test_self_service_ends_the_call_and_is_still_on_record(start_engine, switch,
     assert ("playback", "ivr/opening-hours.wav") in call.apps and call.hangup_cause == "NORMAL_CLEARING"
     record = wait_for(lambda: interaction(store, call.uuid), what="the call on record")
     assert record["state"] == "closed" and record["queue_id"] is None
+
+
+def test_waiting_callers_hear_their_place_in_line(start_engine, switch, store):
+    engine = start_engine('[announce]\nevery_s = 0.3\nlanguage = "zh"\n')
+    first = switch.call(engine["outbound"], "+86 138 0013 8005")
+    wait_for(lambda: interaction(store, first.uuid), what="the first call queued")
+    second = switch.call(engine["outbound"], "+86 138 0013 8006")
+    wait_for(lambda: ("say", "zh number pronounced 2") in second.apps, what="second in line")
+    assert ("say", "zh number pronounced 1") in first.apps
+    assert ("playback", "ivr/ivr-you_are_number.wav") in second.apps
+    # music resumes after each announcement
+    wait_for(lambda: [a for a, arg in second.apps if a == "playback" and "moh" in arg][1:], what="music again")
+    for call in (first, second):
+        call.hang_up()
+        call.wait()
