@@ -188,7 +188,9 @@ class OutboundCall:
         try:
             self._request(sendmsg(None, "hangup", hangup_cause=cause))
         except CallGone:
-            pass
+            return
+        # Linger keeps the socket open for the hangup events: wait for them before letting go.
+        self.hungup.wait(timeout=self.command_timeout_s)
 
     def close(self) -> None:
         self.link.abort()

@@ -174,7 +174,7 @@ class SimCall:
         elif verb == "sendmsg":
             self._send(wire.command_reply("+OK"))
             if headers.get("call-command") == "hangup":
-                gevent.spawn(self._hangup, headers.get("hangup-cause", "NORMAL_CLEARING"))
+                self._hangup(headers.get("hangup-cause", "NORMAL_CLEARING"))  # at once, like the switch
             elif headers.get("call-command") == "execute":
                 gevent.spawn(self._execute, headers.get("execute-app-name", ""), headers.get("execute-app-arg", ""),
                              headers.get("Event-UUID") or str(uuidlib.uuid4()))
