@@ -203,3 +203,19 @@ def test_waiting_callers_hear_their_place_in_line(start_engine, switch, store):
     for call in (first, second):
         call.hang_up()
         call.wait()
+
+
+def test_a_dropped_event_socket_does_not_drop_the_calls(engine, switch, routing, store):
+    call = switch.call(engine["outbound"], "+86 138 0013 8007")
+    wait_for(lambda: interaction(store, call.uuid), what="the call queued")
+    wait_for(lambda: get_health(engine["web"])[1]["adapters"]["pbx"]["ok"], what="ESL up")
+    switch.drop_connections()  # the switch's event socket restarts mid-call
+    wait_for(lambda: switch.commands.count("event json ALL") == 2, what="logged in and subscribed again")
+    status, health = wait_for(lambda: (h := get_health(engine["web"]))[1]["adapters"]["pbx"]["ok"] and h,
+                              what="ESL back")
+    assert health["adapters"]["pbx"]["detail"]["calls"] == 1
+    routing.set_available(routing.agent_id("alice"))
+    wait_for(lambda: call.bridged_to == "alice", what="the waiting call still connects")
+    call.agent_hangs_up()
+    call.wait()
+    assert call.hangup_cause == "NORMAL_CLEARING"
