@@ -10,6 +10,7 @@ abandons it; the end of the bridge ends the agent's work on it (wrap-up follows)
 from __future__ import annotations
 
 import logging
+import os
 import re
 from typing import ClassVar
 
@@ -19,7 +20,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..esl.connection import Endpoint, InboundConnection
 from ..esl.outbound import CallGone, OutboundCall, OutboundServer
 from ..identity import InvalidIdentity
-from ..models import AdapterHealth, Channel, DeliveryResult, IdentityKind, InboundContact, OutboundMessage
+from ..models import (
+    MAX_ATTACHMENT_BYTES,
+    AdapterHealth,
+    Attachment,
+    Channel,
+    ContentPart,
+    DeliveryResult,
+    IdentityKind,
+    InboundContact,
+    OutboundMessage,
+)
 from ..routing.events import RoutingEvent
 from ..routing.service import RoutingError
 from . import AdapterContext
@@ -38,6 +49,17 @@ class Announcements(BaseModel):
     language: str = Field("en", pattern=r"^[a-z]{2}$", description="the say module: en, zh, ...")
 
 
+class Voicemail(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    queue: str = Field(description="queue the messages wait in for an agent; give it no open hours")
+    greeting: str = "voicemail/vm-record_message.wav"
+    directory: str = Field("/var/lib/freeswitch/recordings/cic", description="where the switch writes recordings")
+    max_s: int = Field(120, ge=5, le=3600)
+    silence_s: int = Field(5, ge=1, le=60, description="silence that ends the message")
+    attach: bool = Field(True, description="read the recording (same host or shared storage) into the message")
+
+
 class VoiceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -52,6 +74,9 @@ class VoiceConfig(BaseModel):
     command_timeout_s: float = Field(10, gt=0, le=120)
     ivr: IvrConfig | None = Field(None, description="menus callers go through before they wait; none: straight to queue")
     announce: Announcements | None = Field(None, description="position / expected-wait announcements while waiting")
+    voicemail: Voicemail | None = Field(None, description="where callers leave a message when a queue says voicemail")
+    closed_prompt: str = Field("ivr/ivr-not_available.wav", description="played before hanging up when voicemail "
+                               "is asked for but not configured")
 
     @field_validator("outbound_bind")
     @classmethod
@@ -72,6 +97,27 @@ class VoiceConfig(BaseModel):
     def bind(self) -> tuple[str, int]:
         host, _, port = self.outbound_bind.rpartition(":")
         return host, int(port)
+
+
+def _to_voicemail(event: RoutingEvent) -> bool:
+    """The router sent this waiting call to voicemail (after hours, or an overflow step)."""
+    return (event.event in ("interaction.after_hours", "interaction.overflow")
+            and event.data.get("action") == "voicemail" and not event.data.get("skipped"))
+
+
+def take_recording(path: str, attach: bool) -> list[Attachment]:
+    """The recording as an attachment, when this host can read it (same host or shared storage)."""
+    if not attach:
+        return []
+    try:
+        with open(path, "rb") as fh:
+            content = fh.read(MAX_ATTACHMENT_BYTES + 1)
+    except OSError as exc:
+        log.warning("voicemail %s cannot be read here (%s); the message keeps its path", path, exc)
+        return []
+    if not content or len(content) > MAX_ATTACHMENT_BYTES:
+        return []
+    return [Attachment(filename=os.path.basename(path), content_type="audio/wav", content=content)]
 
 
 # A bridge that never connected reports why in originate_disposition / DIALSTATUS.
@@ -100,6 +146,8 @@ class VoiceAdapter:
     def start(self) -> None:
         known = {q.name for q in self.context.engine.cic.queues}
         wanted = (self.config.ivr.queues() if self.config.ivr else set()) | {self.config.queue} - {None}
+        if self.config.voicemail:
+            wanted.add(self.config.voicemail.queue)
         if wanted - known:
             raise ValueError(f"voice adapter {self.name}: no queue named {sorted(wanted - known)} in cic.toml")
         self._unsubscribe = self.context.events.subscribe(self._routing_event)
@@ -123,7 +171,7 @@ class VoiceAdapter:
         return DeliveryResult(ok=False, error="voice has no messages to deliver")
 
     def _routing_event(self, event: RoutingEvent) -> None:
-        if event.event == "interaction.offered" and event.interaction_id in self._waiting:
+        if event.interaction_id in self._waiting and (event.event == "interaction.offered" or _to_voicemail(event)):
             self._waiting[event.interaction_id].put(event)
 
     # One call -----------------------------------------------------------------------------
@@ -148,19 +196,22 @@ class VoiceAdapter:
         self._waiting[interaction_id] = offers
         call.hungup.rawlink(lambda _: offers.put(None))  # wakes the wait below when the caller leaves
         # The router may have offered it before we listened for that: look once.
+        now = self.context.engine.clock.now()
         for agent_id in self.context.routing.offered_to(interaction_id):
-            offers.put(RoutingEvent(event="interaction.offered", at=self.context.engine.clock.now(),
-                                    interaction_id=interaction_id, agent_id=agent_id))
+            offers.put(RoutingEvent(event="interaction.offered", at=now, interaction_id=interaction_id, agent_id=agent_id))
+        if self.context.routing.outcome(interaction_id) == "voicemail":
+            offers.put(RoutingEvent(event="interaction.after_hours", at=now, interaction_id=interaction_id,
+                                    data={"action": "voicemail"}))
         try:
             self._wait_and_connect(call, interaction_id, offers)
         finally:
             self._waiting.pop(interaction_id, None)
 
-    def _ingest(self, call: OutboundCall, metadata: dict[str, str] | None = None, **route) -> int:
-        contact = dict(channel=Channel.voice, endpoint=call.destination or self.name, external_id=call.uuid,
-                       sender_name=call.caller_name or None, **route,
-                       metadata={"adapter": self.name, "channel_name": call.channel.get("Channel-Name", ""),
-                                 **(metadata or {})})
+    def _ingest(self, call: OutboundCall, metadata: dict[str, str] | None = None, **fields) -> int:
+        contact = {"channel": Channel.voice, "endpoint": call.destination or self.name, "external_id": call.uuid,
+                   "sender_name": call.caller_name or None, **fields,
+                   "metadata": {"adapter": self.name, "channel_name": call.channel.get("Channel-Name", ""),
+                                **(metadata or {})}}
         try:
             return self.context.engine.ingest(InboundContact(sender=call.caller_number or "anonymous", **contact)).interaction_id
         except InvalidIdentity:
@@ -186,6 +237,11 @@ class VoiceAdapter:
                 continue
             if offer is None or call.hungup.is_set():
                 self._abandoned(interaction_id)
+                return
+            if _to_voicemail(offer):
+                call.stop_media()
+                moh.wait(timeout=5)
+                self._voicemail(call, offer)
                 return
             agent_id = offer.agent_id
             if agent_id is None or agent_id not in routing.offered_to(interaction_id):
@@ -227,6 +283,32 @@ class VoiceAdapter:
             disposition = (result.get("variable_originate_disposition") or result.get("variable_DIALSTATUS") or "")
             log.info("call %s: agent %s did not take it (%s)", call.uuid, login, disposition or "no answer")
             self._give_back(interaction_id, agent_id, disposition, missed=disposition.upper() in _MISSED or not disposition)
+
+    def _voicemail(self, call: OutboundCall, why: RoutingEvent) -> None:
+        """The caller leaves a message; it waits for an agent as a voice interaction of its own
+        with the recording attached. Hanging up ends the recording, not the message."""
+        settings = self.config.voicemail
+        if settings is None:
+            log.error("call %s: voicemail asked for (%s) but %s has no [voicemail]", call.uuid, why.event, self.name)
+            call.run("playback", self.config.closed_prompt)
+            call.hangup()
+            return
+        recording = f"{settings.directory.rstrip('/')}/{call.uuid}.wav"
+        seconds = 0
+        try:
+            call.run("playback", settings.greeting)
+            done = call.run("record", f"{recording} {settings.max_s} 200 {settings.silence_s}")
+            seconds = int(done.get("variable_record_seconds") or 0)
+            call.hangup()
+        except CallGone:
+            pass  # the usual way a message ends
+        message = take_recording(recording, settings.attach)
+        self._ingest(
+            call, external_id=f"{call.uuid}:voicemail", queue=settings.queue, subject="Voicemail",
+            parts=[ContentPart(body=f"Voicemail from {call.caller_number or 'an unknown number'}"
+                                    + (f", {seconds} s" if seconds else ""))],
+            attachments=message, metadata={"recording": recording, "reason": why.event.removeprefix("interaction.")},
+        )
 
     def _announce(self, call: OutboundCall, interaction_id: int) -> None:
         announce = self.config.announce

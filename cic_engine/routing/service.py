@@ -144,6 +144,10 @@ class Routing:
             return place, (every * place if place is not None and every is not None else None)
         return self._tx(read)
 
+    def outcome(self, interaction_id: int) -> str | None:
+        """How the interaction ended (handled, abandoned, voicemail), None while it is open."""
+        return self._tx(lambda conn: store_routing.outcome(conn, interaction_id))
+
     def offered_to(self, interaction_id: int) -> list[int]:
         """The agents holding an offer of the interaction now (none unless it is offered)."""
         return self._tx(lambda conn: store_routing.offered_to(conn, interaction_id))

@@ -331,3 +331,8 @@ def answer_interval_s(conn: Conn, interaction_id: int, since: datetime) -> float
         (interaction_id, since),
     ).fetchone()
     return float(row[0]) if row and row[0] is not None else None
+
+
+def outcome(conn: Conn, interaction_id: int) -> str | None:
+    row = conn.execute("SELECT outcome FROM interactions WHERE id = %s AND state = 'closed'", (interaction_id,)).fetchone()
+    return row[0] if row else None

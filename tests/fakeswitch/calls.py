@@ -8,7 +8,9 @@ same order, with this call's values put in, so what the engine reads has FreeSWI
 
 from __future__ import annotations
 
+import io
 import uuid as uuidlib
+import wave
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -63,6 +65,7 @@ class SimCall:
         self._break = Event()
         self._agent_gone = Event()
         self.rang: list[str] = []  # agent phones rung, in order
+        self.recordings: list[str] = []
         self.bridged_to: str | None = None
         self._sock = None
         self._greenlet: gevent.Greenlet | None = None
@@ -216,6 +219,8 @@ class SimCall:
         elif app == "hangup":
             self._hangup(arg or "NORMAL_CLEARING")
             return
+        elif app == "record":
+            self._record(arg.split()[0])
         elif app == "bridge":
             response = self._bridge(arg, application)
             if response is None:
@@ -249,6 +254,25 @@ class SimCall:
         self.variables["originate_disposition"] = "SUCCESS"
         self.variables["bridge_hangup_cause"] = "NORMAL_CLEARING"
         return "_none_"
+
+    def _record(self, path: str) -> None:
+        """The caller speaks for the switch's `record_s` (or until hanging up); the switch writes
+        8 kHz mono WAV, as FreeSWITCH's record does, if the directory exists."""
+        self._break.clear()
+        self._break.wait(self.switch.record_s)
+        frames = int(8000 * self.switch.record_s)
+        out = io.BytesIO()
+        with wave.open(out, "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(8000)
+            wav.writeframes(b"\x00\x00" * frames)
+        try:
+            Path(path).write_bytes(out.getvalue())
+        except OSError:
+            return
+        self.variables["record_seconds"] = str(max(1, round(self.switch.record_s)))
+        self.recordings.append(path)
 
     def agent_hangs_up(self) -> None:
         self._agent_gone.set()

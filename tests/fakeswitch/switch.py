@@ -117,6 +117,7 @@ class FakeSwitch:
         self.api_handlers: dict[str, Callable[[str], str]] = {}
         self.phones: dict[str, str] = {}  # agent login -> "answer" (default), "no-answer" or "busy"
         self.ring_s = 0.05  # how long a phone rings before it answers or gives up
+        self.record_s = 0.2  # how long a caller speaks into a recording
         self.sequence = itertools.count(1000)
         self.started_at = time.monotonic()
 

@@ -38,15 +38,15 @@ def engine(start_engine):
 def start_engine(tmp_path, db_url, switch):
     started = []
 
-    def start_with(adapter_extra: str):
-        started.append(_start(tmp_path, db_url, switch, adapter_extra))
+    def start_with(adapter_extra: str, general_queue_extra: str = ""):
+        started.append(_start(tmp_path, db_url, switch, adapter_extra, general_queue_extra))
         return started[-1]
     yield start_with
     for engine in started:
         assert stop(engine["proc"]) == 0
 
 
-def _start(tmp_path, db_url, switch, adapter_extra: str):
+def _start(tmp_path, db_url, switch, adapter_extra: str, general_queue_extra: str):
     web, outbound = free_port(), free_port()
     (tmp_path / "channels").mkdir()
     (tmp_path / "cic.toml").write_text(textwrap.dedent(f"""\
@@ -60,7 +60,7 @@ def _start(tmp_path, db_url, switch, adapter_extra: str):
         name = "general"
         offer_timeout_s = 60
         wrap_up_s = 10
-        [[agents]]
+        """) + textwrap.dedent(general_queue_extra) + textwrap.dedent("""        [[agents]]
         login = "alice"
         name = "Alice"
         queues = ["general"]
@@ -219,3 +219,46 @@ def test_a_dropped_event_socket_does_not_drop_the_calls(engine, switch, routing,
     call.agent_hangs_up()
     call.wait()
     assert call.hangup_cause == "NORMAL_CLEARING"
+
+
+CLOSED_ALL_WEEK = """
+hours = { timezone = "UTC" }
+after_hours = { action = "voicemail" }
+[[queues]]
+name = "messages"
+channels = ["voice"]
+"""
+
+
+def _after_hours_engine(start_engine, tmp_path):
+    """general is closed all week; voicemails wait in `messages` (always open)."""
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    return start_engine(f'[voicemail]\nqueue = "messages"\ndirectory = "{recordings}"\n', CLOSED_ALL_WEEK), recordings
+
+
+def test_after_hours_a_caller_leaves_a_voicemail_that_waits_for_an_agent(start_engine, switch, store, tmp_path):
+    engine, recordings = _after_hours_engine(start_engine, tmp_path)
+    call = switch.call(engine["outbound"], "+86 138 0013 8008")
+    call.wait()
+    assert ("playback", "voicemail/vm-record_message.wav") in call.apps and call.recordings
+    original = wait_for(lambda: (i := interaction(store, call.uuid))["state"] == "closed" and i)
+    assert original["outcome"] == "voicemail"
+    message = wait_for(lambda: interaction(store, f"{call.uuid}:voicemail"), what="the voicemail committed")
+    assert message["state"] == "queued" and message["customer_id"] == original["customer_id"]
+    with store.transaction() as conn:
+        filename, content = conn.execute(
+            """SELECT a.filename, a.content FROM attachments a JOIN messages m ON m.id = a.message_id
+               WHERE m.external_id = %s""", (f"{call.uuid}:voicemail",)).fetchone()
+    assert filename == f"{call.uuid}.wav" and bytes(content)[:4] == b"RIFF"
+
+
+def test_a_caller_who_hangs_up_during_the_recording_still_leaves_the_message(start_engine, switch, store, tmp_path):
+    switch.record_s = 5
+    engine, _ = _after_hours_engine(start_engine, tmp_path)
+    call = switch.call(engine["outbound"], "+86 138 0013 8009")
+    wait_for(lambda: [a for a, _ in call.apps if a == "record"], what="recording")
+    call.hang_up()
+    call.wait()
+    message = wait_for(lambda: interaction(store, f"{call.uuid}:voicemail"), what="the voicemail committed")
+    assert message["state"] == "queued"
