@@ -72,6 +72,9 @@ class VoiceConfig(BaseModel):
     agent_endpoint: str = Field("user/{login}", description="dial string of an agent's phone; {login} is replaced")
     ring_s: int = Field(20, ge=5, le=120, description="how long an agent's phone rings before the offer is given back")
     command_timeout_s: float = Field(10, gt=0, le=120)
+    # Calls report their own events on their outbound sockets; the event socket only needs what
+    # concerns the switch as a whole (and every extra event is parsed on both sides).
+    esl_events: list[str] = Field(default_factory=lambda: ["BACKGROUND_JOB", "CHANNEL_HANGUP_COMPLETE", "HEARTBEAT"])
     ivr: IvrConfig | None = Field(None, description="menus callers go through before they wait; none: straight to queue")
     announce: Announcements | None = Field(None, description="position / expected-wait announcements while waiting")
     voicemail: Voicemail | None = Field(None, description="where callers leave a message when a queue says voicemail")
@@ -136,6 +139,7 @@ class VoiceAdapter:
         self.context = context
         self.server = OutboundServer(config.bind, self._handle, config.command_timeout_s)
         self.esl = InboundConnection(Endpoint(config.esl_host, config.esl_port, config.esl_password,
+                                              events=tuple(config.esl_events),
                                               command_timeout_s=config.command_timeout_s), name=f"{name} ESL")
         self._waiting: dict[int, Queue[RoutingEvent | None]] = {}  # interaction -> its offers
         self._unsubscribe = None

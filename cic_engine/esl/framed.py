@@ -22,6 +22,12 @@ class ESLError(RuntimeError):
 
 class FramedSocket:
     def __init__(self, sock: socket.socket, name: str):
+        # Commands and replies are small writes that wait on each other: with Nagle's algorithm
+        # and delayed ACKs each exchange could stall for tens of milliseconds.
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not TCP (a test's socketpair)
         self.sock = sock
         self.name = name
         self._reader = FrameReader()

@@ -9,6 +9,7 @@ same order, with this call's values put in, so what the engine reads has FreeSWI
 from __future__ import annotations
 
 import io
+import time
 import uuid as uuidlib
 import wave
 from datetime import UTC, datetime
@@ -66,6 +67,7 @@ class SimCall:
         self._agent_gone = Event()
         self.rang: list[str] = []  # agent phones rung, in order
         self.recordings: list[str] = []
+        self.started: dict[str, float] = {}  # when each application first ran (monotonic)
         self.bridged_to: str | None = None
         self._sock = None
         self._greenlet: gevent.Greenlet | None = None
@@ -134,6 +136,7 @@ class SimCall:
     def _run(self) -> None:
         try:
             self._sock = socket.create_connection(self.target)
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as mod_event_socket does
         except OSError as exc:
             self.hangup_cause = f"DESTINATION_OUT_OF_ORDER ({exc})"
             self.ended.set()
@@ -195,6 +198,7 @@ class SimCall:
         if self.ended.is_set():
             return
         self.apps.append((app, arg))
+        self.started.setdefault(app, time.monotonic())
         application = {"Application": app, "Application-Data": arg, "Application-UUID": app_uuid}
         self._emit("CHANNEL_EXECUTE", application)
         response = "_none_"
@@ -246,7 +250,7 @@ class SimCall:
         self.bridged_to = login
         self._emit("CHANNEL_BRIDGE", legs)
         self._agent_gone.clear()
-        self._agent_gone.wait()
+        self._agent_gone.wait(self.switch.talk_s)  # None: until the test says the agent hung up
         self.bridged_to = None
         if self.ended.is_set():
             return None

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 
 import gevent
+from gevent import socket
 from gevent.server import StreamServer
 
 from . import wire
@@ -118,6 +119,7 @@ class FakeSwitch:
         self.phones: dict[str, str] = {}  # agent login -> "answer" (default), "no-answer" or "busy"
         self.ring_s = 0.05  # how long a phone rings before it answers or gives up
         self.record_s = 0.2  # how long a caller speaks into a recording
+        self.talk_s: float | None = None  # after this, a bridged agent hangs up (None: when the test says)
         self.sequence = itertools.count(1000)
         self.started_at = time.monotonic()
 
@@ -134,6 +136,7 @@ class FakeSwitch:
         self.server.stop(timeout=1)
 
     def _accept(self, sock, address) -> None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         session = Session(self, sock)
         self.sessions.append(session)
         try:

@@ -10,6 +10,8 @@ src/include/switch_utils.h, the framing in mod_event_socket.c.
 from __future__ import annotations
 
 import json
+import re
+from urllib.parse import quote
 
 # src/include/switch_utils.h: these, control characters and every byte over 0x7E are %XX-encoded.
 URL_UNSAFE = frozenset(b"\r\n #%&+:;<=>?@[\\]^`{|}\"")
@@ -17,14 +19,15 @@ URL_UNSAFE = frozenset(b"\r\n #%&+:;<=>?@[\\]^`{|}\"")
 Headers = list[tuple[str, str]]  # in order; FreeSWITCH repeats some (Hangup-Cause)
 
 
+# Printable ASCII that FreeSWITCH leaves as it is; everything else is %XX (uppercase hex).
+_KEEP = "".join(chr(b) for b in range(0x21, 0x7F) if b not in URL_UNSAFE)
+_NEEDS_ENCODING = re.compile(f"[^{re.escape(_KEEP)}]")
+
+
 def url_encode(value: str) -> str:
-    out = []
-    for byte in value.encode("utf-8"):
-        if byte < 0x20 or byte > 0x7E or byte in URL_UNSAFE:
-            out.append(f"%{byte:02X}")
-        else:
-            out.append(chr(byte))
-    return "".join(out)
+    if not _NEEDS_ENCODING.search(value):
+        return value  # most values: ids, numbers, names without spaces
+    return quote(value, safe=_KEEP)
 
 
 def message(headers: Headers, body: bytes = b"") -> bytes:
