@@ -115,7 +115,8 @@ def calls_benchmark() -> tuple[float, float, float]:
                           '[[queues]]\nname = "general"\nwrap_up_s = 0\noffer_timeout_s = 60\n' + agents)
         (Path(tmp) / "channels" / "pbx.toml").write_text(
             f'kind = "voice"\noutbound_bind = "127.0.0.1:{outbound}"\nesl_port = {switch.port}\nring_s = 5\n')
-        engine = subprocess.Popen([sys.executable, "-m", "cic_engine", "run", "--config", str(config)],
+        profile = ["-m", "cProfile", "-o", os.environ["CIC_BENCH_PROFILE"]] if os.environ.get("CIC_BENCH_PROFILE") else []
+        engine = subprocess.Popen([sys.executable, *profile, "-m", "cic_engine", "run", "--config", str(config)],
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         try:
             while "ready" not in (engine.stdout.readline() or "ready"):

@@ -65,9 +65,17 @@ class Routing:
         self.clock = router.clock
 
     def _tx(self, work: Callable[[Conn], T]) -> T:
+        return self._retrying(work, transaction=True)
+
+    def _one(self, statement: Callable[[Conn], T]) -> T:
+        """A single statement: atomic by itself on an autocommit connection, so it needs no
+        BEGIN and COMMIT round trips (the voice path runs several per call)."""
+        return self._retrying(statement, transaction=False)
+
+    def _retrying(self, work: Callable[[Conn], T], transaction: bool) -> T:
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                with self.store.transaction() as conn:
+                with self.store.transaction() if transaction else self.store.connection() as conn:
                     return work(conn)
             except (DeadlockDetected, SerializationFailure) as exc:
                 if attempt == ATTEMPTS:
@@ -76,13 +84,13 @@ class Routing:
         raise AssertionError("unreachable")
 
     def agent_id(self, login: str) -> int:
-        found = self._tx(lambda conn: store_agents.id_by_login(conn, login))
+        found = self._one(lambda conn: store_agents.id_by_login(conn, login))
         if found is None:
             raise RoutingError(f"no agent with login {login!r}")
         return found
 
     def status(self, agent_id: int) -> AgentStatus:
-        found = self._tx(lambda conn: store_agents.status(conn, agent_id))
+        found = self._one(lambda conn: store_agents.status(conn, agent_id))
         if found is None:
             raise RoutingError(f"no agent {agent_id}")
         return found
@@ -116,11 +124,11 @@ class Routing:
     # The offer protocol -------------------------------------------------------------------
 
     def accept(self, interaction_id: int, agent_id: int) -> None:
-        if not self._tx(lambda conn: store_offers.accept(conn, interaction_id, agent_id, self.clock.now(), None)):
+        if not self._one(lambda conn: store_offers.accept(conn, interaction_id, agent_id, self.clock.now(), None)):
             raise RoutingError(f"interaction {interaction_id} is not offered to agent {agent_id} (expired or taken)")
 
     def reject(self, interaction_id: int, agent_id: int) -> None:
-        done = self._tx(lambda conn: store_offers.release(
+        done = self._one(lambda conn: store_offers.release(
             conn, interaction_id, agent_id, self.clock.now(), kind="offer_rejected", exclude=True, reason="rejected"))
         if not done:
             raise RoutingError(f"interaction {interaction_id} is not offered to agent {agent_id}")
@@ -129,7 +137,7 @@ class Routing:
         """The channel could not connect the agent (the phone rang out, or was busy): the offer
         goes back and the interaction to its place, without this agent. A ring-out counts as a
         missed offer."""
-        done = self._tx(lambda conn: store_offers.release(
+        done = self._one(lambda conn: store_offers.release(
             conn, interaction_id, agent_id, self.clock.now(), kind="offer_timeout" if missed else "offer_rejected",
             exclude=True, missed=missed, max_missed=self.cic.routing.max_missed_offers, reason=reason))
         if not done:
@@ -146,11 +154,11 @@ class Routing:
 
     def outcome(self, interaction_id: int) -> str | None:
         """How the interaction ended (handled, abandoned, voicemail), None while it is open."""
-        return self._tx(lambda conn: store_routing.outcome(conn, interaction_id))
+        return self._one(lambda conn: store_routing.outcome(conn, interaction_id))
 
     def offered_to(self, interaction_id: int) -> list[int]:
         """The agents holding an offer of the interaction now (none unless it is offered)."""
-        return self._tx(lambda conn: store_routing.offered_to(conn, interaction_id))
+        return self._one(lambda conn: store_routing.offered_to(conn, interaction_id))
 
     def end(self, interaction_id: int, agent_id: int, outcome: str = "handled") -> None:
         """The agent is done with the customer; wrap-up follows for the queue's wrap_up_s."""
@@ -163,7 +171,7 @@ class Routing:
             raise RoutingError(f"agent {agent_id} is not working interaction {interaction_id}")
 
     def complete_wrap_up(self, interaction_id: int, agent_id: int, disposition: str | None = None) -> None:
-        done = self._tx(lambda conn: store_offers.close_wrap_up(
+        done = self._one(lambda conn: store_offers.close_wrap_up(
             conn, interaction_id, agent_id, self.clock.now(), disposition, None))
         if not done:
             raise RoutingError(f"interaction {interaction_id} is not in wrap-up with agent {agent_id}")
