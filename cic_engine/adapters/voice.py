@@ -17,6 +17,7 @@ from typing import ClassVar
 from gevent.queue import Empty, Queue
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..esl.channels import parse_show_channels
 from ..esl.connection import Endpoint, InboundConnection
 from ..esl.outbound import CallGone, OutboundCall, OutboundServer
 from ..identity import InvalidIdentity
@@ -126,6 +127,7 @@ def take_recording(path: str, attach: bool) -> list[Attachment]:
 # A bridge that never connected reports why in originate_disposition / DIALSTATUS.
 _MISSED = {"NO_ANSWER", "NO_USER_RESPONSE", "ALLOTTED_TIMEOUT", "RECOVERY_ON_TIMER_EXPIRE"}
 _SAFE_LOGIN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+RECLAIMED = "cic_reclaimed"  # channel variable: the call was handed back after a restart
 
 
 class VoiceAdapter:
@@ -144,6 +146,7 @@ class VoiceAdapter:
         self._waiting: dict[int, Queue[RoutingEvent | None]] = {}  # interaction -> its offers
         self._unsubscribe = None
         self.calls_handled = 0
+        self.reclaimed = 0
 
     # Life cycle ---------------------------------------------------------------------------
 
@@ -156,6 +159,7 @@ class VoiceAdapter:
             raise ValueError(f"voice adapter {self.name}: no queue named {sorted(wanted - known)} in cic.toml")
         self._unsubscribe = self.context.events.subscribe(self._routing_event)
         self.server.start()
+        self.esl.on_connected.append(self._reclaim_parked_calls)
         self.esl.start()
 
     def stop(self, timeout: float) -> None:
@@ -168,11 +172,25 @@ class VoiceAdapter:
         connected = self.esl.connected.is_set()
         return AdapterHealth(
             ok=connected, state="running" if connected else "degraded", last_error=self.esl.last_error,
-            detail={"calls": len(self.server.calls), "waiting": len(self._waiting), "outbound_port": self.server.port},
+            detail={"calls": len(self.server.calls), "waiting": len(self._waiting), "outbound_port": self.server.port,
+                    "reclaimed": self.reclaimed},
         )
 
     def deliver(self, outbound: OutboundMessage) -> DeliveryResult:
         return DeliveryResult(ok=False, error="voice has no messages to deliver")
+
+    def _reclaim_parked_calls(self) -> None:
+        """After a restart of the engine (or of its link to the switch), calls that lost their
+        socket wait parked (freeswitch/dialplan): hand each back to our socket. The call keeps
+        its interaction: ingest knows its call id and answers with the same one."""
+        ours = {call.uuid for call in self.server.calls}
+        for channel in parse_show_channels(self.esl.api("show channels as json")):
+            if channel.direction != "inbound" or channel.application != "park" or channel.uuid in ours:
+                continue
+            log.info("reclaiming parked call %s from %s", channel.uuid, channel.caller_number)
+            self.esl.api(f"uuid_setvar {channel.uuid} {RECLAIMED} true")
+            self.esl.api(f"uuid_transfer {channel.uuid} -both 'socket:{self.config.outbound_bind} async full' inline")
+            self.reclaimed += 1
 
     def _routing_event(self, event: RoutingEvent) -> None:
         if event.interaction_id in self._waiting and (event.event == "interaction.offered" or _to_voicemail(event)):
@@ -184,7 +202,7 @@ class VoiceAdapter:
         self.calls_handled += 1
         call.run("answer")
         route: dict = {"queue": self.config.queue}
-        if self.config.ivr is not None:
+        if self.config.ivr is not None and not call.variable(RECLAIMED):
             outcome = run_ivr(call, self.config.ivr)
             choice = outcome.choice
             route = {"metadata": {"ivr": " > ".join(outcome.path)}, "queue": self.config.queue}

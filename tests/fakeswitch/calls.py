@@ -68,6 +68,8 @@ class SimCall:
         self.rang: list[str] = []  # agent phones rung, in order
         self.recordings: list[str] = []
         self.started: dict[str, float] = {}  # when each application first ran (monotonic)
+        self.parked = False
+        self.transfers = 0
         self.bridged_to: str | None = None
         self._sock = None
         self._greenlet: gevent.Greenlet | None = None
@@ -156,9 +158,18 @@ class SimCall:
             pass
         finally:
             if not self.ended.is_set():
-                # The engine went away mid-call: FreeSWITCH would run the rest of the dialplan; here the call ends.
-                self.hangup_cause = self.hangup_cause or "ENGINE_GONE"
-                self.ended.set()
+                # The engine went away mid-call: the dialplan's next action (freeswitch/dialplan) parks it.
+                self.parked = True
+                self._sock = None
+                self._emit("CHANNEL_PARK")
+
+    def transfer_to_socket(self, target: tuple[str, int]) -> None:
+        """`uuid_transfer <uuid> -both 'socket:host:port async full' inline`: the parked call goes
+        to an outbound socket again."""
+        self.parked = False
+        self.target = target
+        self.transfers += 1
+        self._greenlet = gevent.spawn(self._run)
 
     def _command(self, line: str, headers: dict[str, str]) -> None:
         verb, _, arg = line.partition(" ")
@@ -166,6 +177,8 @@ class SimCall:
             values = self._channel_values()
             data = [(k, wire.url_encode(values.get(k, v))) for k, v in CONNECT_TEMPLATE
                     if k not in ("Content-Type", "Reply-Text", "Socket-Mode", "Control")]
+            present = {k for k, _ in data}
+            data += [(k, wire.url_encode(v)) for k, v in values.items() if k.startswith("variable_") and k not in present]
             data += [("Content-Type", "command/reply"), ("Reply-Text", "%2BOK%0A"), ("Socket-Mode", "async"),
                      ("Control", "full")]
             self._send(wire.message(data))

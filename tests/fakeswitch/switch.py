@@ -115,6 +115,7 @@ class FakeSwitch:
         self.server = StreamServer(("127.0.0.1", 0), self._accept)
         self.sessions: list[Session] = []
         self.commands: list[str] = []
+        self.calls: list[SimCall] = []
         self.api_handlers: dict[str, Callable[[str], str]] = {}
         self.phones: dict[str, str] = {}  # agent login -> "answer" (default), "no-answer" or "busy"
         self.ring_s = 0.05  # how long a phone rings before it answers or gives up
@@ -185,7 +186,9 @@ class FakeSwitch:
 
     def call(self, target: tuple[str, int], caller: str, **options) -> SimCall:
         """A new inbound call, handed to the engine's outbound socket at `target`."""
-        return SimCall(self, target, caller, **options).start()
+        call = SimCall(self, target, caller, **options)
+        self.calls.append(call)
+        return call.start()
 
     # Commands -----------------------------------------------------------------------------
 
@@ -199,9 +202,30 @@ class FakeSwitch:
             return (f"UP 0 years, 0 days, 0 hours, 0 minutes, {up} seconds, 0 milliseconds, 0 microseconds\n"
                     f"FreeSWITCH (Version 1.10.12-release fakeswitch) is ready\n")
         if arg == "show channels as json":
-            return json.dumps({"row_count": 0}) + "\n"
-        if cmd == "uuid_kill":
+            live = [c for c in self.calls if not c.ended.is_set()]
+            if not live:
+                return json.dumps({"row_count": 0}) + "\n"
+            rows = [{"uuid": c.uuid, "direction": "inbound", "created": "", "created_epoch": "0",
+                     "name": f"sofia/internal/{c.caller}", "state": "CS_EXECUTE", "cid_name": c.caller_name,
+                     "cid_num": c.caller, "dest": c.destination, "application": "park" if c.parked else "socket",
+                     "callstate": "ACTIVE", "call_uuid": c.uuid} for c in live]
+            return json.dumps({"row_count": len(rows), "rows": rows}, separators=(",", ":")) + "\n"
+        call = next((c for c in self.calls if rest.split(" ")[0] == c.uuid and not c.ended.is_set()), None)
+        if cmd in ("uuid_kill", "uuid_setvar", "uuid_transfer") and call is None:
             return "-ERR No such channel!\n"
+        if cmd == "uuid_kill":
+            call.hang_up()
+            return "+OK\n"
+        if cmd == "uuid_setvar":
+            _, name, value = rest.split(" ", 2)
+            call.variables[name] = value
+            return "+OK\n"
+        if cmd == "uuid_transfer":
+            # uuid_transfer <uuid> -both 'socket:host:port async full' inline
+            target = rest.split("socket:", 1)[1].split(" ", 1)[0]
+            host, port = target.rsplit(":", 1)
+            call.transfer_to_socket((host, int(port)))
+            return "+OK\n"
         return f"-ERR {cmd} Command not found!\n"
 
     def background_job(self, job_uuid: str, arg: str) -> None:

@@ -31,7 +31,8 @@ def test_every_inbound_extension_hands_the_call_to_the_engine_socket():
     root = ET.parse(FREESWITCH / "dialplan/public/00_cic.xml").getroot()
     for extension in root.iter("extension"):
         actions = [(a.get("application"), a.get("data")) for a in extension.iter("action")]
-        assert actions[-1] == ("socket", "$${cic_engine_socket} async full"), extension.get("name")
+        # and parks it when the engine goes away, for the engine to take it back
+        assert actions[-2:] == [("socket", "$${cic_engine_socket} async full"), ("park", None)], extension.get("name")
 
 
 def test_the_readme_names_every_variable_the_files_use():

@@ -43,12 +43,13 @@ def start_engine(tmp_path, db_url, switch):
         return started[-1]
     yield start_with
     for engine in started:
-        assert stop(engine["proc"]) == 0
+        if engine["proc"].poll() is None:  # not one a test killed
+            assert stop(engine["proc"]) == 0
 
 
 def _start(tmp_path, db_url, switch, adapter_extra: str, general_queue_extra: str):
     web, outbound = free_port(), free_port()
-    (tmp_path / "channels").mkdir()
+    (tmp_path / "channels").mkdir(exist_ok=True)
     (tmp_path / "cic.toml").write_text(textwrap.dedent(f"""\
         [engine]
         node = "voice-node"
@@ -263,3 +264,32 @@ def test_a_caller_who_hangs_up_during_the_recording_still_leaves_the_message(sta
     call.wait()
     message = wait_for(lambda: interaction(store, f"{call.uuid}:voicemail"), what="the voicemail committed")
     assert message["state"] == "queued"
+
+
+def test_calls_waiting_when_the_engine_is_killed_are_taken_back_after_its_restart(start_engine, switch, routing,
+                                                                                   store):
+    first = start_engine("")
+    calls = [switch.call(first["outbound"], f"+86 138 0013 81{n:02d}") for n in range(3)]
+    waiting = [wait_for(lambda c=c: interaction(store, c.uuid), what="queued") for c in calls]
+    first["proc"].kill()  # SIGKILL: no goodbye to anyone
+    first["proc"].wait()
+    wait_for(lambda: all(c.parked for c in calls), what="the calls parked by the dialplan")
+
+    second = start_engine("")
+    wait_for(lambda: all(c.transfers == 1 and not c.parked for c in calls), what="the calls handed back")
+    assert not any(c.ended.is_set() for c in calls)  # nobody was dropped
+    routing.set_available(routing.agent_id("alice"))
+    first_in_line = min(range(3), key=lambda n: (waiting[n]["queued_at"], waiting[n]["id"]))
+    wait_for(lambda: calls[first_in_line].bridged_to == "alice", what="the first in line reaches alice")
+    again = wait_for(lambda: (i := interaction(store, calls[first_in_line].uuid))["state"] == "active" and i,
+                     what="accepted")
+    assert again["id"] == waiting[first_in_line]["id"]  # the same interaction, not a new one
+    with store.transaction() as conn:
+        per_call = conn.execute(
+            "SELECT count(DISTINCT interaction_id) FROM messages WHERE external_id = ANY(%s)",
+            ([c.uuid for c in calls],)).fetchone()[0]
+    assert per_call == 3
+    assert get_health(second["web"])[1]["adapters"]["pbx"]["detail"]["reclaimed"] == 3
+    for call in calls:
+        call.hang_up()
+        call.wait()
