@@ -21,7 +21,7 @@ import gevent
 from gevent import socket
 from gevent.event import AsyncResult, Event
 
-from .framed import ESLError, FramedSocket
+from .framed import ESLError, FramedSocket, completed_later
 from .protocol import ESLProtocolError, Frame, command, parse_event
 from .protocol import Event as ESLEvent
 
@@ -178,17 +178,8 @@ class InboundConnection:
 
     def bgapi(self, cmd: str, job_uuid: str, timeout: float | None = None) -> AsyncResult:
         """Start a background command; the AsyncResult gets its output from BACKGROUND_JOB."""
-        result: AsyncResult = AsyncResult()
-        self._jobs[job_uuid] = result
-        try:
-            reply = self._send(command(f"bgapi {cmd}", {"Job-UUID": job_uuid}), timeout)
-        except ESLError:
-            self._jobs.pop(job_uuid, None)
-            raise
-        if not reply.reply_text.startswith("+OK"):
-            self._jobs.pop(job_uuid, None)
-            raise ESLError(f"bgapi refused: {reply.reply_text}")
-        return result
+        return completed_later(self._jobs, job_uuid,
+                               lambda: self._send(command(f"bgapi {cmd}", {"Job-UUID": job_uuid}), timeout), "bgapi")
 
     def send(self, data: bytes, timeout: float | None = None) -> Frame:
         """A prepared command (protocol.sendmsg / execute); returns its reply frame."""

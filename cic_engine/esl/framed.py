@@ -5,6 +5,7 @@ order (FreeSWITCH answers the commands of one connection in the order they were 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 import gevent
 from gevent import socket
@@ -97,3 +98,20 @@ class FramedSocket:
             pass
         while self._waiting:
             self._waiting.popleft().set_exception(error)
+
+
+def completed_later(registry: dict[str, AsyncResult], key: str, send: Callable[[], Frame], what: str) -> AsyncResult:
+    """Register a result that a later event completes under `key` (a BACKGROUND_JOB's Job-UUID,
+    a CHANNEL_EXECUTE_COMPLETE's Application-UUID), then send the command that starts it. A
+    command that fails or is refused takes the registration back."""
+    result: AsyncResult = AsyncResult()
+    registry[key] = result
+    try:
+        reply = send()
+    except ESLError:
+        registry.pop(key, None)
+        raise
+    if not reply.reply_text.startswith("+OK"):
+        registry.pop(key, None)
+        raise ESLError(f"{what} refused: {reply.reply_text}")
+    return result

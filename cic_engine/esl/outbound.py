@@ -23,7 +23,7 @@ from gevent.event import AsyncResult, Event
 from gevent.queue import Queue
 from gevent.server import StreamServer
 
-from .framed import ESLError, FramedSocket
+from .framed import ESLError, FramedSocket, completed_later
 from .protocol import ESLProtocolError, Frame, command, execute, parse_event, sendmsg
 from .protocol import Event as ESLEvent
 
@@ -155,17 +155,8 @@ class OutboundCall:
         """Run an application; the AsyncResult gets its CHANNEL_EXECUTE_COMPLETE event (or
         CallGone). Use for what runs while we wait for something else (music on hold)."""
         app_uuid = str(uuidlib.uuid4())
-        result: AsyncResult = AsyncResult()
-        self._apps[app_uuid] = result
-        try:
-            reply = self._request(execute(None, app, arg, event_uuid=app_uuid))
-        except ESLError:
-            self._apps.pop(app_uuid, None)
-            raise
-        if not reply.reply_text.startswith("+OK"):
-            self._apps.pop(app_uuid, None)
-            raise ESLError(f"{app} refused: {reply.reply_text}")
-        return result
+        return completed_later(self._apps, app_uuid,
+                               lambda: self._request(execute(None, app, arg, event_uuid=app_uuid)), app)
 
     def run(self, app: str, arg: str = "", timeout: float | None = None) -> ESLEvent:
         """Run an application and wait until it completes."""

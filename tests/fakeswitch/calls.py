@@ -143,19 +143,11 @@ class SimCall:
             self.hangup_cause = f"DESTINATION_OUT_OF_ORDER ({exc})"
             self.ended.set()
             return
-        buffer = b""
         try:
-            while not self.ended.is_set():
-                data = self._sock.recv(65536)
-                if not data:
+            for line, headers in wire.read_commands(self._sock):
+                self._command(line, headers)
+                if self.ended.is_set():
                     break
-                buffer += data
-                while b"\n\n" in buffer:
-                    block, buffer = buffer.split(b"\n\n", 1)
-                    line, *header_lines = block.decode().split("\n")
-                    self._command(line, dict(h.split(": ", 1) for h in header_lines if ": " in h))
-        except OSError:
-            pass
         finally:
             if not self.ended.is_set():
                 # The engine went away mid-call: the dialplan's next action (freeswitch/dialplan) parks it.

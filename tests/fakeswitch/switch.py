@@ -58,22 +58,11 @@ class Session:
 
     def serve(self) -> None:
         self.send(wire.message([("Content-Type", "auth/request")]))
-        # Commands are framed like messages: a line, header lines, an empty line.
-        buffer = b""
-        while not self.closed:
-            try:
-                data = self.sock.recv(65536)
-            except OSError:
+        for line, headers in wire.read_commands(self.sock):
+            self.switch.commands.append(line)
+            self.handle(line, headers)
+            if self.closed:
                 break
-            if not data:
-                break
-            buffer += data
-            while b"\n\n" in buffer:
-                block, buffer = buffer.split(b"\n\n", 1)
-                line, *header_lines = block.decode().split("\n")
-                headers = dict(h.split(": ", 1) for h in header_lines if ": " in h)
-                self.switch.commands.append(line)
-                self.handle(line, headers)
         self.close()
 
     def handle(self, line: str, headers: dict[str, str]) -> None:

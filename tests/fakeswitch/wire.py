@@ -85,3 +85,21 @@ def header_pairs(block: bytes) -> Headers:
         name, _, value = line.partition(": ")
         pairs.append((name, unquote(value)))
     return pairs
+
+
+def read_commands(sock):
+    """What a client sends, command by command: (line, headers), until it closes. Commands are
+    framed like messages: a line, header lines, an empty line."""
+    buffer = b""
+    while True:
+        try:
+            data = sock.recv(65536)
+        except OSError:
+            return
+        if not data:
+            return
+        buffer += data
+        while b"\n\n" in buffer:
+            block, buffer = buffer.split(b"\n\n", 1)
+            line, *header_lines = block.decode().split("\n")
+            yield line, dict(h.split(": ", 1) for h in header_lines if ": " in h)

@@ -13,13 +13,6 @@ from tests.fakeswitch.switch import FakeSwitch
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture
-def switch():
-    s = FakeSwitch().start()
-    yield s
-    s.stop()
-
-
 def connect(switch: FakeSwitch, password: str = "ClueCon", **overrides) -> InboundConnection:
     settings = {"backoff_s": 0.05, "max_backoff_s": 0.2, "command_timeout_s": 2.0, **overrides}
     conn = InboundConnection(Endpoint("127.0.0.1", switch.port, password, **settings))

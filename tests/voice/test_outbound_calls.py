@@ -8,16 +8,8 @@ import pytest
 from cic_engine.esl.outbound import CallGone, OutboundCall, OutboundServer
 from cic_engine.esl.protocol import FrameReader, parse_event
 from tests.fakeswitch.calls import CAPTURE, EVENT_TEMPLATES
-from tests.fakeswitch.switch import FakeSwitch
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def switch():
-    s = FakeSwitch().start()
-    yield s
-    s.stop()
 
 
 def serve(handler) -> OutboundServer:

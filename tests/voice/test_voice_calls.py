@@ -13,20 +13,12 @@ from cic_engine.config import CicConfig
 from cic_engine.routing.router import Router
 from cic_engine.routing.service import Routing
 from tests.core.test_run import free_port, get_health, start, stop
-from tests.fakeswitch.switch import FakeSwitch
 
 pytestmark = pytest.mark.timeout(120)
 
 CIC = {"queues": [{"name": "general", "offer_timeout_s": 60, "wrap_up_s": 10}],
        "agents": [{"login": "alice", "name": "Alice", "queues": ["general"]},
                   {"login": "bob", "name": "Bob", "queues": ["general"]}]}
-
-
-@pytest.fixture
-def switch():
-    s = FakeSwitch().start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture
