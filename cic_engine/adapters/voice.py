@@ -200,10 +200,19 @@ class VoiceAdapter:
 
     def _handle(self, call: OutboundCall) -> None:
         self.calls_handled += 1
-        call.run("answer")
         route: dict = {"queue": self.config.queue}
+        try:
+            call.run("answer")
+        except CallGone:
+            self._abandoned(self._ingest(call, **route))  # gone as we answered: on record all the same
+            return
         if self.config.ivr is not None and not call.variable(RECLAIMED):
-            outcome = run_ivr(call, self.config.ivr)
+            try:
+                outcome = run_ivr(call, self.config.ivr)
+            except CallGone:
+                # Hung up in the menu: still a contact, on record and closed.
+                self._ingest(call, needs_agent=False, metadata={"ivr": "hung up in the menu"})
+                return
             choice = outcome.choice
             route = {"metadata": {"ivr": " > ".join(outcome.path)}, "queue": self.config.queue}
             if choice is not None and choice.play:
@@ -226,6 +235,9 @@ class VoiceAdapter:
                                     data={"action": "voicemail"}))
         try:
             self._wait_and_connect(call, interaction_id, offers)
+        except CallGone:
+            # Gone between two steps of the wait (starting the music, an announcement...).
+            self._abandoned(interaction_id)
         finally:
             self._waiting.pop(interaction_id, None)
 

@@ -178,7 +178,7 @@ class Routing:
 
     # Supervisor operations ----------------------------------------------------------------
 
-    def _lock_queued(self, conn: Conn, interaction_id: int, actor: str) -> store_routing.Waiting:
+    def _lock_queued(self, conn: Conn, interaction_id: int, actor: str, placed: bool = True) -> store_routing.Waiting:
         """Lock an interaction that waits; an outstanding offer is withdrawn first."""
         locked = store_routing.lock_interaction(conn, interaction_id)
         if locked is None:
@@ -191,7 +191,7 @@ class Routing:
                                      reason=actor, actor=actor)
         elif locked.state != "queued":
             raise RoutingError(f"interaction {interaction_id} is {locked.state}, not waiting")
-        if item.rank_at is None:
+        if placed and item.rank_at is None:
             raise RoutingError(f"interaction {interaction_id} is still being queued; try again")
         return item
 
@@ -247,7 +247,8 @@ class Routing:
         """The customer gave up while waiting (hung up, closed the chat): closed as abandoned
         with the time waited; an outstanding offer is withdrawn."""
         def work(conn: Conn) -> None:
-            item = self._lock_queued(conn, interaction_id, actor="customer")
+            # Its place in line does not matter any more: it may go before the router placed it.
+            item = self._lock_queued(conn, interaction_id, actor="customer", placed=False)
             now = self.clock.now()
             store_routing.update_waiting(conn, item.id, state="closed", closed_at=now, outcome="abandoned")
             store_routing.record(conn, "abandoned", now, item.id, data={

@@ -81,3 +81,10 @@ def test_place_in_line_and_expected_wait_from_the_last_hours_answers(make_desk, 
     desk.routing.abandon(first)
     assert desk.routing.place_in_line(second)[0] == 1
     assert desk.routing.place_in_line(first) == (None, None)
+
+
+def test_a_customer_can_give_up_before_the_router_has_placed_them(make_desk):
+    desk = make_desk(agents=agents("alice"))
+    item = desk.contact("chat")  # no routing pass yet
+    desk.routing.abandon(item, "closed the chat window")
+    assert (desk.state(item), desk.row(item)["outcome"]) == ("closed", "abandoned")

@@ -285,3 +285,25 @@ def test_calls_waiting_when_the_engine_is_killed_are_taken_back_after_its_restar
     for call in calls:
         call.hang_up()
         call.wait()
+
+
+def test_a_caller_who_hangs_up_in_the_menu_is_still_on_record(start_engine, switch, store):
+    engine = start_engine(IVR)
+    call = switch.call(engine["outbound"], "+86 138 0013 8010")
+    wait_for(lambda: [a for a, _ in call.apps if a == "play_and_get_digits"], what="the menu prompt")
+    call.hang_up()
+    call.wait()
+    record = wait_for(lambda: interaction(store, call.uuid), what="the call on record")
+    assert record["state"] == "closed"
+
+
+def test_a_caller_hanging_up_at_once_is_abandoned_not_lost(engine, switch, store):
+    for n in range(5):  # hang-ups land at every step between answer and the music
+        call = switch.call(engine["outbound"], f"+86 138 0013 82{n:02d}")
+        wait_for(lambda c=call: c.answered.is_set(), what="answered")
+        gevent.sleep(0.002 * n)
+        call.hang_up("ORIGINATOR_CANCEL")
+        call.wait()
+        gone = wait_for(lambda c=call: (i := interaction(store, c.uuid)) and i["state"] == "closed" and i,
+                        what=f"call {n} closed")
+        assert gone["outcome"] == "abandoned"
