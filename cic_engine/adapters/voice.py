@@ -14,11 +14,12 @@ import os
 import re
 from typing import ClassVar
 
+import gevent
 from gevent.queue import Empty, Queue
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..esl.channels import parse_show_channels
-from ..esl.connection import Endpoint, InboundConnection
+from ..esl.connection import Endpoint, ESLError, InboundConnection
 from ..esl.outbound import CallGone, OutboundCall, OutboundServer
 from ..identity import InvalidIdentity
 from ..models import (
@@ -75,7 +76,8 @@ class VoiceConfig(BaseModel):
     command_timeout_s: float = Field(10, gt=0, le=120)
     # Calls report their own events on their outbound sockets; the event socket only needs what
     # concerns the switch as a whole (and every extra event is parsed on both sides).
-    esl_events: list[str] = Field(default_factory=lambda: ["BACKGROUND_JOB", "CHANNEL_HANGUP_COMPLETE", "HEARTBEAT"])
+    esl_events: list[str] = Field(
+        default_factory=lambda: ["BACKGROUND_JOB", "CHANNEL_PARK", "CHANNEL_HANGUP_COMPLETE", "HEARTBEAT"])
     ivr: IvrConfig | None = Field(None, description="menus callers go through before they wait; none: straight to queue")
     announce: Announcements | None = Field(None, description="position / expected-wait announcements while waiting")
     voicemail: Voicemail | None = Field(None, description="where callers leave a message when a queue says voicemail")
@@ -160,6 +162,7 @@ class VoiceAdapter:
         self._unsubscribe = self.context.events.subscribe(self._routing_event)
         self.server.start()
         self.esl.on_connected.append(self._reclaim_parked_calls)
+        self.esl.on_event.append(self._parked)
         self.esl.start()
 
     def stop(self, timeout: float) -> None:
@@ -183,14 +186,27 @@ class VoiceAdapter:
         """After a restart of the engine (or of its link to the switch), calls that lost their
         socket wait parked (freeswitch/dialplan): hand each back to our socket. The call keeps
         its interaction: ingest knows its call id and answers with the same one."""
-        ours = {call.uuid for call in self.server.calls}
         for channel in parse_show_channels(self.esl.api("show channels as json")):
-            if channel.direction != "inbound" or channel.application != "park" or channel.uuid in ours:
-                continue
-            log.info("reclaiming parked call %s from %s", channel.uuid, channel.caller_number)
-            self.esl.api(f"uuid_setvar {channel.uuid} {RECLAIMED} true")
-            self.esl.api(f"uuid_transfer {channel.uuid} -both 'socket:{self.config.outbound_bind} async full' inline")
-            self.reclaimed += 1
+            if channel.direction == "inbound" and channel.application == "park":
+                self._reclaim(channel.uuid)
+
+    def _parked(self, event) -> None:
+        """A call parks after our socket went away: at once, or when a conversation that was
+        going on when the engine died ends."""
+        if event.name == "CHANNEL_PARK" and event.get("Call-Direction", "inbound") == "inbound" and event.uuid:
+            gevent.spawn(self._reclaim, event.uuid)
+
+    def _reclaim(self, uuid: str) -> None:
+        if uuid in {call.uuid for call in self.server.calls}:
+            return  # parked while we hold it (an application of ours), not lost
+        log.info("reclaiming parked call %s", uuid)
+        try:
+            self.esl.api(f"uuid_setvar {uuid} {RECLAIMED} true")
+            self.esl.api(f"uuid_transfer {uuid} -both 'socket:{self.config.outbound_bind} async full' inline")
+        except ESLError as exc:
+            log.warning("could not reclaim call %s: %s", uuid, exc)
+            return
+        self.reclaimed += 1
 
     def _routing_event(self, event: RoutingEvent) -> None:
         if event.interaction_id in self._waiting and (event.event == "interaction.offered" or _to_voicemail(event)):
@@ -223,6 +239,8 @@ class VoiceAdapter:
                 route.update(queue=choice.queue, skills=choice.skills, priority=choice.priority,
                              language=choice.language)
         interaction_id = self._ingest(call, **route)
+        if call.variable(RECLAIMED) and self._already_served(call, interaction_id):
+            return
         offers: Queue[RoutingEvent | None] = Queue()
         self._waiting[interaction_id] = offers
         call.hungup.rawlink(lambda _: offers.put(None))  # wakes the wait below when the caller leaves
@@ -240,6 +258,18 @@ class VoiceAdapter:
             self._abandoned(interaction_id)
         finally:
             self._waiting.pop(interaction_id, None)
+
+    def _already_served(self, call: OutboundCall, interaction_id: int) -> bool:
+        """A call taken back after a restart may have been talking when the engine died: the
+        conversation is over, so the agent's work ends and so does the call."""
+        state, agent_id = self.context.routing.state(interaction_id)
+        if state in ("queued", "offered"):
+            return False
+        if state == "active" and agent_id is not None:
+            self._end(interaction_id, agent_id)
+        log.info("call %s came back after its conversation (%s); hanging up", call.uuid, state)
+        call.hangup()
+        return True
 
     def _ingest(self, call: OutboundCall, metadata: dict[str, str] | None = None, **fields) -> int:
         contact = {"channel": Channel.voice, "endpoint": call.destination or self.name, "external_id": call.uuid,

@@ -152,6 +152,13 @@ class Routing:
             return place, (every * place if place is not None and every is not None else None)
         return self._tx(read)
 
+    def state(self, interaction_id: int) -> tuple[str, int | None]:
+        """(state, the agent working it) of an interaction."""
+        found = self._one(lambda conn: store_routing.state_and_agent(conn, interaction_id))
+        if found is None:
+            raise RoutingError(f"no interaction {interaction_id}")
+        return found
+
     def outcome(self, interaction_id: int) -> str | None:
         """How the interaction ended (handled, abandoned, voicemail), None while it is open."""
         return self._one(lambda conn: store_routing.outcome(conn, interaction_id))

@@ -336,3 +336,8 @@ def answer_interval_s(conn: Conn, interaction_id: int, since: datetime) -> float
 def outcome(conn: Conn, interaction_id: int) -> str | None:
     row = conn.execute("SELECT outcome FROM interactions WHERE id = %s AND state = 'closed'", (interaction_id,)).fetchone()
     return row[0] if row else None
+
+
+def state_and_agent(conn: Conn, interaction_id: int) -> tuple[str, int | None] | None:
+    row = conn.execute("SELECT state, assigned_agent_id FROM interactions WHERE id = %s", (interaction_id,)).fetchone()
+    return (row[0], row[1]) if row else None

@@ -150,10 +150,17 @@ class SimCall:
                     break
         finally:
             if not self.ended.is_set():
-                # The engine went away mid-call: the dialplan's next action (freeswitch/dialplan) parks it.
-                self.parked = True
+                # The engine went away mid-call: the dialplan's next action (freeswitch/dialplan)
+                # parks it, once the application running (a bridge: a conversation) is over.
                 self._sock = None
-                self._emit("CHANNEL_PARK")
+                gevent.spawn(self._park_when_idle)
+
+    def _park_when_idle(self) -> None:
+        while self.bridged_to is not None and not self.ended.is_set():
+            gevent.sleep(0.01)
+        if not self.ended.is_set():
+            self.parked = True
+            self._emit("CHANNEL_PARK")
 
     def transfer_to_socket(self, target: tuple[str, int]) -> None:
         """`uuid_transfer <uuid> -both 'socket:host:port async full' inline`: the parked call goes

@@ -203,7 +203,7 @@ def test_a_dropped_event_socket_does_not_drop_the_calls(engine, switch, routing,
     wait_for(lambda: interaction(store, call.uuid), what="the call queued")
     wait_for(lambda: get_health(engine["web"])[1]["adapters"]["pbx"]["ok"], what="ESL up")
     switch.drop_connections()  # the switch's event socket restarts mid-call
-    subscribe = "event json BACKGROUND_JOB CHANNEL_HANGUP_COMPLETE HEARTBEAT"
+    subscribe = "event json BACKGROUND_JOB CHANNEL_PARK CHANNEL_HANGUP_COMPLETE HEARTBEAT"
     wait_for(lambda: switch.commands.count(subscribe) == 2, what="logged in and subscribed again")
     status, health = wait_for(lambda: (h := get_health(engine["web"]))[1]["adapters"]["pbx"]["ok"] and h,
                               what="ESL back")
@@ -307,3 +307,24 @@ def test_a_caller_hanging_up_at_once_is_abandoned_not_lost(engine, switch, store
         gone = wait_for(lambda c=call: (i := interaction(store, c.uuid)) and i["state"] == "closed" and i,
                         what=f"call {n} closed")
         assert gone["outcome"] == "abandoned"
+
+
+def test_a_call_talking_when_the_engine_died_is_closed_properly_after_the_conversation(start_engine, switch,
+                                                                                        routing, store):
+    first = start_engine("")
+    routing.set_available(routing.agent_id("alice"))
+    call = switch.call(first["outbound"], "+86 138 0013 8300")
+    wait_for(lambda: call.bridged_to == "alice", what="talking to alice")
+    talking = wait_for(lambda: (i := interaction(store, call.uuid))["state"] == "active" and i, what="accepted")
+    first["proc"].kill()
+    first["proc"].wait()
+    start_engine("")
+    gevent.sleep(0.5)
+    assert call.bridged_to == "alice" and call.transfers == 0  # a conversation is not interrupted
+    call.agent_hangs_up()  # the conversation ends; the dialplan parks the call; the engine takes it back
+    call.wait()
+    assert call.transfers == 1 and call.hangup_cause == "NORMAL_CLEARING"
+    taken_back = max(i for i, (app, _) in enumerate(call.apps) if app == "answer")
+    assert taken_back > 0 and "playback" not in [app for app, _ in call.apps[taken_back:]]  # no music after talking
+    done = wait_for(lambda: (i := interaction(store, call.uuid))["state"] == "wrap_up" and i, what="wrap-up")
+    assert done["id"] == talking["id"] and done["login"] == "alice"
