@@ -13,6 +13,7 @@ from cic_engine.config import CicConfig
 from cic_engine.routing.router import Router
 from cic_engine.routing.service import Routing
 from tests.core.test_run import free_port, get_health, start, stop
+from tests.fakeswitch.switch import FakeSwitch
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -328,3 +329,33 @@ def test_a_call_talking_when_the_engine_died_is_closed_properly_after_the_conver
     assert taken_back > 0 and "playback" not in [app for app, _ in call.apps[taken_back:]]  # no music after talking
     done = wait_for(lambda: (i := interaction(store, call.uuid))["state"] == "wrap_up" and i, what="wrap-up")
     assert done["id"] == talking["id"] and done["login"] == "alice"
+
+
+def test_two_freeswitch_nodes_feed_one_queue(tmp_path, db_url, switch, routing, store):
+    """Two voice adapter files, one per switch: calls from both wait in one line and reach agents."""
+    second_switch = FakeSwitch().start()
+    try:
+        engine = _start(tmp_path, db_url, switch, "", "")
+        other_outbound = free_port()
+        (tmp_path / "channels" / "pbx2.toml").write_text(
+            f'kind = "voice"\noutbound_bind = "127.0.0.1:{other_outbound}"\nesl_port = {second_switch.port}\nring_s = 5\n')
+        assert stop(engine["proc"]) == 0  # restart with both files
+        engine = _start(tmp_path, db_url, switch, "", "")
+        try:
+            wait_for(lambda: second_switch.commands[:1] == ["auth ClueCon"], what="the second switch logged in to")
+            calls = [switch.call(engine["outbound"], "+86 138 0013 8400"),
+                     second_switch.call(("127.0.0.1", other_outbound), "+86 138 0013 8401")]
+            for call in calls:
+                wait_for(lambda c=call: interaction(store, c.uuid), what="queued")
+            routing.set_available(routing.agent_id("alice"))
+            routing.set_available(routing.agent_id("bob"))
+            wait_for(lambda: sorted(c.bridged_to or "" for c in calls) == ["alice", "bob"], what="both bridged")
+            health = get_health(engine["web"])[1]["adapters"]
+            assert health["pbx"]["ok"] and health["pbx2"]["ok"]
+            for call in calls:
+                call.hang_up()
+                call.wait()
+        finally:
+            assert stop(engine["proc"]) == 0
+    finally:
+        second_switch.stop()
