@@ -313,40 +313,48 @@ class VoiceAdapter:
             call.stop_media()
             moh.wait(timeout=5)  # its outcome does not matter: the caller hanging up is seen below
             moh = None
-            login = routing.status(agent_id).login
-            if not _SAFE_LOGIN.match(login):
-                raise RoutingError(f"agent login {login!r} cannot be dialled")
-            endpoint = self.config.agent_endpoint.format(login=login)
-            bridged: list[bool] = []
-
-            def on_bridge(event, agent_id=agent_id, bridged=bridged) -> None:
-                if event.name == "CHANNEL_BRIDGE" and not bridged:
-                    bridged.append(True)
-                    try:
-                        routing.accept(interaction_id, agent_id)
-                    except RoutingError as exc:
-                        log.warning("call %s: bridged but the offer was gone: %s", call.uuid, exc)
-
-            call.on_event.append(on_bridge)
-            try:
-                result = call.run("bridge", f"{{call_timeout={self.config.ring_s},cic_interaction={interaction_id},"
-                                            f"cic_agent={login}}}{endpoint}")
-            except CallGone:
-                if bridged:
-                    self._end(interaction_id, agent_id)
-                else:
-                    self._give_back(interaction_id, agent_id, "caller hung up while the agent's phone rang")
-                    self._abandoned(interaction_id)
+            if self._bridge(call, interaction_id, agent_id):
                 return
-            finally:
-                call.on_event.remove(on_bridge)
+
+    def _bridge(self, call: OutboundCall, interaction_id: int, agent_id: int) -> bool:
+        """Ring the offered agent's phone and connect. True when the call is done with (talked,
+        or the caller left); False when the agent did not answer and the call waits again."""
+        routing = self.context.routing
+        login = routing.status(agent_id).login
+        if not _SAFE_LOGIN.match(login):
+            raise RoutingError(f"agent login {login!r} cannot be dialled")
+        bridged: list[bool] = []
+
+        def on_bridge(event) -> None:
+            if event.name == "CHANNEL_BRIDGE" and not bridged:
+                bridged.append(True)  # the agent answered: that is the accept
+                try:
+                    routing.accept(interaction_id, agent_id)
+                except RoutingError as exc:
+                    log.warning("call %s: bridged but the offer was gone: %s", call.uuid, exc)
+
+        call.on_event.append(on_bridge)
+        try:
+            result = call.run("bridge", f"{{call_timeout={self.config.ring_s},cic_interaction={interaction_id},"
+                                        f"cic_agent={login}}}{self.config.agent_endpoint.format(login=login)}")
+        except CallGone:
             if bridged:
                 self._end(interaction_id, agent_id)
-                call.hangup()
-                return
-            disposition = (result.get("variable_originate_disposition") or result.get("variable_DIALSTATUS") or "")
-            log.info("call %s: agent %s did not take it (%s)", call.uuid, login, disposition or "no answer")
-            self._give_back(interaction_id, agent_id, disposition, missed=disposition.upper() in _MISSED or not disposition)
+            else:
+                self._abandoned(interaction_id)  # withdraws the ringing offer, with no blame on the agent
+            return True
+        finally:
+            call.on_event.remove(on_bridge)
+        if bridged:
+            self._end(interaction_id, agent_id)
+            call.hangup()
+            return True
+        disposition = result.get("variable_originate_disposition") or result.get("variable_DIALSTATUS") or ""
+        log.info("call %s: agent %s did not take it (%s)", call.uuid, login, disposition or "no answer")
+        # A phone that rang out is a missed offer; a busy or refused one is a refusal.
+        self._give_back(interaction_id, agent_id, disposition or "no answer",
+                        missed=not disposition or disposition.upper() in _MISSED)
+        return False
 
     def _voicemail(self, call: OutboundCall, why: RoutingEvent) -> None:
         """The caller leaves a message; it waits for an agent as a voice interaction of its own

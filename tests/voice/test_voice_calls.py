@@ -359,3 +359,18 @@ def test_two_freeswitch_nodes_feed_one_queue(tmp_path, db_url, switch, routing, 
             assert stop(engine["proc"]) == 0
     finally:
         second_switch.stop()
+
+
+def test_a_caller_who_hangs_up_while_the_agent_phone_rings_is_abandoned_without_blaming_the_agent(
+        engine, switch, routing, store):
+    switch.ring_s = 2.0
+    routing.set_available(routing.agent_id("alice"))
+    call = switch.call(engine["outbound"], "+86 138 0013 8500")
+    wait_for(lambda: call.rang == ["alice"], what="alice's phone ringing")
+    call.hang_up("ORIGINATOR_CANCEL")
+    call.wait()
+    gone = wait_for(lambda: (i := interaction(store, call.uuid))["state"] == "closed" and i, what="abandoned")
+    assert gone["outcome"] == "abandoned"
+    assert "offer_withdrawn" in kinds(store, gone["id"]) and "offer_rejected" not in kinds(store, gone["id"])
+    status = routing.status(routing.agent_id("alice"))
+    assert status.missed_offers == 0 and status.loads[0] == 0
