@@ -157,9 +157,7 @@ choices = { "1" = { queue = "general", skills = { billing = 5 } }, "2" = { play 
 
 def test_a_caller_goes_through_the_menu_after_a_wrong_key_and_waits_with_the_chosen_skills(start_engine, switch,
                                                                                           store):
-    engine = start_engine(IVR)
-    call = switch.call(engine["outbound"], "+86 138 0013 8003")
-    wait_for(lambda: [a for a, _ in call.apps if a == "play_and_get_digits"], what="the menu prompt")
+    call = _at_the_menu(start_engine, switch, "+86 138 0013 8003")
     call.press("7")
     wait_for(lambda: len([a for a, _ in call.apps if a == "play_and_get_digits"]) == 2, what="the menu again")
     call.press("1")
@@ -173,10 +171,16 @@ def test_a_caller_goes_through_the_menu_after_a_wrong_key_and_waits_with_the_cho
     call.wait()
 
 
-def test_self_service_ends_the_call_and_is_still_on_record(start_engine, switch, store):
+def _at_the_menu(start_engine, switch, number: str):
+    """A call from `number` to an engine with the IVR, once it hears the menu."""
     engine = start_engine(IVR)
-    call = switch.call(engine["outbound"], "+86 138 0013 8004")
+    call = switch.call(engine["outbound"], number)
     wait_for(lambda: [a for a, _ in call.apps if a == "play_and_get_digits"], what="the menu prompt")
+    return call
+
+
+def test_self_service_ends_the_call_and_is_still_on_record(start_engine, switch, store):
+    call = _at_the_menu(start_engine, switch, "+86 138 0013 8004")
     call.press("2")
     call.wait()
     assert ("playback", "ivr/opening-hours.wav") in call.apps and call.hangup_cause == "NORMAL_CLEARING"
@@ -289,9 +293,7 @@ def test_calls_waiting_when_the_engine_is_killed_are_taken_back_after_its_restar
 
 
 def test_a_caller_who_hangs_up_in_the_menu_is_still_on_record(start_engine, switch, store):
-    engine = start_engine(IVR)
-    call = switch.call(engine["outbound"], "+86 138 0013 8010")
-    wait_for(lambda: [a for a, _ in call.apps if a == "play_and_get_digits"], what="the menu prompt")
+    call = _at_the_menu(start_engine, switch, "+86 138 0013 8010")
     call.hang_up()
     call.wait()
     record = wait_for(lambda: interaction(store, call.uuid), what="the call on record")
