@@ -19,6 +19,7 @@ from .store import Store, customers, directory, timeline
 from .store import ingest as store_ingest
 from .store import routing as store_routing
 from .store.directory import QueueRow
+from .store.interactions import wake_routers
 
 log = logging.getLogger(__name__)
 INGEST_ATTEMPTS = 3
@@ -121,7 +122,7 @@ class Engine:
                 store_routing.update_waiting(conn, interaction_id,
                                              rank_at=rank_at(self.cic.routing, queued_at, priority, tier))
             if waiting:
-                store_routing.wake_routers(conn, f"customer:{customer_id}")
+                wake_routers(conn, f"customer:{customer_id}")
 
     def set_opt_out(self, customer_id: int, channel: Channel, opted_out: bool, actor: str | None = None) -> None:
         with self.store.transaction() as conn:

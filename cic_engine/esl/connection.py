@@ -180,7 +180,3 @@ class InboundConnection:
         """Start a background command; the AsyncResult gets its output from BACKGROUND_JOB."""
         return completed_later(self._jobs, job_uuid,
                                lambda: self._send(command(f"bgapi {cmd}", {"Job-UUID": job_uuid}), timeout), "bgapi")
-
-    def send(self, data: bytes, timeout: float | None = None) -> Frame:
-        """A prepared command (protocol.sendmsg / execute); returns its reply frame."""
-        return self._send(data, timeout)

@@ -38,7 +38,6 @@ class WaitingLine:
         self.buffers: list[deque[Waiting]] = [deque() for _ in self.streams]
         self.after: list[Key | None] = [None] * len(self.streams)
         self.open = [True] * len(self.streams)  # more may be in the database
-        self.scanned = 0
 
     def __iter__(self) -> Iterator[Waiting]:
         handed: set[int] = set()
@@ -81,7 +80,6 @@ class WaitingLine:
 
     def _advance(self, refilled: list[int], limit: int, fetched: int) -> None:
         self.rows_left -= fetched
-        self.scanned += fetched
         for i in refilled:
             buffer = self.buffers[i]
             if len(buffer) < limit:

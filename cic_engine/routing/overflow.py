@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ..models import Channel
 from ..store import Conn
 from ..store import routing as store_routing
+from ..store.interactions import wake_routers
 from .ordering import rank_at
 from .settings import QueueConfig
 
@@ -55,7 +56,7 @@ def move(
     store_routing.record(conn, kind, now, item.id, actor=actor, data={
         **(data or {}), "from_queue": source.name if source else None, "to_queue": target_name,
     })
-    store_routing.wake_routers(conn, f"interaction:{item.id}")
+    wake_routers(conn, f"interaction:{item.id}")
 
 
 def apply_next_step(conn: Conn, router: Router, item: store_routing.Waiting, now: datetime) -> None:
@@ -88,4 +89,4 @@ def apply_next_step(conn: Conn, router: Router, item: store_routing.Waiting, now
         event["skipped"] = (f"queue {step.queue!r} does not take {item.channel}" if step.action == "move-to-queue"
                             else f"{step.action} applies to calls only")
     store_routing.record(conn, "overflow", now, item.id, data=event)
-    store_routing.wake_routers(conn, f"interaction:{item.id}")
+    wake_routers(conn, f"interaction:{item.id}")

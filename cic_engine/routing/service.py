@@ -22,6 +22,7 @@ from ..store import board as store_board
 from ..store import offers as store_offers
 from ..store import routing as store_routing
 from ..store.agents import AgentStatus
+from ..store.interactions import wake_routers
 from .matcher import SLOT, offer_expiry
 from .ordering import rank_at
 from .overflow import move
@@ -128,10 +129,7 @@ class Routing:
             raise RoutingError(f"interaction {interaction_id} is not offered to agent {agent_id} (expired or taken)")
 
     def reject(self, interaction_id: int, agent_id: int) -> None:
-        done = self._one(lambda conn: store_offers.release(
-            conn, interaction_id, agent_id, self.clock.now(), kind="offer_rejected", exclude=True, reason="rejected"))
-        if not done:
-            raise RoutingError(f"interaction {interaction_id} is not offered to agent {agent_id}")
+        self.give_back(interaction_id, agent_id, "rejected")
 
     def give_back(self, interaction_id: int, agent_id: int, reason: str, missed: bool = False) -> None:
         """The channel could not connect the agent (the phone rang out, or was busy): the offer
@@ -223,7 +221,7 @@ class Routing:
                 conn, item.id, priority=priority, rank_at=rank_at(self.cic.routing, item.queued_at, priority, tier))
             store_routing.record(conn, "priority_changed", now, item.id, actor=actor,
                                  data={"from": item.priority, "to": priority})
-            store_routing.wake_routers(conn, f"interaction:{item.id}")
+            wake_routers(conn, f"interaction:{item.id}")
         self._tx(work)
 
     def assign(self, interaction_id: int, agent_id: int, actor: str) -> None:

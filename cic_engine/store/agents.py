@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from . import Conn
-from .interactions import QUEUE_NOTIFY_CHANNEL
+from .interactions import wake_routers
 
 
 @dataclass
@@ -89,7 +89,7 @@ def set_presence(conn: Conn, agent_id: int, presence: str, reason: str | None, n
         {"p": presence, "r": reason, "now": now, "id": agent_id},
     )
     if presence == "available":
-        conn.execute("SELECT pg_notify(%s, %s)", (QUEUE_NOTIFY_CHANNEL, f"agent:{agent_id}"))
+        wake_routers(conn, f"agent:{agent_id}")
 
 
 def offers_held(conn: Conn, agent_id: int) -> list[int]:

@@ -7,8 +7,13 @@ import hashlib
 from ..models import Attachment, ContentPart, Interaction, Message
 from . import Conn
 
-# Routers LISTEN on this channel; the payload is the interaction id.
+# Routers LISTEN on this channel; the payload says what changed ("interaction:7", "agent:3").
 QUEUE_NOTIFY_CHANNEL = "cic_queue"
+
+
+def wake_routers(conn: Conn, why: str) -> None:
+    """Tell every node's router there may be work; delivered when the transaction commits."""
+    conn.execute("SELECT pg_notify(%s, %s)", (QUEUE_NOTIFY_CHANNEL, why))
 
 
 class InteractionNotFound(LookupError):

@@ -12,7 +12,6 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from . import Conn, advisory_key
-from .interactions import QUEUE_NOTIFY_CHANNEL
 
 ROUTER_LOCK = "cic-router-pass"
 
@@ -138,10 +137,6 @@ def record(
         """SELECT cic_record(%s, %s, customer_id, id, %s, %s, %s) FROM interactions WHERE id = %s""",
         (kind, now, agent_id, actor, Jsonb(data or {}), interaction_id),
     )
-
-
-def wake_routers(conn: Conn, why: str) -> None:
-    conn.execute("SELECT pg_notify(%s, %s)", (QUEUE_NOTIFY_CHANNEL, why))
 
 
 def expired_offers(conn: Conn, now: datetime, limit: int = 500) -> list[tuple[int, list[int]]]:
