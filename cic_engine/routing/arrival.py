@@ -21,10 +21,10 @@ def prepare(a: Arrival, last: LastAgent | None, queues: QueueDirectory, routing:
     if queue is not None and not is_open(queue.hours, a.queued_at):
         action = queue.after_hours.action
         voice = a.channel == Channel.voice.value
-        other_id, other = queues.named(queue.after_hours.queue) if queue.after_hours.queue else (None, None)
-        if action == "queue" and other_id is not None and other is not None and takes(other, a.channel):
-            queue_id = other_id
-            priority += other.priority - queue.priority
+        other = queues.named(queue.after_hours.queue) if queue.after_hours.queue else None
+        if action == "queue" and other is not None and takes(other[1], a.channel):
+            queue_id, other_queue = other
+            priority += other_queue.priority - queue.priority
             entered = now
         elif action == "voicemail" and voice:
             leaves = True
