@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-import re
+import uuid as uuidlib
 from typing import ClassVar
 
 import gevent
@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..esl.channels import parse_show_channels
 from ..esl.connection import Endpoint, ESLError, InboundConnection
 from ..esl.outbound import CallGone, OutboundCall, OutboundServer
-from ..identity import InvalidIdentity
+from ..identity import InvalidIdentity, normalise_phone
 from ..models import (
     MAX_ATTACHMENT_BYTES,
     AdapterHealth,
@@ -35,8 +35,10 @@ from ..models import (
 )
 from ..routing.events import RoutingEvent
 from ..routing.service import RoutingError
+from ..store import calls as store_calls
 from . import AdapterContext
 from .ivr import IvrConfig, run_ivr
+from .voice_controls import SAFE_LOGIN, CallSession, ControlDesk, ControlRefused, Step
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,15 @@ class Voicemail(BaseModel):
     attach: bool = Field(True, description="read the recording (same host or shared storage) into the message")
 
 
+class Callbacks(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field("1", pattern=r"^[0-9*#]$", description="the key a waiting caller presses to be called back")
+    prompt: str = Field("ivr/ivr-to_be_called_back_press_1.wav", description="played with every announcement")
+    confirm: str = Field("ivr/ivr-we_will_call_you_back.wav", description="played before the caller hangs up")
+    caller_id: str = Field("0000000000", max_length=40, description="the number the customer sees when called back")
+
+
 class VoiceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -81,6 +92,12 @@ class VoiceConfig(BaseModel):
     ivr: IvrConfig | None = Field(None, description="menus callers go through before they wait; none: straight to queue")
     announce: Announcements | None = Field(None, description="position / expected-wait announcements while waiting")
     voicemail: Voicemail | None = Field(None, description="where callers leave a message when a queue says voicemail")
+    callback: Callbacks | None = Field(None, description="waiting callers may ask to be called back, keeping "
+                                       "their place; also what a queue's callback action dials")
+    number_endpoint: str = Field("sofia/gateway/pstn/{number}", description="dial string of an outside number "
+                                 "(E.164); {number} is replaced")
+    recordings: str = Field("/var/lib/freeswitch/recordings/cic", description="where the switch writes call "
+                            "recordings (queues' `recording` policy)")
     closed_prompt: str = Field("ivr/ivr-not_available.wav", description="played before hanging up when voicemail "
                                "is asked for but not configured")
 
@@ -99,16 +116,17 @@ class VoiceConfig(BaseModel):
             raise ValueError("must contain {login}, e.g. user/{login}")
         return value
 
+    @field_validator("number_endpoint")
+    @classmethod
+    def _has_number(cls, value: str) -> str:
+        if "{number}" not in value:
+            raise ValueError("must contain {number}, e.g. sofia/gateway/pstn/{number}")
+        return value
+
     @property
     def bind(self) -> tuple[str, int]:
         host, _, port = self.outbound_bind.rpartition(":")
         return host, int(port)
-
-
-def _to_voicemail(event: RoutingEvent) -> bool:
-    """The router sent this waiting call to voicemail (after hours, or an overflow step)."""
-    return (event.event in ("interaction.after_hours", "interaction.overflow")
-            and event.data.get("action") == "voicemail" and not event.data.get("skipped"))
 
 
 def take_recording(path: str, attach: bool) -> list[Attachment]:
@@ -126,10 +144,16 @@ def take_recording(path: str, attach: bool) -> list[Attachment]:
     return [Attachment(filename=os.path.basename(path), content_type="audio/wav", content=content)]
 
 
+def _routed_to(event: RoutingEvent, action: str) -> bool:
+    """The router sent this waiting call to voicemail or a callback (after hours, or an overflow step)."""
+    return (event.event in ("interaction.after_hours", "interaction.overflow")
+            and event.data.get("action") == action and not event.data.get("skipped"))
+
+
 # A bridge that never connected reports why in originate_disposition / DIALSTATUS.
 _MISSED = {"NO_ANSWER", "NO_USER_RESPONSE", "ALLOTTED_TIMEOUT", "RECOVERY_ON_TIMER_EXPIRE"}
-_SAFE_LOGIN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 RECLAIMED = "cic_reclaimed"  # channel variable: the call was handed back after a restart
+DTMF = "caller.dtmf"  # a key the waiting caller pressed, put among the routing events of the wait
 
 
 class VoiceAdapter:
@@ -145,6 +169,7 @@ class VoiceAdapter:
         self.esl = InboundConnection(Endpoint(config.esl_host, config.esl_port, config.esl_password,
                                               events=tuple(config.esl_events),
                                               command_timeout_s=config.command_timeout_s), name=f"{name} ESL")
+        self.desk = ControlDesk(self)
         self._waiting: dict[int, Queue[RoutingEvent | None]] = {}  # interaction -> its offers
         self._unsubscribe = None
         self.calls_handled = 0
@@ -176,7 +201,7 @@ class VoiceAdapter:
         return AdapterHealth(
             ok=connected, state="running" if connected else "degraded", last_error=self.esl.last_error,
             detail={"calls": len(self.server.calls), "waiting": len(self._waiting), "outbound_port": self.server.port,
-                    "reclaimed": self.reclaimed},
+                    "reclaimed": self.reclaimed, "talking": len(self.desk.sessions)},
         )
 
     def deliver(self, outbound: OutboundMessage) -> DeliveryResult:
@@ -209,13 +234,73 @@ class VoiceAdapter:
         self.reclaimed += 1
 
     def _routing_event(self, event: RoutingEvent) -> None:
-        if event.interaction_id in self._waiting and (event.event == "interaction.offered" or _to_voicemail(event)):
-            self._waiting[event.interaction_id].put(event)
+        interaction_id = event.interaction_id
+        if event.event == "call.command":
+            if event.data.get("action") == "click_to_call" or interaction_id in self.desk.sessions:
+                gevent.spawn(self._run_command, int(event.data["command_id"]))
+        elif interaction_id in self._waiting:
+            if event.event == "interaction.offered" or _routed_to(event, "voicemail") or _routed_to(event, "callback"):
+                self._waiting[interaction_id].put(event)
+        elif (event.event == "interaction.offered" and event.data.get("channel") == "voice" and event.id is not None
+              and self.config.callback is not None and interaction_id not in self.desk.sessions):
+            gevent.spawn(self._dial_callback, event)
+
+    # Call commands ------------------------------------------------------------------------
+
+    def _run_command(self, command_id: int) -> None:
+        store, now = self.context.engine.store, self.context.engine.clock.now
+        with store.connection() as conn:
+            command = store_calls.claim(conn, command_id, self.context.node, self.name)
+        if command is None:
+            return  # another node took it, or the asker gave up
+        result, error = None, None
+        try:
+            result = self.desk.run(command)
+        except (ControlRefused, RoutingError, ESLError) as exc:
+            error = str(exc)
+        except Exception as exc:
+            log.exception("call command %s (%s) failed", command.id, command.action)
+            error = f"internal error: {type(exc).__name__}"
+        with store.connection() as conn:
+            store_calls.finish(conn, command.id, now(), result, error)
+
+    def recording_policy(self, queue: str | None) -> str:
+        found = next((q for q in self.context.engine.cic.queues if q.name == queue), None)
+        return found.recording if found else "never"
+
+    def start_recording(self, session: CallSession) -> None:
+        path = f"{self.config.recordings.rstrip('/')}/{session.interaction_id}-{session.call.uuid}.wav"
+        out = self.esl.api(f"uuid_record {session.call.uuid} start {path}").strip()
+        if out.startswith("-ERR"):
+            raise ControlRefused(f"the switch could not record: {out[4:].strip()}")
+        session.recording = path
+        self.context.routing.note(session.interaction_id, "recording_started", agent_id=session.agent_id,
+                                  data={"path": path})
+
+    def stop_recording(self, session: CallSession) -> None:
+        """Stop (if the call is still up) and put the recording on the interaction's timeline."""
+        path, session.recording = session.recording, None
+        if path is None:
+            return
+        if not session.call.hungup.is_set():
+            try:
+                self.esl.api(f"uuid_record {session.call.uuid} stop {path}")
+            except ESLError as exc:
+                log.warning("call %s: stopping the recording: %s", session.call.uuid, exc)
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            size = None  # written on the switch's host, not readable here
+        self.context.routing.note(session.interaction_id, "recording", agent_id=session.agent_id,
+                                  data={"path": path, "bytes": size})
 
     # One call -----------------------------------------------------------------------------
 
     def _handle(self, call: OutboundCall) -> None:
         self.calls_handled += 1
+        if call.variable("cic_dial"):
+            self._agent_first(call)
+            return
         route: dict = {"queue": self.config.queue}
         try:
             call.run("answer")
@@ -244,6 +329,8 @@ class VoiceAdapter:
         offers: Queue[RoutingEvent | None] = Queue()
         self._waiting[interaction_id] = offers
         call.hungup.rawlink(lambda _: offers.put(None))  # wakes the wait below when the caller leaves
+        call.on_event.append(lambda e: e.name == "DTMF" and offers.put(RoutingEvent(
+            event=DTMF, at=self.context.engine.clock.now(), data={"digit": e.get("DTMF-Digit") or ""})))
         # The router may have offered it before we listened for that: look once.
         now = self.context.engine.clock.now()
         for agent_id in self.context.routing.offered_to(interaction_id):
@@ -251,13 +338,16 @@ class VoiceAdapter:
         if self.context.routing.outcome(interaction_id) == "voicemail":
             offers.put(RoutingEvent(event="interaction.after_hours", at=now, interaction_id=interaction_id,
                                     data={"action": "voicemail"}))
+        session = CallSession(interaction_id=interaction_id, call=call,
+                              queue=route.get("queue") or self.config.queue or self.context.engine.cic.engine.default_queue)
         try:
-            self._wait_and_connect(call, interaction_id, offers)
+            self._wait_and_connect(call, session, offers)
         except CallGone:
             # Gone between two steps of the wait (starting the music, an announcement...).
             self._abandoned(interaction_id)
         finally:
             self._waiting.pop(interaction_id, None)
+            self.desk.sessions.pop(interaction_id, None)
 
     def _already_served(self, call: OutboundCall, interaction_id: int) -> bool:
         """A call taken back after a restart may have been talking when the engine died: the
@@ -284,8 +374,9 @@ class VoiceAdapter:
             return self.context.engine.ingest(InboundContact(
                 sender=f"anonymous-call-{call.uuid}", sender_kind=IdentityKind.chat, **contact)).interaction_id
 
-    def _wait_and_connect(self, call: OutboundCall, interaction_id: int, offers: Queue) -> None:
+    def _wait_and_connect(self, call: OutboundCall, session: CallSession, offers: Queue) -> None:
         routing = self.context.routing
+        interaction_id = session.interaction_id
         moh = None
         while True:
             if moh is None or moh.ready():
@@ -302,7 +393,18 @@ class VoiceAdapter:
             if offer is None or call.hungup.is_set():
                 self._abandoned(interaction_id)
                 return
-            if _to_voicemail(offer):
+            if offer.event == DTMF:
+                callback = self.config.callback
+                if callback is None or offer.data.get("digit") != callback.key:
+                    continue
+            if offer.event == DTMF or _routed_to(offer, "callback"):
+                call.stop_media()
+                moh.wait(timeout=5)
+                if self._call_back_later(call, interaction_id, asked=offer.event == DTMF):
+                    return
+                moh = None
+                continue
+            if _routed_to(offer, "voicemail"):
                 call.stop_media()
                 moh.wait(timeout=5)
                 self._voicemail(call, offer)
@@ -313,16 +415,36 @@ class VoiceAdapter:
             call.stop_media()
             moh.wait(timeout=5)  # its outcome does not matter: the caller hanging up is seen below
             moh = None
-            if self._bridge(call, interaction_id, agent_id):
+            if self._bridge(call, session, agent_id):
                 return
 
-    def _bridge(self, call: OutboundCall, interaction_id: int, agent_id: int) -> bool:
+    def _call_back_later(self, call: OutboundCall, interaction_id: int, asked: bool) -> bool:
+        """The caller hangs up and keeps the place in line; an agent's phone rings first when
+        it is their turn (_dial_callback). False when the call cannot be called back."""
+        settings = self.config.callback
+        number = call.caller_number
+        try:
+            number = normalise_phone(number, self.context.engine.cic.engine.phone_region)
+        except InvalidIdentity:
+            log.info("call %s: no number to call back (%r); it keeps waiting", call.uuid, call.caller_number)
+            return False
+        if settings is None or not self.context.routing.request_callback(
+                interaction_id, number, actor="caller" if asked else "queue"):
+            return False
+        call.run("playback", settings.confirm)
+        call.hangup()
+        return True
+
+    def _bridge(self, call: OutboundCall, session: CallSession, agent_id: int) -> bool:
         """Ring the offered agent's phone and connect. True when the call is done with (talked,
-        or the caller left); False when the agent did not answer and the call waits again."""
+        or the caller left); False when the call waits again (the agent did not answer, or a
+        transfer put it back in line)."""
         routing = self.context.routing
+        interaction_id = session.interaction_id
         login = routing.status(agent_id).login
-        if not _SAFE_LOGIN.match(login):
+        if not SAFE_LOGIN.match(login):
             raise RoutingError(f"agent login {login!r} cannot be dialled")
+        agent_uuid = str(uuidlib.uuid4())
         bridged: list[bool] = []
 
         def on_bridge(event) -> None:
@@ -332,29 +454,235 @@ class VoiceAdapter:
                     routing.accept(interaction_id, agent_id)
                 except RoutingError as exc:
                     log.warning("call %s: bridged but the offer was gone: %s", call.uuid, exc)
+                    return
+                session.agent_id, session.agent_uuid = agent_id, agent_uuid
+                self.desk.sessions[interaction_id] = session
+                if self.recording_policy(session.queue) == "always":
+                    gevent.spawn(self._record_from_answer, session)
 
         call.on_event.append(on_bridge)
         try:
-            result = call.run("bridge", f"{{call_timeout={self.config.ring_s},cic_interaction={interaction_id},"
-                                        f"cic_agent={login}}}{self.config.agent_endpoint.format(login=login)}")
+            # park_after_bridge: an agent leg the caller is taken from (a consultation) stays up.
+            result = call.run("bridge", f"{{call_timeout={self.config.ring_s},origination_uuid={agent_uuid},"
+                                        f"park_after_bridge=true,cic_interaction={interaction_id},cic_agent={login}}}"
+                                        f"{self.config.agent_endpoint.format(login=login)}")
         except CallGone:
             if bridged:
-                self._end(interaction_id, agent_id)
+                self._finish(session)
             else:
                 self._abandoned(interaction_id)  # withdraws the ringing offer, with no blame on the agent
             return True
         finally:
             call.on_event.remove(on_bridge)
         if bridged:
-            self._end(interaction_id, agent_id)
-            call.hangup()
-            return True
+            return self._converse(call, session)
         disposition = result.get("variable_originate_disposition") or result.get("variable_DIALSTATUS") or ""
         log.info("call %s: agent %s did not take it (%s)", call.uuid, login, disposition or "no answer")
         # A phone that rang out is a missed offer; a busy or refused one is a refusal.
         self._give_back(interaction_id, agent_id, disposition or "no answer",
                         missed=not disposition or disposition.upper() in _MISSED)
         return False
+
+    def _record_from_answer(self, session: CallSession) -> None:
+        try:
+            self.start_recording(session)
+        except (ControlRefused, ESLError) as exc:
+            log.error("call %s: queue %s records every call, but: %s", session.call.uuid, session.queue, exc)
+
+    def _converse(self, call: OutboundCall, session: CallSession) -> bool:
+        """The caller's conversation with agents, after the first one answered: each time it
+        ends, the step a control asked for (transfer, consultation) or the end of the call."""
+        on_unbridge = lambda e: e.name == "CHANNEL_UNBRIDGE" and session.unbridged.set()  # noqa: E731
+        call.on_event.append(on_unbridge)
+        call.hungup.rawlink(lambda _: (session.unbridged.set(), session.decisions.put(None)))
+        try:
+            while True:
+                step, session.next_step = session.next_step, None
+                if step is None:
+                    self._finish(session)
+                    call.hangup()
+                    return True
+                if step.kind == "transfer":
+                    if self._transfer(call, session, step):
+                        return True
+                    return False  # waits in line again
+                self._consultation(call, session, step)
+                session.unbridged.wait()
+                if call.hungup.is_set():
+                    raise CallGone(f"call {call.uuid} has hung up")
+        except CallGone:
+            self._finish(session)
+            return True
+        finally:
+            call.on_event.remove(on_unbridge)
+
+    def _transfer(self, call: OutboundCall, session: CallSession, step: Step) -> bool:
+        """A blind transfer: True when the call is done with, False when it waits in line."""
+        routing, agent_id = self.context.routing, session.agent_id
+        assert agent_id is not None
+        self._drop_legs(session)
+        if step.to == "number":
+            routing.note(session.interaction_id, "transferred", agent_id=agent_id,
+                         data={"to_number": step.target})
+            self._finish(session, outcome="transferred")
+            call.run("bridge", f"{{call_timeout={self.config.ring_s}}}{step.dial}")
+            call.hangup()
+            return True
+        queue = step.target if step.to == "queue" else session.queue
+        self.stop_recording(session)
+        routing.transfer(session.interaction_id, agent_id, queue or "", to_agent_id=step.agent_id,
+                         actor=f"agent:{agent_id}")
+        session.queue = queue
+        session.agent_id = session.agent_uuid = None
+        self.desk.sessions.pop(session.interaction_id, None)
+        return False
+
+    def _consultation(self, call: OutboundCall, session: CallSession, step: Step) -> None:
+        """The caller hears music while the agent talks to the consulted party; then the caller
+        is joined to that party (complete) or back to the agent (cancel)."""
+        routing = self.context.routing
+        moh = call.start("playback", self.config.moh)
+        decision = session.decisions.get()
+        call.stop_media()
+        moh.wait(timeout=5)
+        if decision is None:
+            raise CallGone(f"call {call.uuid} has hung up")
+        consult_uuid, agent_uuid, agent_id = session.consult_uuid, session.agent_uuid, session.agent_id
+        assert consult_uuid and agent_uuid and agent_id is not None
+        session.consult = session.consult_uuid = None
+        session.unbridged.clear()
+        if decision == "cancel":
+            self._kill(consult_uuid)
+            self.desk.api(f"uuid_bridge {call.uuid} {agent_uuid}")
+            routing.note(session.interaction_id, "consult_cancelled", agent_id=agent_id, data={"target": step.target})
+            return
+        self.desk.api(f"uuid_bridge {call.uuid} {consult_uuid}")
+        self._kill(agent_uuid)
+        self.stop_recording(session)
+        if step.agent_id is not None:
+            routing.hand_over(session.interaction_id, agent_id, step.agent_id, actor=f"agent:{agent_id}")
+            session.agent_id = step.agent_id
+        else:
+            routing.note(session.interaction_id, "transferred", agent_id=agent_id,
+                         data={"to_number": step.target, "attended": True})
+            self._end(session.interaction_id, agent_id, outcome="transferred")
+            session.agent_id = None
+        session.agent_uuid = consult_uuid
+        if session.agent_id is not None and self.recording_policy(session.queue) == "always":
+            self._record_from_answer(session)
+
+    def _finish(self, session: CallSession, outcome: str = "handled") -> None:
+        """The conversation is over: recording on the timeline, the other legs hung up, the
+        agent's work ended (wrap-up follows)."""
+        self.stop_recording(session)
+        self._drop_legs(session)
+        if session.agent_uuid and session.agent_uuid != session.call.uuid:
+            self._kill(session.agent_uuid)
+        if session.agent_id is not None:
+            self._end(session.interaction_id, session.agent_id, outcome)
+            session.agent_id = None
+        self.desk.sessions.pop(session.interaction_id, None)
+
+    def _drop_legs(self, session: CallSession) -> None:
+        for leg in [*session.others, *([session.consult_uuid] if session.consult_uuid else [])]:
+            self._kill(leg)
+        session.others.clear()
+        session.supervisors.clear()
+
+    def _kill(self, uuid: str) -> None:
+        try:
+            self.esl.api(f"uuid_kill {uuid} NORMAL_CLEARING")  # -ERR when it is gone already: fine
+        except ESLError as exc:
+            log.warning("could not hang up leg %s: %s", uuid, exc)
+
+    # Calls the engine makes: callbacks and click-to-call ----------------------------------------
+
+    def _dial_callback(self, offer: RoutingEvent) -> None:
+        """A callback's turn came: ring the reserved agent; once they answer, the customer
+        (_agent_first). One node dials each offer (call_commands.offer_event_id)."""
+        assert offer.interaction_id is not None and offer.agent_id is not None and offer.id is not None
+        with self.context.engine.store.connection() as conn:
+            number = store_calls.claim_callback(conn, offer.id, offer.interaction_id, offer.agent_id,
+                                                self.context.node, self.name, self.context.engine.clock.now())
+        if number is None:
+            return
+        try:
+            self._ring_agent(offer.interaction_id, offer.agent_id, number, "callback")
+        except ControlRefused as exc:
+            log.info("callback of %s: %s", offer.interaction_id, exc)
+            self._give_back(offer.interaction_id, offer.agent_id, str(exc), missed="NO_ANSWER" in str(exc))
+
+    def click_to_call(self, command) -> dict:
+        """An agent calls a customer from the inbox: an outbound voice interaction held by the
+        agent; their phone rings first, then the customer's."""
+        if command.agent_id is None:
+            raise ControlRefused("who calls?")
+        try:
+            number = normalise_phone(str(command.args.get("number", "")), self.context.engine.cic.engine.phone_region)
+        except InvalidIdentity as exc:
+            raise ControlRefused(str(exc)) from None
+        queue = command.args.get("queue") or self.config.queue or self.context.engine.cic.engine.default_queue
+        with self.context.engine.store.transaction() as conn:
+            row = conn.execute("SELECT id FROM queues WHERE name = %s", (queue,)).fetchone()
+            interaction_id = store_calls.start_outbound(conn, command.agent_id, number, row[0] if row else None,
+                                                        self.name, self.context.engine.clock.now(),
+                                                        f"agent:{command.agent_id}")
+        if interaction_id is None:
+            status = self.context.routing.status(command.agent_id)
+            raise ControlRefused(f"{status.login} cannot make a call now ({status.state})")
+        try:
+            agent_uuid = self._ring_agent(interaction_id, command.agent_id, number, "click")
+        except ControlRefused as exc:
+            self._end(interaction_id, command.agent_id, outcome="not connected")
+            raise ControlRefused(f"your phone did not answer: {exc}") from None
+        return {"interaction_id": interaction_id, "agent_uuid": agent_uuid, "number": number}
+
+    def _ring_agent(self, interaction_id: int, agent_id: int, number: str, kind: str) -> str:
+        login = self.context.routing.status(agent_id).login
+        dial, _, _ = self.desk.dial_string("agent", login)
+        return self.desk.originate(
+            dial, f"'socket:{self.config.outbound_bind} async full' inline",
+            f"cic_interaction={interaction_id},cic_agent_id={agent_id},cic_dial={number},cic_kind={kind},")
+
+    def _agent_first(self, call: OutboundCall) -> None:
+        """Our socket holds the agent's leg of a call we make: then the customer's phone rings."""
+        interaction_id, agent_id = int(call.variable("cic_interaction") or 0), int(call.variable("cic_agent_id") or 0)
+        number, kind = call.variable("cic_dial") or "", call.variable("cic_kind")
+        routing = self.context.routing
+        if kind == "callback":
+            try:
+                routing.accept(interaction_id, agent_id)  # the agent answered
+            except RoutingError as exc:
+                log.info("callback %s: %s", interaction_id, exc)
+                call.hangup()
+                return
+        queue = None
+        with self.context.engine.store.connection() as conn:
+            row = conn.execute("SELECT q.name FROM interactions i JOIN queues q ON q.id = i.queue_id WHERE i.id = %s",
+                               (interaction_id,)).fetchone()
+            queue = row[0] if row else None
+        session = CallSession(interaction_id=interaction_id, call=call, queue=queue, outbound=True,
+                              agent_id=agent_id, agent_uuid=call.uuid)
+        self.desk.sessions[interaction_id] = session
+        caller_id = self.config.callback.caller_id if self.config.callback else "0000000000"
+        customer_uuid = str(uuidlib.uuid4())
+        try:
+            result = call.run("bridge", f"{{call_timeout={self.config.ring_s},origination_uuid={customer_uuid},"
+                                        f"origination_caller_id_number={caller_id},cic_interaction={interaction_id}}}"
+                                        f"{self.config.number_endpoint.format(number=number)}")
+            if result.get("variable_originate_disposition", "SUCCESS") != "SUCCESS":
+                why = result.get("variable_originate_disposition")
+                routing.note(interaction_id, "customer_not_reached", agent_id=agent_id, data={"number": number, "why": why})
+                self._finish(session, outcome="not reached")
+            else:
+                self._finish(session)
+            call.hangup()
+        except CallGone:
+            self._finish(session)
+        finally:
+            self.desk.sessions.pop(interaction_id, None)
+
+    # Voicemail and announcements ------------------------------------------------------------
 
     def _voicemail(self, call: OutboundCall, why: RoutingEvent) -> None:
         """The caller leaves a message; it waits for an agent as a voice interaction of its own
@@ -394,6 +722,10 @@ class VoiceAdapter:
             call.run("playback", announce.wait_prompt)
             call.run("say", f"{announce.language} number pronounced {max(1, round(wait_s / 60))}")
             call.run("playback", announce.minutes_prompt)
+        if self.config.callback is not None:
+            call.run("playback", self.config.callback.prompt)
+
+    # Routing results ------------------------------------------------------------------------
 
     def _give_back(self, interaction_id: int, agent_id: int, reason: str, missed: bool = False) -> None:
         try:
@@ -401,9 +733,9 @@ class VoiceAdapter:
         except RoutingError as exc:
             log.info("offer of %s already gone: %s", interaction_id, exc)
 
-    def _end(self, interaction_id: int, agent_id: int) -> None:
+    def _end(self, interaction_id: int, agent_id: int, outcome: str = "handled") -> None:
         try:
-            self.context.routing.end(interaction_id, agent_id)
+            self.context.routing.end(interaction_id, agent_id, outcome)
         except RoutingError as exc:
             log.warning("interaction %s: could not end: %s", interaction_id, exc)
 

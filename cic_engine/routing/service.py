@@ -19,6 +19,7 @@ from ..models import Channel
 from ..store import Conn
 from ..store import agents as store_agents
 from ..store import board as store_board
+from ..store import calls as store_calls
 from ..store import offers as store_offers
 from ..store import routing as store_routing
 from ..store.agents import AgentStatus
@@ -181,6 +182,48 @@ class Routing:
         if not done:
             raise RoutingError(f"interaction {interaction_id} is not in wrap-up with agent {agent_id}")
 
+    def transfer(self, interaction_id: int, agent_id: int, queue: str, to_agent_id: int | None = None,
+                 actor: str | None = None) -> None:
+        """A blind transfer: the agent lets go and the interaction waits in `queue` at its place
+        in time, offered at once to `to_agent_id` when given (and able to take it)."""
+        if queue not in self.router.queues.ids:
+            raise RoutingError(f"no queue named {queue!r}")
+
+        def work(conn: Conn) -> None:
+            now = self.clock.now()
+            data = {"to_queue": queue, "to_agent_id": to_agent_id}
+            if not store_offers.requeue(conn, interaction_id, agent_id, now, data, actor):
+                raise RoutingError(f"agent {agent_id} is not working interaction {interaction_id}")
+            item = self._lock_queued(conn, interaction_id, actor or "agent")
+            if item.queue_id != self.router.queues.ids[queue]:
+                try:
+                    move(conn, self.router, item, queue, now, kind="moved", actor=actor)
+                except ValueError as exc:
+                    raise RoutingError(str(exc)) from None
+            else:
+                wake_routers(conn, f"interaction:{item.id}")
+            if to_agent_id is not None:
+                item = self._lock_queued(conn, interaction_id, actor or "agent")
+                self._offer_to(conn, item, to_agent_id, actor)
+        self._tx(work)
+
+    def hand_over(self, interaction_id: int, agent_id: int, to_agent_id: int, actor: str | None = None) -> None:
+        """An attended transfer to another agent, completed: the interaction is theirs now."""
+        if not self._one(lambda conn: store_offers.hand_over(
+                conn, interaction_id, agent_id, to_agent_id, self.clock.now(), actor)):
+            raise RoutingError(f"agent {agent_id} is not working interaction {interaction_id}")
+
+    def note(self, interaction_id: int, kind: str, agent_id: int | None = None, data: dict | None = None,
+             actor: str | None = None) -> None:
+        """A timeline row about the interaction (a call held, a recording...), with its live event."""
+        self._one(lambda conn: store_routing.record(conn, kind, self.clock.now(), interaction_id,
+                                                    agent_id=agent_id, actor=actor, data=data))
+
+    def request_callback(self, interaction_id: int, number: str, actor: str = "customer") -> bool:
+        """A waiting call becomes a callback to `number`, keeping its place in line; False when
+        it no longer waits."""
+        return self._tx(lambda conn: store_calls.request_callback(conn, interaction_id, number, self.clock.now(), actor))
+
     # Supervisor operations ----------------------------------------------------------------
 
     def _lock_queued(self, conn: Conn, interaction_id: int, actor: str, placed: bool = True) -> store_routing.Waiting:
@@ -229,20 +272,24 @@ class Routing:
         rejection; the agent still has to be available with a free slot, and to accept."""
         def work(conn: Conn) -> None:
             item = self._lock_queued(conn, interaction_id, actor)
-            agent = store_agents.status(conn, agent_id)
-            if agent is None:
-                raise RoutingError(f"no agent {agent_id}")
-            now = self.clock.now()
-            queue = self.router.queues.by_id.get(item.queue_id)
-            timeout = (queue.offer_timeout_s if queue else None) or self.cic.routing.offer_timeout_s
-            made = store_offers.offer(conn, [store_offers.OfferPair(
-                interaction_id=item.id, agent_id=agent_id, cap=agent.caps[SLOT[item.channel]], exclusive=agent.voice_exclusive,
-                queue_id=item.queue_id, expires_at=offer_expiry(now, timeout),
-            )], now, actor=actor)
-            if not made:
+            if not self._offer_to(conn, item, agent_id, actor):
+                agent = store_agents.status(conn, agent_id)
+                assert agent is not None
                 raise RoutingError(
                     f"agent {agent.login} cannot take it now ({agent.state}, {self._load(agent, item.channel)})")
         self._tx(work)
+
+    def _offer_to(self, conn: Conn, item: store_routing.Waiting, agent_id: int, actor: str | None) -> bool:
+        agent = store_agents.status(conn, agent_id)
+        if agent is None:
+            raise RoutingError(f"no agent {agent_id}")
+        now = self.clock.now()
+        queue = self.router.queues.by_id.get(item.queue_id)
+        timeout = (queue.offer_timeout_s if queue else None) or self.cic.routing.offer_timeout_s
+        return bool(store_offers.offer(conn, [store_offers.OfferPair(
+            interaction_id=item.id, agent_id=agent_id, cap=agent.caps[SLOT[item.channel]],
+            exclusive=agent.voice_exclusive, queue_id=item.queue_id, expires_at=offer_expiry(now, timeout),
+        )], now, actor=actor))
 
     @staticmethod
     def _load(agent: AgentStatus, channel: str) -> str:

@@ -140,6 +140,8 @@ class QueueConfig(StrictModel):
     hours: OpenHours | None = Field(None, description="absent: always open")
     after_hours: AfterHours = Field(default_factory=AfterHours)
     overflow: list[OverflowStep] = Field(default_factory=list, max_length=20)
+    recording: Literal["never", "always", "on-demand"] = Field(
+        "never", description="calls of this queue: recorded from the answer, when the agent asks, or never")
 
     @field_validator("overflow")
     @classmethod

@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from psycopg.types.json import Jsonb
+
 from . import Conn
 from .interactions import QUEUE_NOTIFY_CHANNEL
 
@@ -225,4 +227,54 @@ def close_wrap_up(
         "i": interaction_id, "a": agent_id, "now": now, "disposition": disposition, "actor": actor,
         "wake": QUEUE_NOTIFY_CHANNEL,
     }).fetchone()
+    return row is not None
+
+
+_REQUEUE = """
+WITH cur AS (
+    SELECT id, channel, customer_id, assigned_agent_id AS agent, cic_channel_slot(channel) AS slot
+    FROM interactions WHERE id = %(i)s AND state = 'active' AND assigned_agent_id = %(a)s
+    FOR UPDATE),
+i AS (
+    UPDATE interactions t SET state = 'queued', assigned_agent_id = NULL, excluded_agents = '{}'
+    FROM cur WHERE t.id = cur.id),
+a AS (
+    UPDATE agents a SET loads[cur.slot] = a.loads[cur.slot] - 1, updated_at = %(now)s
+    FROM cur WHERE a.id = cur.agent)
+SELECT cic_record('transferred', %(now)s, cur.customer_id, cur.id, cur.agent, %(actor)s,
+                  jsonb_build_object('channel', cur.channel, 'release', true) || %(data)s::jsonb)
+FROM cur"""
+
+
+def requeue(conn: Conn, interaction_id: int, agent_id: int, now: datetime, data: dict, actor: str | None) -> bool:
+    """The agent hands an active interaction back to a queue (a blind transfer): the agent's
+    slot is freed at once and the interaction waits again. False when the agent is not on it."""
+    row = conn.execute(_REQUEUE, {"i": interaction_id, "a": agent_id, "now": now, "data": Jsonb(data),
+                                  "actor": actor}).fetchone()
+    return row is not None
+
+
+_HAND_OVER = """
+WITH cur AS (
+    SELECT id, channel, customer_id, cic_channel_slot(channel) AS slot
+    FROM interactions WHERE id = %(i)s AND state = 'active' AND assigned_agent_id = %(a)s
+    FOR UPDATE),
+i AS (
+    UPDATE interactions t SET assigned_agent_id = %(b)s FROM cur WHERE t.id = cur.id),
+a AS (
+    -- The agent who took the call over is on it already: the slot is counted whatever the cap.
+    UPDATE agents a SET loads[cur.slot] = a.loads[cur.slot] + CASE WHEN a.id = %(b)s THEN 1 ELSE -1 END,
+                        updated_at = %(now)s
+    FROM cur WHERE a.id IN (%(a)s, %(b)s))
+SELECT cic_record('transferred', %(now)s, cur.customer_id, cur.id, %(b)s, %(actor)s,
+                  jsonb_build_object('channel', cur.channel, 'from_agent_id', %(a)s::bigint, 'attended', true)),
+       pg_notify(%(wake)s, 'agent:' || %(a)s)
+FROM cur"""
+
+
+def hand_over(conn: Conn, interaction_id: int, agent_id: int, to_agent_id: int, now: datetime, actor: str | None) -> bool:
+    """An attended transfer completed to another agent: the interaction is theirs, and the
+    first agent's slot is free."""
+    row = conn.execute(_HAND_OVER, {"i": interaction_id, "a": agent_id, "b": to_agent_id, "now": now,
+                                    "actor": actor, "wake": QUEUE_NOTIFY_CHANNEL}).fetchone()
     return row is not None

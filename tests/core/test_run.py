@@ -44,10 +44,12 @@ def write_config(tmp_path: Path, database: str) -> tuple[Path, int]:
     return path, port
 
 
-def start(config: Path) -> subprocess.Popen:
+def start(config: Path, log: Path | None = None) -> subprocess.Popen:
+    """The engine as `cic-engine run` starts it; its log goes to `log` when given (a pipe
+    nobody reads would stall a chatty engine)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "cic_engine", "run", "--config", str(config)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=log.open("a") if log else subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -60,7 +62,8 @@ def start(config: Path) -> subprocess.Popen:
         if "ready" in line:
             return proc
     proc.kill()
-    raise AssertionError(f"engine did not become ready: {proc.stderr.read()[-3000:]}")
+    output = log.read_text() if log else proc.stderr.read()
+    raise AssertionError(f"engine did not become ready: {output[-3000:]}")
 
 
 def get_health(port: int) -> tuple[int, dict]:

@@ -8,10 +8,8 @@ same order, with this call's values put in, so what the engine reads has FreeSWI
 
 from __future__ import annotations
 
-import io
 import time
 import uuid as uuidlib
-import wave
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -24,6 +22,7 @@ from gevent.queue import Empty, Queue
 from cic_engine.esl.protocol import FrameReader, parse_event
 
 from . import wire
+from .legs import parse_dial, write_recording
 
 CAPTURE = Path(__file__).with_name("captures") / "outbound-socket.esl"
 
@@ -48,23 +47,29 @@ class SimCall:
     """One inbound call the switch hands to the engine's outbound socket."""
 
     def __init__(self, switch, target: tuple[str, int], caller: str, caller_name: str = "", destination: str = "100",
-                 playback_s: float = 0.05):
+                 playback_s: float = 0.05, uuid: str | None = None, variables: dict[str, str] | None = None,
+                 direction: str = "inbound"):
         self.switch = switch
         self.target = target
-        self.uuid = str(uuidlib.uuid4())
+        self.uuid = uuid or str(uuidlib.uuid4())
         self.caller = caller
         self.caller_name = caller_name or caller
         self.destination = destination
+        self.direction = direction
         self.playback_s = playback_s
-        self.variables: dict[str, str] = {}
+        self.variables: dict[str, str] = dict(variables or {})
         self.pressed: Queue[str] = Queue()
         self.answered = Event()
+        if direction == "outbound":
+            self.answered.set()  # an originated leg reaches its socket once answered
         self.ended = Event()
         self.hangup_cause: str | None = None
         self.apps: list[tuple[str, str]] = []  # (application, argument) in the order run
         self.replies: list[bytes] = []  # every message sent to the engine, for shape checks
         self._break = Event()
-        self._agent_gone = Event()
+        self._unlinked = Event()
+        self.partner = None  # the channel this one is bridged to
+        self.held = False
         self.rang: list[str] = []  # agent phones rung, in order
         self.recordings: list[str] = []
         self.started: dict[str, float] = {}  # when each application first ran (monotonic)
@@ -89,6 +94,10 @@ class SimCall:
         """The caller hangs up."""
         gevent.spawn(self._hangup, cause)
 
+    @property
+    def name(self) -> str:
+        return self.caller
+
     def wait(self, timeout: float = 10.0) -> None:
         assert self.ended.wait(timeout), f"call {self.uuid} did not end"
 
@@ -110,7 +119,7 @@ class SimCall:
             "Channel-Caller-ID-Number": self.caller, "Caller-ANI": self.caller, "Channel-ANI": self.caller,
             "Caller-Caller-ID-Name": self.caller_name, "Caller-Destination-Number": self.destination,
             "Channel-Destination-Number": self.destination, "Caller-Unique-ID": self.uuid,
-            "Answer-State": "answered" if self.answered.is_set() else "ringing",
+            "Answer-State": "answered" if self.answered.is_set() else "ringing", "Call-Direction": self.direction,
             **{f"variable_{k}": v for k, v in self.variables.items()},
         }
 
@@ -149,7 +158,9 @@ class SimCall:
                 if self.ended.is_set():
                     break
         finally:
-            if not self.ended.is_set():
+            if not self.ended.is_set() and self.direction == "outbound":
+                self._hangup("NORMAL_CLEARING")  # an originated leg's inline dialplan has nothing after the socket
+            elif not self.ended.is_set():
                 # The engine went away mid-call: the dialplan's next action (freeswitch/dialplan)
                 # parks it, once the application running (a bridge: a conversation) is over.
                 self._sock = None
@@ -245,60 +256,67 @@ class SimCall:
             self._emit("CHANNEL_EXECUTE_COMPLETE", {**application, "Application-Response": response})
 
     def _bridge(self, arg: str, application: dict[str, str]) -> str | None:
-        """Ring the agent's phone as the switch's `phones` say it behaves; while bridged, wait
-        for either side to hang up. None when the caller has gone."""
-        endpoint = arg.split("}", 1)[-1]
-        login = endpoint.rsplit("/", 1)[-1]
-        behaviour = self.switch.phones.get(login, "answer")
-        self.rang.append(login)
+        """Ring the dialled phone as the switch's `phones` say it behaves; while bridged, wait
+        until this call is unlinked from it (either side hangs up, or uuid_bridge moves one).
+        None when the caller has gone."""
+        variables, endpoint, _ = parse_dial(arg)
+        name = endpoint.rsplit("/", 1)[-1]
+        behaviour = self.switch.phones.get(name, "answer")
+        self.rang.append(name)
         gevent.sleep(self.switch.ring_s)
         if self.ended.is_set():
             return None
         if behaviour != "answer":
             self.variables["originate_disposition"] = "USER_BUSY" if behaviour == "busy" else "NO_ANSWER"
             return "_none_"
-        other = str(uuidlib.uuid4())
-        legs = {"Other-Leg-Unique-ID": other, "Bridge-A-Unique-ID": self.uuid, "Bridge-B-Unique-ID": other}
-        self.bridged_to = login
-        self._emit("CHANNEL_BRIDGE", legs)
-        self._agent_gone.clear()
-        self._agent_gone.wait(self.switch.talk_s)  # None: until the test says the agent hung up
-        self.bridged_to = None
+        leg = self.switch.new_leg(endpoint, variables)
+        self._unlinked.clear()
+        self.switch.link(self, leg)
+        if self.switch.talk_s is not None:
+            gevent.spawn_later(self.switch.talk_s, leg.hang_up)
+        self._unlinked.wait()
         if self.ended.is_set():
             return None
-        self._emit("CHANNEL_UNBRIDGE", legs)
         self.variables["originate_disposition"] = "SUCCESS"
         self.variables["bridge_hangup_cause"] = "NORMAL_CLEARING"
         return "_none_"
+
+    def linked(self, other) -> None:
+        self.bridged_to = other.name
+        self._emit("CHANNEL_BRIDGE", {"Other-Leg-Unique-ID": other.uuid, "Bridge-A-Unique-ID": self.uuid,
+                                      "Bridge-B-Unique-ID": other.uuid})
+
+    def unlinked(self, other) -> None:
+        self.bridged_to = None
+        if not self.hangup_cause:
+            self._emit("CHANNEL_UNBRIDGE", {"Other-Leg-Unique-ID": other.uuid, "Bridge-A-Unique-ID": self.uuid,
+                                            "Bridge-B-Unique-ID": other.uuid})
+        self._unlinked.set()
 
     def _record(self, path: str) -> None:
         """The caller speaks for the switch's `record_s` (or until hanging up); the switch writes
         8 kHz mono WAV, as FreeSWITCH's record does, if the directory exists."""
         self._break.clear()
         self._break.wait(self.switch.record_s)
-        frames = int(8000 * self.switch.record_s)
-        out = io.BytesIO()
-        with wave.open(out, "wb") as wav:
-            wav.setnchannels(1)
-            wav.setsampwidth(2)
-            wav.setframerate(8000)
-            wav.writeframes(b"\x00\x00" * frames)
-        try:
-            Path(path).write_bytes(out.getvalue())
-        except OSError:
+        if not write_recording(path, self.switch.record_s):
             return
         self.variables["record_seconds"] = str(max(1, round(self.switch.record_s)))
         self.recordings.append(path)
 
     def agent_hangs_up(self) -> None:
-        self._agent_gone.set()
+        """Whoever this call is bridged to hangs up."""
+        if self.partner is not None:
+            self.partner.hang_up()
 
     def _hangup(self, cause: str) -> None:
         if self.ended.is_set() or self.hangup_cause:
             return
         self.hangup_cause = cause
         self._break.set()
-        self._agent_gone.set()
+        self.switch.unlink(self)
+        self.switch.stop_recording(self.uuid)
+        self.switch.channels.pop(self.uuid, None)
+        self._unlinked.set()
         self._emit("CHANNEL_HANGUP", {"Hangup-Cause": cause, "Answer-State": "hangup"})
         self._emit("CHANNEL_HANGUP_COMPLETE", {"Hangup-Cause": cause, "Answer-State": "hangup"})
         self._send(wire.disconnect_notice("", ("Controlled-Session-UUID", self.uuid), ("Content-Disposition", "linger"),

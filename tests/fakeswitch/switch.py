@@ -20,6 +20,7 @@ from gevent.server import StreamServer
 
 from . import wire
 from .calls import SimCall
+from .legs import SimLeg, parse_dial, write_recording
 
 CORE_UUID = "62601309-a107-40ac-a566-6789f07eb057"
 HOSTNAME = "fakeswitch"
@@ -105,6 +106,10 @@ class FakeSwitch:
         self.sessions: list[Session] = []
         self.commands: list[str] = []
         self.calls: list[SimCall] = []
+        self.channels: dict[str, SimCall | SimLeg] = {}  # live channels by UUID
+        self.legs: list[SimLeg] = []  # every leg dialled, in order
+        self.recording: dict[str, tuple[str, float]] = {}  # channel -> (file, started) being recorded
+        self.recordings: list[str] = []  # files written by uuid_record
         self.api_handlers: dict[str, Callable[[str], str]] = {}
         self.phones: dict[str, str] = {}  # agent login -> "answer" (default), "no-answer" or "busy"
         self.ring_s = 0.05  # how long a phone rings before it answers or gives up
@@ -177,7 +182,48 @@ class FakeSwitch:
         """A new inbound call, handed to the engine's outbound socket at `target`."""
         call = SimCall(self, target, caller, **options)
         self.calls.append(call)
+        self.channels[call.uuid] = call
         return call.start()
+
+    def leg(self, name: str) -> SimLeg:
+        """The newest live leg dialled to `name` (an agent's login or a number)."""
+        found = [leg for leg in self.legs if leg.name == name and not leg.ended.is_set()]
+        assert found, f"no live leg to {name}: {self.legs}"
+        return found[-1]
+
+    # Channels joined and parted ------------------------------------------------------------
+
+    def new_leg(self, endpoint: str, variables: dict[str, str]) -> SimLeg:
+        leg = SimLeg(self, variables.get("origination_uuid") or str(uuidlib.uuid4()), endpoint, variables)
+        self.legs.append(leg)
+        self.channels[leg.uuid] = leg
+        return leg
+
+    def link(self, a, b) -> None:
+        """Bridge two channels; each leaves whatever it was bridged to first."""
+        for x in (a, b):
+            if x.partner is not None and x.partner not in (a, b):
+                self.unlink(x)
+        a.partner, b.partner = b, a
+        a.linked(b)
+        b.linked(a)
+
+    def unlink(self, x) -> None:
+        other, x.partner = x.partner, None
+        if other is None:
+            return
+        if other.partner is x:
+            other.partner = None
+        x.unlinked(other)
+        other.unlinked(x)
+
+    def stop_recording(self, uuid: str) -> None:
+        found = self.recording.pop(uuid, None)
+        if found is not None:
+            path, started = found
+            if write_recording(path, max(0.1, time.monotonic() - started)):
+                self.recordings.append(path)
+            self.emit("RECORD_STOP", [("Unique-ID", uuid), ("Record-File-Path", path)])
 
     # Commands -----------------------------------------------------------------------------
 
@@ -194,17 +240,54 @@ class FakeSwitch:
             live = [c for c in self.calls if not c.ended.is_set()]
             if not live:
                 return json.dumps({"row_count": 0}) + "\n"
-            rows = [{"uuid": c.uuid, "direction": "inbound", "created": "", "created_epoch": "0",
+            rows = [{"uuid": c.uuid, "direction": c.direction, "created": "", "created_epoch": "0",
                      "name": f"sofia/internal/{c.caller}", "state": "CS_EXECUTE", "cid_name": c.caller_name,
                      "cid_num": c.caller, "dest": c.destination, "application": "park" if c.parked else "socket",
                      "callstate": "ACTIVE", "call_uuid": c.uuid} for c in live]
             return json.dumps({"row_count": len(rows), "rows": rows}, separators=(",", ":")) + "\n"
-        call = next((c for c in self.calls if rest.split(" ")[0] == c.uuid and not c.ended.is_set()), None)
-        if cmd in ("uuid_kill", "uuid_setvar", "uuid_transfer") and call is None:
-            return "-ERR No such channel!\n"
-        if cmd == "uuid_kill":
-            call.hang_up()
+        if cmd == "originate":
+            return self.originate(rest)
+        words = rest.split()
+        if cmd == "uuid_hold":
+            off = words[:1] == ["off"]
+            channel = self.channels.get(words[-1] if words else "")
+            if channel is None:
+                return "-ERR No such channel!\n"
+            channel.held = not off
+            self._channel_event(channel, "CHANNEL_UNHOLD" if off else "CHANNEL_HOLD")
+            return "+OK Success\n"
+        if cmd == "uuid_bridge":
+            a, b = (self.channels.get(u) for u in (words + ["", ""])[:2])
+            if a is None or b is None:
+                return "-ERR Invalid uuid\n"
+            self.link(a, b)
+            return f"+OK {b.uuid}\n"
+        if cmd == "uuid_record":
+            channel = self.channels.get(words[0] if words else "")
+            if channel is None or len(words) < 3:
+                return "-ERR No such channel!\n" if channel is None else "-USAGE: <uuid> [start|stop] <path>\n"
+            if words[1] == "start":
+                self.recording[channel.uuid] = (words[2], time.monotonic())
+                self.emit("RECORD_START", [("Unique-ID", channel.uuid), ("Record-File-Path", words[2])])
+            else:
+                self.stop_recording(channel.uuid)
+            return "+OK Success\n"
+        if cmd == "uuid_recv_dtmf":
+            channel = self.channels.get(words[0] if words else "")
+            if channel is None:
+                return "-ERR No such channel!\n"
+            for digit in words[1] if len(words) > 1 else "":
+                channel.press(digit)
             return "+OK\n"
+        if cmd == "uuid_kill":
+            channel = self.channels.get(words[0] if words else "")
+            if channel is None or channel.ended.is_set():
+                return "-ERR No such channel!\n"
+            channel.hang_up(*words[1:2])
+            return "+OK\n"
+        call = next((c for c in self.calls if rest.split(" ")[0] == c.uuid and not c.ended.is_set()), None)
+        if cmd in ("uuid_setvar", "uuid_transfer") and call is None:
+            return "-ERR No such channel!\n"
         if cmd == "uuid_setvar":
             _, name, value = rest.split(" ", 2)
             call.variables[name] = value
@@ -216,6 +299,44 @@ class FakeSwitch:
             call.transfer_to_socket((host, int(port)))
             return "+OK\n"
         return f"-ERR {cmd} Command not found!\n"
+
+    def _channel_event(self, channel, name: str) -> None:
+        if isinstance(channel, SimCall):
+            channel._emit(name)
+        else:
+            channel.emit(name)
+
+    def originate(self, arg: str) -> str:
+        """`originate {vars}<endpoint> <&app(arg) | 'socket:host:port async full' inline>`: ring the
+        phone as `phones` says; once answered, run the application on the new leg."""
+        variables, endpoint, app = parse_dial(arg)
+        name = endpoint.rsplit("/", 1)[-1]
+        behaviour = self.phones.get(name, "answer")
+        gevent.sleep(self.ring_s)
+        if behaviour != "answer":
+            return "-ERR USER_BUSY\n" if behaviour == "busy" else "-ERR NO_ANSWER\n"
+        if app.startswith("'socket:"):
+            host, port = app.split("socket:", 1)[1].split(" ", 1)[0].rsplit(":", 1)
+            call = SimCall(self, (host, int(port)), variables.get("origination_caller_id_number", "0000000000"),
+                           destination=name, uuid=variables.get("origination_uuid"), variables=variables,
+                           direction="outbound")
+            self.calls.append(call)
+            self.channels[call.uuid] = call
+            call.start()
+            return f"+OK {call.uuid}\n"
+        leg = self.new_leg(endpoint, variables)
+        app_name, _, app_arg = app.removeprefix("&").partition("(")
+        leg.application, leg.target = app_name, app_arg.rstrip(")") or None
+        if app_name == "eavesdrop":
+            whisper_a = variables.get("eavesdrop_whisper_aleg") == "true"
+            whisper_b = variables.get("eavesdrop_whisper_bleg") == "true"
+            leg.mode = "barge" if whisper_a and whisper_b else "whisper" if whisper_a else "listen"
+        elif app_name == "three_way":
+            leg.mode = "three_way"
+        elif app_name != "park":
+            leg.hang_up("INCOMPATIBLE_DESTINATION")
+            return f"-ERR application {app_name} is not simulated\n"
+        return f"+OK {leg.uuid}\n"
 
     def background_job(self, job_uuid: str, arg: str) -> None:
         output = self.api(arg)

@@ -4,101 +4,14 @@ supervisor would see."""
 
 from __future__ import annotations
 
-import textwrap
-
 import gevent
 import pytest
 
-from cic_engine.config import CicConfig
-from cic_engine.routing.router import Router
-from cic_engine.routing.service import Routing
-from tests.core.test_run import free_port, get_health, start, stop
+from tests.core.test_run import free_port, get_health, stop
 from tests.fakeswitch.switch import FakeSwitch
+from tests.voice.conftest import interaction, kinds, start_voice_engine, wait_for
 
 pytestmark = pytest.mark.timeout(120)
-
-CIC = {"queues": [{"name": "general", "offer_timeout_s": 60, "wrap_up_s": 10}],
-       "agents": [{"login": "alice", "name": "Alice", "queues": ["general"]},
-                  {"login": "bob", "name": "Bob", "queues": ["general"]}]}
-
-
-@pytest.fixture
-def engine(start_engine):
-    return start_engine("")
-
-
-@pytest.fixture
-def start_engine(tmp_path, db_url, switch):
-    started = []
-
-    def start_with(adapter_extra: str, general_queue_extra: str = ""):
-        started.append(_start(tmp_path, db_url, switch, adapter_extra, general_queue_extra))
-        return started[-1]
-    yield start_with
-    for engine in started:
-        if engine["proc"].poll() is None:  # not one a test killed
-            assert stop(engine["proc"]) == 0
-
-
-def _start(tmp_path, db_url, switch, adapter_extra: str, general_queue_extra: str):
-    web, outbound = free_port(), free_port()
-    (tmp_path / "channels").mkdir(exist_ok=True)
-    (tmp_path / "cic.toml").write_text(textwrap.dedent(f"""\
-        [engine]
-        node = "voice-node"
-        [database]
-        url = "{db_url}"
-        [web]
-        bind = "127.0.0.1:{web}"
-        [[queues]]
-        name = "general"
-        offer_timeout_s = 60
-        wrap_up_s = 10
-        """) + textwrap.dedent(general_queue_extra) + textwrap.dedent("""        [[agents]]
-        login = "alice"
-        name = "Alice"
-        queues = ["general"]
-        [[agents]]
-        login = "bob"
-        name = "Bob"
-        queues = ["general"]
-        """))
-    (tmp_path / "channels" / "pbx.toml").write_text(textwrap.dedent(f"""\
-        kind = "voice"
-        outbound_bind = "127.0.0.1:{outbound}"
-        esl_port = {switch.port}
-        ring_s = 5
-        """) + textwrap.dedent(adapter_extra))
-    proc = start(tmp_path / "cic.toml")
-    return {"proc": proc, "web": web, "outbound": ("127.0.0.1", outbound)}
-
-
-@pytest.fixture
-def routing(store):
-    return Routing(Router(store, CicConfig.model_validate(CIC)))
-
-
-def wait_for(condition, timeout: float = 15.0, what: str = "condition"):
-    with gevent.Timeout(timeout, AssertionError(f"{what} not met within {timeout}s")):
-        while not (result := condition()):
-            gevent.sleep(0.02)
-    return result
-
-
-def interaction(store, call_uuid: str) -> dict | None:
-    with store.transaction() as conn:
-        cur = conn.execute(
-            """SELECT i.*, a.login FROM messages m JOIN interactions i ON i.id = m.interaction_id
-               LEFT JOIN agents a ON a.id = i.assigned_agent_id WHERE m.channel = 'voice' AND m.external_id = %s""",
-            (call_uuid,))
-        row = cur.fetchone()
-        return dict(zip([d.name for d in cur.description], row, strict=True)) if row else None
-
-
-def kinds(store, interaction_id: int) -> list[str]:
-    with store.transaction() as conn:
-        return [r[0] for r in conn.execute(
-            "SELECT kind FROM timeline_events WHERE interaction_id = %s ORDER BY id", (interaction_id,)).fetchall()]
 
 
 def test_a_caller_waits_with_music_and_is_bridged_to_the_free_agent(engine, switch, routing, store):
@@ -337,12 +250,12 @@ def test_two_freeswitch_nodes_feed_one_queue(tmp_path, db_url, switch, routing, 
     """Two voice adapter files, one per switch: calls from both wait in one line and reach agents."""
     second_switch = FakeSwitch().start()
     try:
-        engine = _start(tmp_path, db_url, switch, "", "")
+        engine = start_voice_engine(tmp_path, db_url, switch, "", "")
         other_outbound = free_port()
         (tmp_path / "channels" / "pbx2.toml").write_text(
             f'kind = "voice"\noutbound_bind = "127.0.0.1:{other_outbound}"\nesl_port = {second_switch.port}\nring_s = 5\n')
         assert stop(engine["proc"]) == 0  # restart with both files
-        engine = _start(tmp_path, db_url, switch, "", "")
+        engine = start_voice_engine(tmp_path, db_url, switch, "", "")
         try:
             wait_for(lambda: second_switch.commands[:1] == ["auth ClueCon"], what="the second switch logged in to")
             calls = [switch.call(engine["outbound"], "+86 138 0013 8400"),
