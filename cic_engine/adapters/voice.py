@@ -188,6 +188,7 @@ class VoiceAdapter:
         self.server.start()
         self.esl.on_connected.append(self._reclaim_parked_calls)
         self.esl.on_event.append(self._parked)
+        self.esl.on_event.append(self._leg_ended)
         self.esl.start()
 
     def stop(self, timeout: float) -> None:
@@ -329,8 +330,8 @@ class VoiceAdapter:
         offers: Queue[RoutingEvent | None] = Queue()
         self._waiting[interaction_id] = offers
         call.hungup.rawlink(lambda _: offers.put(None))  # wakes the wait below when the caller leaves
-        call.on_event.append(lambda e: e.name == "DTMF" and offers.put(RoutingEvent(
-            event=DTMF, at=self.context.engine.clock.now(), data={"digit": e.get("DTMF-Digit") or ""})))
+        call.on_event.append(lambda e: e.name == "DTMF" and interaction_id not in self.desk.sessions and offers.put(
+            RoutingEvent(event=DTMF, at=self.context.engine.clock.now(), data={"digit": e.get("DTMF-Digit") or ""})))
         # The router may have offered it before we listened for that: look once.
         now = self.context.engine.clock.now()
         for agent_id in self.context.routing.offered_to(interaction_id):
@@ -539,7 +540,8 @@ class VoiceAdapter:
 
     def _consultation(self, call: OutboundCall, session: CallSession, step: Step) -> None:
         """The caller hears music while the agent talks to the consulted party; then the caller
-        is joined to that party (complete) or back to the agent (cancel)."""
+        is joined to that party (complete, or the agent hung up), back to the agent (cancel, or
+        the consulted party hung up), or the call ends (the agent's hang-up control)."""
         routing = self.context.routing
         moh = call.start("playback", self.config.moh)
         decision = session.decisions.get()
@@ -551,12 +553,23 @@ class VoiceAdapter:
         assert consult_uuid and agent_uuid and agent_id is not None
         session.consult = session.consult_uuid = None
         session.unbridged.clear()
-        if decision == "cancel":
+        if decision == "complete":
+            try:
+                self.desk.api(f"uuid_bridge {call.uuid} {consult_uuid}")
+            except (ControlRefused, ESLError) as exc:
+                log.warning("call %s: the consulted party is gone (%s); back to the agent", call.uuid, exc)
+                decision = "cancel"
+        if decision in ("cancel", "hangup"):
             self._kill(consult_uuid)
-            self.desk.api(f"uuid_bridge {call.uuid} {agent_uuid}")
             routing.note(session.interaction_id, "consult_cancelled", agent_id=agent_id, data={"target": step.target})
+            try:
+                if decision == "cancel":
+                    self.desk.api(f"uuid_bridge {call.uuid} {agent_uuid}")
+                    return
+            except (ControlRefused, ESLError) as exc:
+                log.warning("call %s: the agent's leg is gone too (%s)", call.uuid, exc)
+            session.unbridged.set()  # nobody left to talk to: the call ends
             return
-        self.desk.api(f"uuid_bridge {call.uuid} {consult_uuid}")
         self._kill(agent_uuid)
         self.stop_recording(session)
         if step.agent_id is not None:
@@ -570,6 +583,17 @@ class VoiceAdapter:
         session.agent_uuid = consult_uuid
         if session.agent_id is not None and self.recording_policy(session.queue) == "always":
             self._record_from_answer(session)
+
+    def _leg_ended(self, event) -> None:
+        """During a consultation, the agent hanging up completes the transfer (as on any office
+        phone) and the consulted party hanging up brings the agent back to the caller."""
+        if event.name != "CHANNEL_HANGUP_COMPLETE" or not event.uuid:
+            return
+        for session in list(self.desk.sessions.values()):
+            if session.consult is not None and event.uuid == session.agent_uuid:
+                session.decisions.put("complete")
+            elif session.consult is not None and event.uuid == session.consult_uuid:
+                session.decisions.put("cancel")
 
     def _finish(self, session: CallSession, outcome: str = "handled") -> None:
         """The conversation is over: recording on the timeline, the other legs hung up, the

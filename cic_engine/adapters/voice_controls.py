@@ -167,7 +167,10 @@ class ControlDesk:
         return {"held": False}
 
     def _hangup(self, session: CallSession) -> dict:
-        self.api(f"uuid_kill {session.agent_uuid} NORMAL_CLEARING")
+        if session.consult is not None:
+            session.decisions.put("hangup")  # the caller waits on music: the caller's greenlet ends it
+        else:
+            self.api(f"uuid_kill {session.agent_uuid} NORMAL_CLEARING")
         return {"hung_up": True}
 
     def _transfer(self, session: CallSession, to: str, target: str) -> dict:

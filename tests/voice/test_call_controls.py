@@ -118,6 +118,37 @@ def test_a_cancelled_consultation_brings_the_agent_back_to_the_caller(engine, sw
     call.wait()
 
 
+def test_the_agent_hanging_up_during_a_consultation_completes_the_transfer(engine, switch, routing, store, control):
+    call, interaction_id, alice = _talking_to_alice(engine, switch, routing, store)
+    control.consult(interaction_id, alice, "agent", "bob")
+    bob_leg = switch.leg("bob")
+    switch.leg("alice").hang_up()  # as on an office phone: hanging up hands the caller over
+    wait_for(lambda: call.partner is bob_leg, what="the caller joined to bob")
+    wait_for(lambda: interaction(store, call.uuid)["login"] == "bob", what="the interaction handed to bob")
+    bob_leg.hang_up()
+    call.wait()
+
+
+def test_the_consulted_party_hanging_up_brings_the_agent_back(engine, switch, routing, store, control):
+    call, interaction_id, alice = _talking_to_alice(engine, switch, routing, store)
+    control.consult(interaction_id, alice, "number", OUTSIDE)
+    switch.leg(OUTSIDE).hang_up()
+    wait_for(lambda: call.partner is switch.leg("alice"), what="alice back with the caller")
+    control.hangup(interaction_id, alice)
+    call.wait()
+    assert wait_for(lambda: interaction(store, call.uuid)["state"] == "wrap_up", what="wrap-up")
+
+
+def test_hanging_up_during_a_consultation_ends_the_call_for_everyone(engine, switch, routing, store, control):
+    call, interaction_id, alice = _talking_to_alice(engine, switch, routing, store)
+    control.consult(interaction_id, alice, "agent", "bob")
+    alice_leg, bob_leg = switch.leg("alice"), switch.leg("bob")
+    control.hangup(interaction_id, alice)
+    call.wait()
+    wait_for(lambda: alice_leg.ended.is_set() and bob_leg.ended.is_set(), what="every leg hung up")
+    assert wait_for(lambda: interaction(store, call.uuid)["state"] == "wrap_up", what="wrap-up")
+
+
 def test_a_third_party_joins_in_a_three_way_conference(engine, switch, routing, store, control):
     call, interaction_id, alice = _talking_to_alice(engine, switch, routing, store)
     joined = control.conference(interaction_id, alice, "number", OUTSIDE)
