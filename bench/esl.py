@@ -53,7 +53,7 @@ def ours(stream: bytes) -> int:
     reader, count = FrameReader(), 0
     for start in range(0, len(stream), READ_SIZE):
         for frame in reader.feed(stream[start:start + READ_SIZE]):
-            parse_event(frame)
+            _ = parse_event(frame).headers  # every header decoded, as greenswitch does
             count += 1
     return count
 
@@ -92,6 +92,27 @@ IN_FLIGHT = int(sys.argv[2]) if len(sys.argv) > 2 else 150
 AGENTS = 200
 
 
+def _cpu_seconds(engine_pid: int) -> dict[str, float]:
+    """CPU used so far by the engine, this process (the simulator) and PostgreSQL's processes."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"engine": 0.0, "simulator": 0.0, "postgres": 0.0}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)
+            comm = fields[0].split("(", 1)[1]
+            rest = fields[1].split()
+        except (OSError, IndexError):
+            continue
+        pid, used = int(stat.parent.name), (int(rest[11]) + int(rest[12])) / tick
+        if pid == engine_pid:
+            out["engine"] += used
+        elif pid == os.getpid():
+            out["simulator"] += used
+        elif comm.startswith("postgres"):
+            out["postgres"] += used
+    return out
+
+
 def calls_benchmark() -> tuple[float, float, float]:
     import subprocess
     import tempfile
@@ -111,7 +132,7 @@ def calls_benchmark() -> tuple[float, float, float]:
         (Path(tmp) / "channels").mkdir()
         agents = "".join(f'[[agents]]\nlogin = "a{i:03d}"\nname = "Agent {i}"\nqueues = ["general"]\n'
                          for i in range(AGENTS))
-        config.write_text(f'[database]\nurl = "{url}"\n[web]\nbind = "127.0.0.1:{free_port()}"\n'
+        config.write_text(f'[database]\nurl = "{url}"\npool_max = {os.environ.get("CIC_BENCH_POOL", "10")}\n[web]\nbind = "127.0.0.1:{free_port()}"\n'
                           '[[queues]]\nname = "general"\nwrap_up_s = 0\noffer_timeout_s = 60\n' + agents)
         (Path(tmp) / "channels" / "pbx.toml").write_text(
             f'kind = "voice"\noutbound_bind = "127.0.0.1:{outbound}"\nesl_port = {switch.port}\nring_s = 5\n')
@@ -133,9 +154,12 @@ def calls_benchmark() -> tuple[float, float, float]:
                     calls.append(call)
                     call.wait(timeout=60)
 
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), _cpu_seconds(engine.pid)
             gevent.joinall([gevent.spawn(one, n) for n in range(CALLS)], raise_error=True)
             elapsed = time.perf_counter() - started
+            if os.environ.get("CIC_BENCH_DETAIL"):
+                used = {k: v - cpu[k] for k, v in _cpu_seconds(engine.pid).items()}
+                print("CPU seconds during the calls: " + ", ".join(f"{k} {v:.1f}" for k, v in used.items()))
         finally:
             engine.terminate()
             engine.wait(timeout=30)

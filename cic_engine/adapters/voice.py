@@ -172,6 +172,7 @@ class VoiceAdapter:
         self.desk = ControlDesk(self)
         self._waiting: dict[int, Queue[RoutingEvent | None]] = {}  # interaction -> its offers
         self._unsubscribe = None
+        self._logins: dict[int, str] = {}
         self.calls_handled = 0
         self.reclaimed = 0
 
@@ -334,9 +335,10 @@ class VoiceAdapter:
             RoutingEvent(event=DTMF, at=self.context.engine.clock.now(), data={"digit": e.get("DTMF-Digit") or ""})))
         # The router may have offered it before we listened for that: look once.
         now = self.context.engine.clock.now()
-        for agent_id in self.context.routing.offered_to(interaction_id):
+        offered_to, outcome = self.context.routing.waiting_state(interaction_id)
+        for agent_id in offered_to:
             offers.put(RoutingEvent(event="interaction.offered", at=now, interaction_id=interaction_id, agent_id=agent_id))
-        if self.context.routing.outcome(interaction_id) == "voicemail":
+        if outcome == "voicemail":
             offers.put(RoutingEvent(event="interaction.after_hours", at=now, interaction_id=interaction_id,
                                     data={"action": "voicemail"}))
         session = CallSession(interaction_id=interaction_id, call=call,
@@ -442,7 +444,7 @@ class VoiceAdapter:
         transfer put it back in line)."""
         routing = self.context.routing
         interaction_id = session.interaction_id
-        login = routing.status(agent_id).login
+        login = self._login(agent_id)
         if not SAFE_LOGIN.match(login):
             raise RoutingError(f"agent login {login!r} cannot be dialled")
         agent_uuid = str(uuidlib.uuid4())
@@ -483,6 +485,13 @@ class VoiceAdapter:
         self._give_back(interaction_id, agent_id, disposition or "no answer",
                         missed=not disposition or disposition.upper() in _MISSED)
         return False
+
+    def _login(self, agent_id: int) -> str:
+        """An agent's login (what their phone is dialled by); logins do not change."""
+        login = self._logins.get(agent_id)
+        if login is None:
+            login = self._logins[agent_id] = self.context.routing.status(agent_id).login
+        return login
 
     def _record_from_answer(self, session: CallSession) -> None:
         try:
@@ -662,8 +671,7 @@ class VoiceAdapter:
         return {"interaction_id": interaction_id, "agent_uuid": agent_uuid, "number": number}
 
     def _ring_agent(self, interaction_id: int, agent_id: int, number: str, kind: str) -> str:
-        login = self.context.routing.status(agent_id).login
-        dial, _, _ = self.desk.dial_string("agent", login)
+        dial, _, _ = self.desk.dial_string("agent", self._login(agent_id))
         return self.desk.originate(
             dial, f"'socket:{self.config.outbound_bind} async full' inline",
             f"cic_interaction={interaction_id},cic_agent_id={agent_id},cic_dial={number},cic_kind={kind},")

@@ -158,9 +158,10 @@ class Routing:
             raise RoutingError(f"no interaction {interaction_id}")
         return found
 
-    def outcome(self, interaction_id: int) -> str | None:
-        """How the interaction ended (handled, abandoned, voicemail), None while it is open."""
-        return self._one(lambda conn: store_routing.outcome(conn, interaction_id))
+    def waiting_state(self, interaction_id: int) -> tuple[list[int], str | None]:
+        """(agents holding an offer of it now, how it ended): what a channel looks at once when it
+        starts listening for an interaction's offers."""
+        return self._one(lambda conn: store_routing.waiting_state(conn, interaction_id))
 
     def offered_to(self, interaction_id: int) -> list[int]:
         """The agents holding an offer of the interaction now (none unless it is offered)."""
@@ -168,12 +169,9 @@ class Routing:
 
     def end(self, interaction_id: int, agent_id: int, outcome: str = "handled") -> None:
         """The agent is done with the customer; wrap-up follows for the queue's wrap_up_s."""
-        def work(conn: Conn) -> bool:
-            locked = store_routing.lock_interaction(conn, interaction_id)
-            queue = self.router.queues.by_id.get(locked.item.queue_id) if locked else None
-            wrap = queue.wrap_up_s if queue else 0
-            return store_offers.end_work(conn, interaction_id, agent_id, self.clock.now(), wrap, outcome, None)
-        if not self._tx(work):
+        wraps = {queue_id: float(q.wrap_up_s) for queue_id, q in self.router.queues.by_id.items()}
+        if not self._one(lambda conn: store_offers.end_work(
+                conn, interaction_id, agent_id, self.clock.now(), wraps, outcome, None)):
             raise RoutingError(f"agent {agent_id} is not working interaction {interaction_id}")
 
     def complete_wrap_up(self, interaction_id: int, agent_id: int, disposition: str | None = None) -> None:

@@ -164,37 +164,40 @@ def release(
 
 _END = """
 WITH cur AS (
-    SELECT id, channel, customer_id, assigned_agent_id AS agent, cic_channel_slot(channel) AS slot
+    SELECT id, channel, customer_id, assigned_agent_id AS agent, cic_channel_slot(channel) AS slot,
+           COALESCE((%(wraps)s::jsonb ->> queue_id::text)::float8, 0) AS wrap
     FROM interactions WHERE id = %(i)s AND state = 'active' AND assigned_agent_id = %(a)s
     FOR UPDATE),
 i AS (
     UPDATE interactions t SET
-        state = CASE WHEN %(wrap)s::float8 > 0 THEN 'wrap_up' ELSE 'closed' END,
-        wrap_up_until = CASE WHEN %(wrap)s::float8 > 0 THEN %(now)s + make_interval(secs => %(wrap)s) END,
-        closed_at = CASE WHEN %(wrap)s::float8 > 0 THEN NULL ELSE %(now)s END,
+        state = CASE WHEN cur.wrap > 0 THEN 'wrap_up' ELSE 'closed' END,
+        wrap_up_until = CASE WHEN cur.wrap > 0 THEN %(now)s + make_interval(secs => cur.wrap) END,
+        closed_at = CASE WHEN cur.wrap > 0 THEN NULL ELSE %(now)s END,
         outcome = %(outcome)s
     FROM cur WHERE t.id = cur.id),
 a AS (
-    UPDATE agents a SET loads[cur.slot] = a.loads[cur.slot] - CASE WHEN %(wrap)s::float8 > 0 THEN 0 ELSE 1 END,
-                        wrap_ups = a.wrap_ups + CASE WHEN %(wrap)s::float8 > 0 THEN 1 ELSE 0 END,
+    UPDATE agents a SET loads[cur.slot] = a.loads[cur.slot] - CASE WHEN cur.wrap > 0 THEN 0 ELSE 1 END,
+                        wrap_ups = a.wrap_ups + CASE WHEN cur.wrap > 0 THEN 1 ELSE 0 END,
                         updated_at = %(now)s
     FROM cur WHERE a.id = cur.agent)
-SELECT cic_record(CASE WHEN %(wrap)s::float8 > 0 THEN 'wrap_up' ELSE 'closed' END, %(now)s, cur.customer_id, cur.id,
+SELECT cic_record(CASE WHEN cur.wrap > 0 THEN 'wrap_up' ELSE 'closed' END, %(now)s, cur.customer_id, cur.id,
                   cur.agent, %(actor)s,
-                  jsonb_build_object('channel', cur.channel, 'release', %(wrap)s::float8 = 0, 'outcome', %(outcome)s::text,
-                                     'wrap_up_s', %(wrap)s::float8)),
-       CASE WHEN %(wrap)s::float8 = 0 THEN pg_notify(%(wake)s, 'agent:' || cur.agent) END
+                  jsonb_build_object('channel', cur.channel, 'release', cur.wrap = 0, 'outcome', %(outcome)s::text,
+                                     'wrap_up_s', cur.wrap)),
+       CASE WHEN cur.wrap = 0 THEN pg_notify(%(wake)s, 'agent:' || cur.agent) END
 FROM cur"""
 
 
 def end_work(
-    conn: Conn, interaction_id: int, agent_id: int, now: datetime, wrap_up_s: float, outcome: str, actor: str | None,
+    conn: Conn, interaction_id: int, agent_id: int, now: datetime, wrap_up_s: dict[int, float], outcome: str,
+    actor: str | None,
 ) -> bool:
-    """An active interaction ends: into wrap-up for wrap_up_s (the agent keeps the slot), or
-    closed at once when it is 0. False when the agent is not working it."""
+    """An active interaction ends: into wrap-up for its queue's wrap-up time (`wrap_up_s` by
+    queue id; the agent keeps the slot), or closed at once when that is 0. One statement, so
+    it needs no transaction of its own. False when the agent is not working it."""
     row = conn.execute(_END, {
-        "i": interaction_id, "a": agent_id, "now": now, "wrap": float(wrap_up_s), "outcome": outcome, "actor": actor,
-        "wake": QUEUE_NOTIFY_CHANNEL,
+        "i": interaction_id, "a": agent_id, "now": now, "wraps": Jsonb({str(k): v for k, v in wrap_up_s.items()}),
+        "outcome": outcome, "actor": actor, "wake": QUEUE_NOTIFY_CHANNEL,
     }).fetchone()
     return row is not None
 

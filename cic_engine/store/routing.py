@@ -328,9 +328,9 @@ def answer_interval_s(conn: Conn, interaction_id: int, since: datetime) -> float
     return float(row[0]) if row and row[0] is not None else None
 
 
-def outcome(conn: Conn, interaction_id: int) -> str | None:
-    row = conn.execute("SELECT outcome FROM interactions WHERE id = %s AND state = 'closed'", (interaction_id,)).fetchone()
-    return row[0] if row else None
+def waiting_state(conn: Conn, interaction_id: int) -> tuple[list[int], str | None]:
+    row = conn.execute("SELECT offered_to, outcome FROM interactions WHERE id = %s", (interaction_id,)).fetchone()
+    return (list(row[0]), row[1]) if row else ([], None)
 
 
 def state_and_agent(conn: Conn, interaction_id: int) -> tuple[str, int | None] | None:

@@ -156,9 +156,20 @@ def test_any_bytes_either_parse_or_raise_the_protocol_error(data):
     try:
         for frame in FrameReader().feed(data):
             if frame.content_type.startswith("text/event"):
-                parse_event(frame)
+                assert isinstance(parse_event(frame).headers, dict)
     except ESLProtocolError:
         pass
+
+
+@pytest.mark.parametrize("capture", FILES, ids=lambda p: p.name)
+def test_one_header_read_straight_from_an_event_is_what_the_parsed_headers_say(capture):
+    for frame in frames_of(capture.read_bytes()):
+        if frame.content_type == "text/event-plain":
+            headers = parse_event(frame).headers
+            for name, value in headers.items():
+                assert parse_event(frame).get(name) == value, name
+            assert parse_event(frame).get("No-Such-Header", "absent") == "absent"
+            assert parse_event(frame).get("Unique") is None  # a prefix of Unique-ID is not Unique-ID
 
 
 @settings(max_examples=200, deadline=None)
