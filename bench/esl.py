@@ -4,10 +4,15 @@
    same stream of events captured from a real FreeSWITCH (tests/fakeswitch/captures), in the same
    run. Both get the bytes from memory in socket-sized reads and decode every event's headers.
 2. Calls: a real `cic-engine run` (embedded PostgreSQL, one voice adapter, 200 agents) takes
-   2,000 calls from the simulator, at most 150 at a time. Each call is answered, committed,
-   queued, offered, bridged to the agent's phone (which answers at once), talks 50 ms, and
-   ends; wrap-up is 0. cps is calls completed per second; the latency is from the switch
-   answering the call to the engine bridging it to the offered agent.
+   2,000 calls from the simulator, at most 150 at a time (closed loop: a throughput test, so
+   the latency includes the queueing of a saturated machine). Each call is answered,
+   committed, queued, offered, bridged to the agent's phone (which answers at once), talks
+   50 ms, and ends; wrap-up is 0. cps is calls completed per second; the latency is from the
+   switch answering the call to the engine bridging it to the offered agent.
+   CIC_BENCH_RATE=N offers N calls per second instead (open loop: latency at that load).
+   CIC_BENCH_DETAIL=1 adds the CPU each process used and the ingest latency;
+   CIC_BENCH_PROFILE=file profiles the engine; CIC_BENCH_STATEMENTS=1 prints PostgreSQL's
+   statement statistics.
 Last line: ratio (our events/s / greenswitch's; target >= 1.0), cps (target >= 300) and
 p99_ms (answer to offer, target < 50).
 """
@@ -89,6 +94,7 @@ def rate(parse, stream: bytes, expected: int) -> float:
 
 CALLS = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
 IN_FLIGHT = int(sys.argv[2]) if len(sys.argv) > 2 else 150
+RATE = float(os.environ.get("CIC_BENCH_RATE", "0"))  # calls offered per second; 0: as fast as IN_FLIGHT allows
 AGENTS = 200
 
 
@@ -155,7 +161,12 @@ def calls_benchmark() -> tuple[float, float, float]:
                     call.wait(timeout=60)
 
             started, cpu = time.perf_counter(), _cpu_seconds(engine.pid)
-            gevent.joinall([gevent.spawn(one, n) for n in range(CALLS)], raise_error=True)
+            workers = []
+            for n in range(CALLS):
+                if RATE:  # open loop: a new call every 1/RATE s, whatever the engine's backlog
+                    gevent.sleep(max(0.0, started + n / RATE - time.perf_counter()))
+                workers.append(gevent.spawn(one, n))
+            gevent.joinall(workers, raise_error=True)
             elapsed = time.perf_counter() - started
             if os.environ.get("CIC_BENCH_DETAIL"):
                 used = {k: v - cpu[k] for k, v in _cpu_seconds(engine.pid).items()}

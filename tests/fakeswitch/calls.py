@@ -41,6 +41,7 @@ def _templates() -> tuple[wire.Headers, dict[str, wire.Headers]]:
 
 
 CONNECT_TEMPLATE, EVENT_TEMPLATES = _templates()
+_NAMES: dict[int, frozenset[str]] = {}  # header names of each template (they live as long as the module)
 
 
 class SimCall:
@@ -125,7 +126,9 @@ class SimCall:
 
     def _fill(self, template: wire.Headers, values: dict[str, str]) -> wire.Headers:
         out = [(k, values.get(k, v)) for k, v in template]
-        present = {k for k, _ in template}
+        present = _NAMES.get(id(template))
+        if present is None:
+            present = _NAMES[id(template)] = frozenset(k for k, _ in template)
         out += [(k, v) for k, v in values.items()
                 if k not in present and k.startswith(("Application", "DTMF", "variable_", "Other-Leg", "Bridge-"))]
         return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from urllib.parse import quote
 
 # src/include/switch_utils.h: these, control characters and every byte over 0x7E are %XX-encoded.
@@ -24,10 +25,16 @@ _KEEP = "".join(chr(b) for b in range(0x21, 0x7F) if b not in URL_UNSAFE)
 _NEEDS_ENCODING = re.compile(f"[^{re.escape(_KEEP)}]")
 
 
+@lru_cache(maxsize=1 << 16)  # the same values recur in every event of a call, and across calls: load runs
 def url_encode(value: str) -> str:
     if not _NEEDS_ENCODING.search(value):
         return value  # most values: ids, numbers, names without spaces
     return quote(value, safe=_KEEP)
+
+
+@lru_cache(maxsize=1 << 17)
+def _plain_line(name: str, value: str) -> str:
+    return f"{name}: {url_encode(value)}\n"
 
 
 def message(headers: Headers, body: bytes = b"") -> bytes:
@@ -39,7 +46,7 @@ def message(headers: Headers, body: bytes = b"") -> bytes:
 def plain_event(headers: Headers, body: str = "") -> bytes:
     """A text/event-plain message: its URL-encoded headers, and the event body, if any, sized by
     its own Content-Length."""
-    inner = "".join(f"{name}: {url_encode(value)}\n" for name, value in headers)
+    inner = "".join([_plain_line(name, value) for name, value in headers])
     if body:
         encoded = body.encode()
         payload = (inner + f"Content-Length: {len(encoded)}\n\n").encode() + encoded
@@ -58,6 +65,7 @@ def json_event(headers: Headers, body: str = "") -> bytes:
     return message([("Content-Length", str(len(payload))), ("Content-Type", "text/event-json")], payload)
 
 
+@lru_cache(maxsize=1 << 16)
 def _js(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
