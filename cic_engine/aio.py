@@ -1,8 +1,9 @@
 """The one asyncio loop of a node, for the asyncio libraries (aioimaplib, aiosmtplib), and the
 bridge that lets greenlets wait for its coroutines.
 
-The loop runs in one real OS thread (gevent patches `threading`; the original Thread class is
-taken from before the patch). A greenlet submits a coroutine and waits on a gevent
+The loop runs in one real OS thread, started with the interpreter's own `_thread.start_new_thread`
+(after patch_all, even threading's original Thread class starts greenlets: it calls the
+patched start function). A greenlet submits a coroutine and waits on a gevent
 AsyncResult; the loop's thread completes it through the hub's thread-safe callback, so the
 waiting greenlet blocks only itself. The loop gets a real selector and a default executor of
 real threads: under patch_all() the stock ones are gevent's, and asyncio.to_thread (which
@@ -26,19 +27,19 @@ T = TypeVar("T")
 
 _loop: asyncio.AbstractEventLoop | None = None
 _thread = None
-_started = None
 
 
-class _RealThreadPool(concurrent.futures.Executor):
-    """concurrent.futures' pool with the original (unpatched) threads and queue."""
+class _RealThreadPool(concurrent.futures.ThreadPoolExecutor):
+    """A pool of real OS threads fed by the interpreter's own queue. asyncio insists on a
+    ThreadPoolExecutor; the stock one's threads and queue are gevent's after patch_all."""
 
-    def __init__(self, workers: int = 4):
-        thread_cls = monkey.get_original("threading", "Thread")
-        queue_cls = monkey.get_original("queue", "SimpleQueue")
-        self._work = queue_cls()
-        self._threads = [thread_cls(target=self._worker, name=f"cic-aio-worker-{i}", daemon=True) for i in range(workers)]
-        for thread in self._threads:
-            thread.start()
+    def __init__(self, workers: int = 4):  # noqa: D107 - the parent's state is not used
+        super().__init__(max_workers=1)
+        self._work = monkey.get_original("queue", "SimpleQueue")()
+        self._workers = workers
+        start_thread = monkey.get_original("_thread", "start_new_thread")
+        for _ in range(workers):
+            start_thread(self._worker, ())
 
     def _worker(self) -> None:
         while True:
@@ -59,30 +60,31 @@ class _RealThreadPool(concurrent.futures.Executor):
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        for _ in self._threads:
+        for _ in range(self._workers):
             self._work.put(None)
 
 
 def loop() -> asyncio.AbstractEventLoop:
     """The node's asyncio loop, started on first use."""
-    global _loop, _thread, _started
+    global _loop, _thread
     if _loop is not None:
         return _loop
     selector = monkey.get_original("selectors", "DefaultSelector")()
     new_loop = asyncio.SelectorEventLoop(selector)
     new_loop.set_default_executor(_RealThreadPool())
-    thread_cls = monkey.get_original("threading", "Thread")
-    started = monkey.get_original("threading", "Event")()
+    # A lock of the interpreter's own (threading's classes are gevent's after patch_all, and
+    # a gevent lock cannot be released from another OS thread).
+    started = monkey.get_original("_thread", "allocate_lock")()
+    started.acquire()
 
     def run() -> None:
         asyncio.set_event_loop(new_loop)
-        new_loop.call_soon(started.set)
+        new_loop.call_soon(started.release)
         new_loop.run_forever()
 
-    _thread = thread_cls(target=run, name="cic-asyncio", daemon=True)
-    _thread.start()
-    started.wait()
-    _loop, _started = new_loop, started
+    _thread = monkey.get_original("_thread", "start_new_thread")(run, ())
+    started.acquire()  # a moment, once per process
+    _loop = new_loop
     return new_loop
 
 

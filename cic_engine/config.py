@@ -93,11 +93,17 @@ class WebSection(StrictModel):
         return host.strip("[]"), int(port)
 
 
+class OutboxSection(StrictModel):
+    backoff_s: float = Field(30, gt=0, le=3600, description="first retry after a temporary failure; doubles each time")
+    max_attempts: int = Field(8, ge=1, le=50, description="after these, a temporary failure is final")
+
+
 class CicConfig(StrictModel):
     engine: EngineSection = Field(default_factory=EngineSection)
     database: DatabaseSection = Field(default_factory=DatabaseSection)
     web: WebSection = Field(default_factory=WebSection)
     routing: RoutingSection = Field(default_factory=RoutingSection)
+    outbox: OutboxSection = Field(default_factory=OutboxSection)
     queues: list[QueueConfig] = Field(default_factory=lambda: [QueueConfig(name="general")])
     agents: list[AgentSeed] = Field(default_factory=list)
 

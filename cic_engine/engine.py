@@ -113,6 +113,24 @@ class Engine:
             customers.merge(conn, survivor_id, merged_id, self.clock.now(), actor)
             return customers.get(conn, survivor_id)
 
+    def reopen(self, interaction_id: int, why: str, actor: str | None = None) -> bool:
+        """A closed interaction waits for an agent again (the customer wrote back): it joins its
+        queue as a new arrival, and the router places it (sticky to its last agent if the queue
+        says so). False when it was not closed."""
+        now = self.clock.now()
+        with self.store.transaction() as conn:
+            row = conn.execute(
+                """UPDATE interactions SET state = 'queued', closed_at = NULL, outcome = NULL, disposition = NULL,
+                          assigned_agent_id = NULL, queued_at = %s, queue_entered_at = %s, rank_at = NULL,
+                          overflow_step = 0, next_overflow_at = NULL, wrap_up_until = NULL, offered_to = '{}',
+                          excluded_agents = '{}', callback = false
+                   WHERE id = %s AND state = 'closed' RETURNING id""", (now, now, interaction_id)).fetchone()
+            if row is None:
+                return False
+            store_routing.record(conn, "reopened", now, interaction_id, actor=actor, data={"why": why})
+            wake_routers(conn, f"interaction:{interaction_id}")
+        return True
+
     def set_tier(self, customer_id: int, tier: Tier, actor: str | None = None) -> None:
         """Also moves the customer's waiting interactions to their place for the new tier."""
         with self.store.transaction() as conn:

@@ -213,6 +213,9 @@ class OutboundMessage(_Strict):
     parts: list[ContentPart] = Field(default_factory=list)
     attachments: list[Attachment] = Field(default_factory=list)
     thread_refs: list[str] = Field(default_factory=list)
+    message_id: str | None = Field(None, description="our id for it (email: the Message-ID), the same on every retry")
+    quote: str | None = Field(None, description="the message answered, quoted, to put under the reply")
+    kind: str = Field("reply", description="reply, auto-reply, ...")
 
 
 class DeliveryResult(_Strict):

@@ -15,6 +15,7 @@ from .adapters import AdapterContext, ChannelAdapter
 from .config import LoadedConfig
 from .engine import Engine
 from .models import AdapterHealth
+from .outbox import OutboxSender
 from .routing.events import EventListener
 from .routing.router import Router
 from .routing.service import Routing
@@ -38,6 +39,7 @@ class Node:
         self.router: Router | None = None
         self.routing: Routing | None = None
         self.events: EventListener | None = None
+        self.outbox: OutboxSender | None = None
         self.stopped = Event()
 
     @property
@@ -84,6 +86,10 @@ class Node:
                 continue
             self.adapters[adapter_config.name] = adapter
             log.info("adapter %s (%s) started", adapter_config.name, adapter_config.kind)
+        assert self.store is not None
+        self.outbox = OutboxSender(self.store, self.store.url, {n: a.deliver for n, a in self.adapters.items()},
+                                   self.engine.clock, self.loaded.cic.outbox.backoff_s, self.loaded.cic.outbox.max_attempts)
+        self.outbox.start()
 
     def health(self) -> dict[str, Any]:
         store = self.store.health() if self.store else {"ok": False, "error": "not started"}
@@ -121,6 +127,8 @@ class Node:
     def stop(self, timeout: float = 10.0) -> None:
         if self.web is not None:
             self.web.stop(timeout=2)
+        if self.outbox is not None:
+            self.outbox.stop()
         for name, adapter in list(self.adapters.items()):
             try:
                 with gevent.Timeout(timeout):

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import message_from_bytes, policy
-from email.message import EmailMessage, Message
+from email.message import Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 from .text import decode_text, html_to_text, preview, sanitise_html, unflow
@@ -247,8 +247,3 @@ def _automatic(msg: Message, parsed: ParsedMail, own: frozenset[str]) -> str | N
     if parsed.from_address in own:
         return "our own address"
     return None
-
-
-def headers_only(raw: bytes) -> EmailMessage:
-    """The header block of a message too large to download whole."""
-    return message_from_bytes(raw, policy=policy.default)  # type: ignore[return-value]

@@ -1,0 +1,387 @@
+"""The email channel: one mailbox per adapter file. IMAP IDLE (or polling) brings mail in;
+each message is committed before it is marked \\Seen or moved, and the folder's UIDVALIDITY
+and last UID are checkpointed after, so a crash anywhere between re-reads a message that
+ingest then recognises (Message-ID) instead of losing it. Replies leave through the outbox
+by SMTP, threaded, with a copy in the Sent folder when configured.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import aiosmtplib
+import gevent
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from .. import aio
+from ..identity import InvalidIdentity
+from ..mail import compose
+from ..mail.imap import ImapSession
+from ..mail.mime import ParsedMail, parse
+from ..models import (
+    AdapterHealth,
+    Attachment,
+    Channel,
+    ContentPart,
+    DeliveryResult,
+    IdentityKind,
+    InboundContact,
+    OutboundMessage,
+)
+from ..replies import Replies, ReplyRefused
+from ..store import checkpoints
+from ..store import outbox as store_outbox
+from . import AdapterContext
+
+log = logging.getLogger(__name__)
+MB = 1024 * 1024
+
+
+class Secret(BaseModel):
+    """A password given inline (for tests), or better by environment variable or file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: SecretStr | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Secret:
+        given = [x for x in (self.password, self.password_env, self.password_file) if x]
+        if len(given) > 1:
+            raise ValueError("give one of password, password_env, password_file")
+        return self
+
+    def read(self, what: str) -> str:
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ValueError(f"{what}: environment variable {self.password_env} is not set")
+            return value
+        if self.password_file:
+            try:
+                return Path(self.password_file).read_text().strip()
+            except OSError as exc:
+                raise ValueError(f"{what}: cannot read password_file {self.password_file}: {exc}") from None
+        return self.password.get_secret_value() if self.password else ""
+
+
+class ImapSettings(Secret):
+    host: str = "127.0.0.1"
+    port: int = Field(993, ge=1, le=65535)
+    security: Literal["tls", "none"] = Field(
+        "tls", description="tls: implicit TLS (993); none: plain (loopback or a trusted network only). "
+                           "STARTTLS is not offered by aioimaplib.")
+    username: str = Field(min_length=1)
+    folders: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1)
+    processed: Literal["seen", "move"] = "seen"
+    move_to: str = "Processed"
+    sent_folder: str | None = Field(None, description="a copy of every reply is appended here")
+    idle_renew_s: float = Field(25 * 60, ge=1, le=29 * 60, description="IDLE is re-issued before the server's "
+                                "29-minute limit")
+    poll_s: float = Field(60, ge=0.2, le=3600, description="polling interval when the server has no IDLE")
+    timeout_s: float = Field(30, gt=0, le=600)
+
+
+class SmtpSettings(Secret):
+    host: str = "127.0.0.1"
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    timeout_s: float = Field(30, gt=0, le=600)
+
+
+class AutoReply(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = "We received your message [#{ticket}]"
+    text: str = ("Thank you for writing to us. Your reference is #{ticket}; an agent will answer soon.\n"
+                 "Please keep this reference in the subject when you write about the same matter.")
+
+
+class EmailConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    address: str = Field(min_length=3, description="the mailbox's address: From of replies, and ours to recognise")
+    display_name: str = ""
+    imap: ImapSettings
+    smtp: SmtpSettings | None = Field(None, description="without it, replies cannot be sent from this mailbox")
+    queue: str | None = Field(None, description="queue for its mail; default: engine.default_queue")
+    signature: str | None = None
+    max_message_mb: float = Field(20, gt=0, le=200, description="larger messages are recorded as rejected, not read")
+    auto_reply: AutoReply | None = Field(None, description="off unless set")
+    closed_thread: Literal["reopen", "follow-up"] = Field(
+        "reopen", description="a reply to a closed interaction reopens it, or opens a new one linked to it")
+
+
+class EmailAdapter:
+    kind: ClassVar[str] = "email"
+    Config: ClassVar[type[BaseModel]] = EmailConfig
+
+    def __init__(self, name: str, config: BaseModel, context: AdapterContext):
+        assert isinstance(config, EmailConfig)
+        self.name = name
+        self.config = config
+        self.context = context
+        self.address = config.address.strip().lower()
+        self.own = frozenset({self.address})
+        self.replies = Replies(context.engine.store, context.engine.clock)
+        self._greenlets: list[gevent.Greenlet] = []
+        self.last_error: str | None = None
+        self.connected: dict[str, bool] = {f: False for f in config.imap.folders}
+        self.ingested = 0
+        self.rejected = 0
+
+    # Life cycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.config.imap.read(f"{self.name}.imap")  # a missing secret stops the start, with its name
+        if self.config.smtp:
+            self.config.smtp.read(f"{self.name}.smtp")
+        queue = self.config.queue
+        if queue and queue not in {q.name for q in self.context.engine.cic.queues}:
+            raise ValueError(f"email adapter {self.name}: no queue named {queue!r} in cic.toml")
+        self._greenlets = [gevent.spawn(self._watch, folder) for folder in self.config.imap.folders]
+
+    def stop(self, timeout: float) -> None:
+        gevent.killall(self._greenlets, timeout=timeout)
+
+    def health(self) -> AdapterHealth:
+        ok = all(self.connected.values())
+        return AdapterHealth(ok=ok, state="running" if ok else "degraded", last_error=self.last_error,
+                             detail={"folders": self.connected, "ingested": self.ingested, "rejected": self.rejected})
+
+    # Mail in ------------------------------------------------------------------------------
+
+    def _watch(self, folder: str) -> None:
+        backoff = 0.5
+        while True:
+            session = None
+            try:
+                session = self._open()
+                self._follow(session, folder)
+            except Exception as exc:  # noqa: BLE001 - whatever broke the session, a new one is the cure
+                self.connected[folder] = False
+                self.last_error = f"{folder}: {type(exc).__name__}: {exc}"
+                log.warning("%s: %s; reconnecting in about %.1fs", self.name, self.last_error, backoff)
+            finally:
+                if session is not None:
+                    gevent.spawn(self._close, session)
+            gevent.sleep(backoff * random.uniform(0.5, 1.5))
+            backoff = min(backoff * 2, 30.0)
+
+    def _open(self) -> ImapSession:
+        imap = self.config.imap
+        return aio.run(ImapSession.open(imap.host, imap.port, imap.security == "tls", imap.username,
+                                        imap.read(f"{self.name}.imap"), imap.timeout_s), timeout=imap.timeout_s + 5)
+
+    def _close(self, session: ImapSession) -> None:
+        try:
+            aio.run(session.close(), timeout=10)
+        except Exception:  # noqa: BLE001 - dropping it anyway
+            pass
+
+    def _follow(self, session: ImapSession, folder: str) -> None:
+        imap = self.config.imap
+        timeout = imap.timeout_s + 5
+        validity, _ = aio.run(session.select(folder), timeout=timeout)
+        if imap.processed == "move":
+            aio.run(session.create(imap.move_to), timeout=timeout)
+        key = f"imap:{folder}"
+        with self.context.engine.store.connection() as conn:
+            mark = checkpoints.get(conn, self.name, key) or {}
+        last_uid = int(mark.get("last_uid", 0))
+        if mark.get("uidvalidity") not in (None, validity):
+            # The server renumbered the folder: read it all again; Message-IDs keep out what we have.
+            log.warning("%s: UIDVALIDITY of %s changed (%s -> %s); re-reading the folder",
+                        self.name, folder, mark.get("uidvalidity"), validity)
+            last_uid = 0
+        if mark.get("uidvalidity") != validity:
+            with self.context.engine.store.connection() as conn:
+                checkpoints.put(conn, self.name, key, {"uidvalidity": validity, "last_uid": last_uid})
+        self.connected[folder] = True
+        self.last_error = None
+        while True:
+            uids = aio.run(session.uids_from(last_uid + 1), timeout=timeout)
+            if uids:
+                sizes = aio.run(session.sizes(uids), timeout=timeout)
+                for uid in uids:
+                    size = sizes[uid].size if uid in sizes else None
+                    self._take(session, folder, uid, size)
+                    last_uid = uid
+                    with self.context.engine.store.connection() as conn:
+                        checkpoints.put(conn, self.name, key, {"uidvalidity": validity, "last_uid": last_uid})
+                continue
+            if session.idle:
+                aio.run(session.wait_for_mail(imap.idle_renew_s), timeout=imap.idle_renew_s + 60)
+            else:
+                gevent.sleep(imap.poll_s)
+
+    def _take(self, session: ImapSession, folder: str, uid: int, size: int | None) -> None:
+        """One message: committed, then marked or moved."""
+        imap = self.config.imap
+        timeout = imap.timeout_s + 5
+        limit = int(self.config.max_message_mb * MB)
+        where = {"folder": folder, "uid": str(uid)}
+        if size is not None and size > limit:
+            raw = aio.run(session.fetch(uid, headers_only=True), timeout=timeout)
+            self._reject(raw, size, limit, where)
+        else:
+            raw = aio.run(session.fetch(uid), timeout=timeout + 60)
+            self._ingest(parse(raw, self.own), raw, where)
+        if imap.processed == "move":
+            aio.run(session.move(uid, imap.move_to), timeout=timeout)
+        else:
+            aio.run(session.mark_seen(uid), timeout=timeout)
+
+    def _ingest(self, mail: ParsedMail, raw: bytes, where: dict[str, str]) -> None:
+        if mail.bounce is not None:
+            self._bounced(mail)
+            return
+        follow_up = None
+        if mail.thread_refs:
+            follow_up = self._closed_thread(mail)
+        metadata = {
+            "adapter": self.name, "preview": mail.preview[:2000], **where,
+            "to": ", ".join(mail.to)[:1000], "cc": ", ".join(mail.cc)[:1000], "size": str(len(raw)),
+        }
+        if mail.date:
+            metadata["date"] = mail.date.isoformat()
+        if mail.problems:
+            metadata["problems"] = "; ".join(mail.problems)[:4000]
+        if mail.automatic:
+            metadata["automatic"] = mail.automatic
+        if follow_up:
+            metadata["follows_up"] = str(follow_up)
+        parts = [ContentPart(content_type="text/plain", body=mail.text[:1_900_000])]
+        if mail.html:
+            parts.append(ContentPart(content_type="text/html", body=mail.html[:1_900_000]))
+        contact = dict(
+            channel=Channel.email, endpoint=self.address, external_id=mail.message_id[:998],
+            sender_name=mail.from_name[:500] or None, recipient=self.address, subject=mail.subject[:2000] or None,
+            thread_refs=[r[:998] for r in mail.thread_refs][-200:], parts=parts,
+            attachments=[Attachment(filename=a.filename, content_type=a.content_type[:200], content=a.content,
+                                    content_id=(a.content_id or None) and a.content_id[:998], inline=a.inline)
+                         for a in mail.attachments][:64],
+            queue=self.config.queue, metadata=metadata,
+        )
+        try:
+            result = self.context.engine.ingest(InboundContact(sender=mail.from_address or "unknown", **contact))
+        except InvalidIdentity as exc:
+            # No usable From: still the company's mail, taken under an id of its own and flagged.
+            log.info("%s: message %s has no usable sender (%s)", self.name, mail.message_id, exc)
+            metadata["problems"] = (metadata.get("problems", "") + f"; sender unusable: {exc}").strip("; ")
+            result = self.context.engine.ingest(InboundContact(
+                sender=f"unknown-sender-{abs(hash(mail.message_id)) % 10**12}", sender_kind=IdentityKind.chat,
+                **contact))
+        self.ingested += 0 if result.duplicate else 1
+        if follow_up and not result.duplicate:
+            self.context.routing.note(result.interaction_id, "follow_up", data={"follows": follow_up})
+        if self.config.auto_reply and result.new_interaction and not result.duplicate and not mail.automatic:
+            self._auto_reply(result.interaction_id)
+
+    def _closed_thread(self, mail: ParsedMail) -> int | None:
+        """A reply to a closed interaction of the same customer: reopened (it is then continued
+        by ingest), or, in follow-up mode, the id of the one a new interaction follows."""
+        with self.context.engine.store.connection() as conn:
+            row = conn.execute(
+                """SELECT i.id, i.state FROM messages m JOIN interactions i ON i.id = m.interaction_id
+                   JOIN customer_identities ci ON ci.customer_id = i.customer_id
+                   WHERE m.channel = 'email' AND m.external_id = ANY(%s) AND ci.kind = 'email' AND ci.value = %s
+                   ORDER BY i.id DESC LIMIT 1""", (mail.thread_refs, mail.from_address)).fetchone()
+        if row is None or row[1] != "closed":
+            return None
+        if self.config.closed_thread == "reopen":
+            self.context.engine.reopen(row[0], why=f"customer replied ({mail.message_id})")
+            return None
+        return row[0]
+
+    def _auto_reply(self, interaction_id: int) -> None:
+        settings = self.config.auto_reply
+        assert settings is not None
+        try:
+            self.replies.reply(interaction_id, settings.text.format(ticket=interaction_id), kind="auto-reply",
+                               quote_previous=False, subject=settings.subject.format(ticket=interaction_id))
+        except ReplyRefused as exc:
+            log.info("%s: no auto-reply for %s: %s", self.name, interaction_id, exc)
+
+    def _reject(self, raw_headers: bytes, size: int, limit: int, where: dict[str, str]) -> None:
+        """Too large to read: on record, with who sent it and why it was not read, so an agent
+        can answer; the mailbox moves on."""
+        mail = parse(raw_headers, self.own)
+        reason = f"message of {size / MB:.1f} MB is over this mailbox's {limit / MB:.1f} MB limit; not downloaded"
+        log.warning("%s: %s (%s)", self.name, reason, mail.message_id)
+        mail.text = f"[{reason}. It stays on the mail server in {where['folder']}.]"
+        mail.html = None
+        mail.attachments = []
+        mail.problems.append(f"rejected: {reason}")
+        mail.preview = mail.text
+        self._ingest(mail, raw_headers, {**where, "rejected": reason})
+        self.rejected += 1
+
+    def _bounced(self, mail: ParsedMail) -> None:
+        """A delivery status notification: recorded on the message we sent, not customer mail."""
+        bounce = mail.bounce
+        assert bounce is not None
+        now = self.context.engine.clock.now()
+        with self.context.engine.store.transaction() as conn:
+            outbox_id = (store_outbox.by_external_id(conn, "email", bounce.original_message_id)
+                         if bounce.original_message_id else None)
+            if outbox_id is None:
+                log.warning("%s: bounce %s for a message we do not know (%s)", self.name, mail.message_id,
+                            bounce.original_message_id)
+                return
+            if (bounce.action or "failed").lower() == "failed":
+                error = f"bounced: {bounce.status or ''} {bounce.diagnostic or ''} ({bounce.recipient or ''})".strip()
+                store_outbox.failed(conn, outbox_id, error, now, kind="bounced")
+
+    # Mail out -----------------------------------------------------------------------------
+
+    def deliver(self, outbound: OutboundMessage) -> DeliveryResult:
+        smtp = self.config.smtp
+        if smtp is None:
+            return DeliveryResult(ok=False, error=f"{self.name} has no [smtp] settings")
+        message = compose.build(
+            from_address=self.address, from_name=self.config.display_name, to=outbound.recipient,
+            subject=outbound.subject or "", text=outbound.parts[0].body if outbound.parts else "",
+            message_id=outbound.message_id or compose.new_message_id(self.address.rpartition("@")[2]),
+            thread_refs=outbound.thread_refs, quote=outbound.quote,
+            signature=self.config.signature if outbound.kind != "auto-reply" else None,
+            attachments=[(a.filename, a.content_type, a.content) for a in outbound.attachments],
+            headers={"Auto-Submitted": "auto-replied"} if outbound.kind == "auto-reply" else None,
+        )
+        try:
+            aio.run(aiosmtplib.send(
+                message, hostname=smtp.host, port=smtp.port, username=smtp.username or None,
+                password=smtp.read(f"{self.name}.smtp") or None if smtp.username else None,
+                use_tls=smtp.security == "tls", start_tls=True if smtp.security == "starttls" else False,
+                timeout=smtp.timeout_s), timeout=smtp.timeout_s * 3)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [e.code for e in exc.recipients]
+            return DeliveryResult(ok=False, error="; ".join(f"{e.code} {e.message}" for e in exc.recipients),
+                                  retry=all(400 <= c < 500 for c in codes))
+        except aiosmtplib.SMTPResponseException as exc:
+            return DeliveryResult(ok=False, error=f"{exc.code} {exc.message}", retry=400 <= exc.code < 500)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            return DeliveryResult(ok=False, error=f"{type(exc).__name__}: {exc}", retry=True)
+        if self.config.imap.sent_folder:
+            self._copy_to_sent(message.as_bytes())
+        return DeliveryResult(ok=True, external_id=message["Message-ID"])
+
+    def _copy_to_sent(self, raw: bytes) -> None:
+        folder = self.config.imap.sent_folder
+        assert folder is not None
+        try:
+            session = self._open()
+            try:
+                aio.run(session.create(folder), timeout=30)
+                aio.run(session.append(raw, folder), timeout=60)
+            finally:
+                self._close(session)
+        except Exception as exc:  # noqa: BLE001 - the mail went out; the copy is a convenience
+            log.warning("%s: could not copy the reply to %s: %s", self.name, folder, exc)

@@ -1,0 +1,182 @@
+"""A thin IMAP client over aioimaplib: the few commands the email adapter uses, with their
+responses read into plain values. Coroutines; the adapter runs them through cic_engine.aio.
+
+Errors are ImapError (the server said NO/BAD, or something unexpected) or the transport's own
+(OSError, TimeoutError, aioimaplib's); the adapter reconnects on any of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+from dataclasses import dataclass
+
+import aioimaplib
+
+_FETCH = re.compile(rb"^\d+ FETCH \((.*)$")
+_UID = re.compile(rb"UID (\d+)")
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+_FLAGS = re.compile(rb"FLAGS \(([^)]*)\)")
+
+
+class ImapError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Fetched:
+    uid: int
+    size: int | None
+    flags: str
+    body: bytes | None
+
+
+def _ok(response, what: str):
+    if response.result != "OK":
+        text = b" ".join(x for x in response.lines if isinstance(x, bytes))[:300].decode(errors="replace")
+        raise ImapError(f"{what}: {response.result} {text}")
+    return response
+
+
+def parse_fetch(lines: list) -> list[Fetched]:
+    """aioimaplib's FETCH lines: `n FETCH (UID u RFC822.SIZE s FLAGS (...) BODY[] {len}`, then the
+    literal (a bytearray), then `)`; or all on one line when there is no literal."""
+    out: list[Fetched] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        if not isinstance(line, bytes | bytearray):
+            continue
+        match = _FETCH.match(bytes(line))
+        if not match:
+            continue
+        head = match.group(1)
+        body = None
+        if head.rstrip().endswith(b"}") and i < len(lines) and isinstance(lines[i], bytearray):
+            body = bytes(lines[i])
+            i += 1
+            # The rest of the item list (e.g. `UID 7)` after the literal) is on the next line.
+            if i < len(lines) and isinstance(lines[i], bytes) and not _FETCH.match(lines[i]):
+                head += b" " + lines[i]
+                i += 1
+        uid = _UID.search(head)
+        if uid is None:
+            continue
+        size = _SIZE.search(head)
+        flags = _FLAGS.search(head)
+        out.append(Fetched(uid=int(uid.group(1)), size=int(size.group(1)) if size else None,
+                           flags=flags.group(1).decode(errors="replace") if flags else "", body=body))
+    return out
+
+
+class ImapSession:
+    def __init__(self, client: aioimaplib.IMAP4):
+        self.client = client
+        self.capabilities: set[str] = set()
+
+    @classmethod
+    async def open(cls, host: str, port: int, tls: bool, username: str, password: str, timeout: float) -> ImapSession:
+        if tls:
+            client = aioimaplib.IMAP4_SSL(host=host, port=port, timeout=timeout, ssl_context=ssl.create_default_context())
+        else:
+            client = aioimaplib.IMAP4(host=host, port=port, timeout=timeout)
+        await asyncio.wait_for(client.wait_hello_from_server(), timeout)
+        session = cls(client)
+        response = await client.login(username, password)
+        if response.result != "OK":
+            await session.close()
+            raise ImapError(f"login refused for {username}: "
+                            + b" ".join(x for x in response.lines if isinstance(x, bytes)).decode(errors="replace"))
+        session.capabilities = {c.upper() for c in client.protocol.capabilities}
+        return session
+
+    @property
+    def idle(self) -> bool:
+        return "IDLE" in self.capabilities
+
+    @property
+    def can_move(self) -> bool:
+        return "MOVE" in self.capabilities
+
+    async def select(self, folder: str) -> tuple[int, int | None]:
+        """(UIDVALIDITY, UIDNEXT) of the folder, now selected."""
+        response = _ok(await self.client.select(folder), f"SELECT {folder}")
+        validity = next_uid = None
+        for line in response.lines:
+            if isinstance(line, bytes):
+                if m := re.search(rb"UIDVALIDITY (\d+)", line):
+                    validity = int(m.group(1))
+                if m := re.search(rb"UIDNEXT (\d+)", line):
+                    next_uid = int(m.group(1))
+        if validity is None:
+            raise ImapError(f"SELECT {folder}: no UIDVALIDITY")
+        return validity, next_uid
+
+    async def create(self, folder: str) -> None:
+        await self.client.create(folder)  # NO when it exists: fine
+
+    async def uids_from(self, first: int) -> list[int]:
+        response = _ok(await self.client.uid_search(f"UID {first}:*", charset=None), "UID SEARCH")
+        uids: list[int] = []
+        for line in response.lines:
+            if isinstance(line, bytes) and line and line[:1].isdigit():
+                uids += [int(x) for x in line.split()]
+        # `n:*` always matches the last message, even below n.
+        return sorted(u for u in set(uids) if u >= first)
+
+    async def sizes(self, uids: list[int]) -> dict[int, Fetched]:
+        if not uids:
+            return {}
+        response = _ok(await self.client.uid("fetch", ",".join(map(str, uids)), "(UID RFC822.SIZE FLAGS)"), "FETCH sizes")
+        return {f.uid: f for f in parse_fetch(response.lines)}
+
+    async def fetch(self, uid: int, headers_only: bool = False) -> bytes:
+        part = "BODY.PEEK[HEADER]" if headers_only else "BODY.PEEK[]"
+        response = _ok(await self.client.uid("fetch", str(uid), f"(UID {part})"), f"FETCH {uid}")
+        found = [f for f in parse_fetch(response.lines) if f.uid == uid and f.body is not None]
+        if not found:
+            raise ImapError(f"FETCH {uid}: no message in the answer")
+        return found[0].body or b""
+
+    async def mark_seen(self, uid: int) -> None:
+        _ok(await self.client.uid("store", str(uid), "+FLAGS.SILENT (\\Seen)"), f"STORE {uid}")
+
+    async def move(self, uid: int, folder: str) -> None:
+        if self.can_move:
+            _ok(await self.client.uid("move", str(uid), folder), f"MOVE {uid}")
+            return
+        _ok(await self.client.uid("copy", str(uid), folder), f"COPY {uid}")
+        _ok(await self.client.uid("store", str(uid), "+FLAGS.SILENT (\\Deleted \\Seen)"), f"STORE {uid}")
+        _ok(await self.client.expunge(), "EXPUNGE")
+
+    async def append(self, raw: bytes, folder: str, flags: str = "(\\Seen)") -> None:
+        _ok(await self.client.append(raw, mailbox=folder, flags=flags), f"APPEND {folder}")
+
+    async def wait_for_mail(self, seconds: float) -> bool:
+        """IDLE until the server says something changed or `seconds` pass (renew before the
+        server's 29-minute limit); True when it pushed something."""
+        idle = await self.client.idle_start(timeout=seconds + 30)
+        pushed = False
+        try:
+            while True:
+                lines = await self.client.wait_server_push(timeout=seconds)
+                if lines == aioimaplib.STOP_WAIT_SERVER_PUSH:
+                    break
+                if any(isinstance(x, bytes) and (b"EXISTS" in x or b"RECENT" in x) for x in lines):
+                    pushed = True
+                    break
+        except TimeoutError:
+            pass
+        finally:
+            if self.client.has_pending_idle():
+                self.client.idle_done()
+            await asyncio.wait_for(idle, 30)
+        return pushed
+
+    async def close(self) -> None:
+        try:
+            await asyncio.wait_for(self.client.logout(), 5)
+        except Exception:  # noqa: BLE001 - the connection is being dropped anyway
+            pass

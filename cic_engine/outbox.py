@@ -1,0 +1,112 @@
+"""Sends what the outbox holds for this node's adapters: one greenlet, woken by NOTIFY
+cic_outbox and by the next retry's time. A temporary failure is retried with exponential
+backoff; a permanent one (or too many temporary ones) marks the message failed with the
+adapter's reason, on the interaction's timeline."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable
+
+import gevent
+import psycopg
+from gevent.event import Event
+
+from .clock import Clock, SystemClock
+from .models import Attachment, ContentPart, DeliveryResult, OutboundMessage
+from .store import Store
+from .store import outbox as store_outbox
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 8
+BACKOFF_S = 30.0
+MAX_BACKOFF_S = 3600.0
+
+
+def outbound_message(row: tuple) -> OutboundMessage:
+    outbox_id, interaction_id, channel, _adapter, recipient, payload, _attempts, external_id = row
+    return OutboundMessage(
+        outbox_id=outbox_id, interaction_id=interaction_id, channel=channel, recipient=recipient,
+        subject=payload.get("subject"), parts=[ContentPart(body=payload.get("text", ""))],
+        attachments=[Attachment(filename=a["filename"], content_type=a["content_type"],
+                                content=base64.b64decode(a["content"])) for a in payload.get("attachments", [])],
+        thread_refs=payload.get("thread_refs", []), message_id=external_id, quote=payload.get("quote"),
+        kind=payload.get("kind", "reply"),
+    )
+
+
+class OutboxSender:
+    def __init__(self, store: Store, url: str, deliverers: dict[str, Callable[[OutboundMessage], DeliveryResult]],
+                 clock: Clock | None = None, backoff_s: float = BACKOFF_S, max_attempts: int = MAX_ATTEMPTS):
+        self.store = store
+        self.url = url
+        self.deliverers = deliverers
+        self.clock = clock or SystemClock()
+        self.backoff_s = backoff_s
+        self.max_attempts = max_attempts
+        self._wake = Event()
+        self._greenlets: list[gevent.Greenlet] = []
+
+    def start(self) -> None:
+        if not self.deliverers:
+            return
+        with self.store.connection() as conn:
+            stuck = store_outbox.release_stuck(conn, list(self.deliverers))
+        if stuck:
+            log.info("outbox: %d message(s) interrupted by the last stop are due again", stuck)
+        self._greenlets = [gevent.spawn(self._listen), gevent.spawn(self._run)]
+
+    def stop(self) -> None:
+        gevent.killall(self._greenlets, timeout=5)
+
+    def _listen(self) -> None:
+        while True:
+            try:
+                with psycopg.connect(self.url, autocommit=True, application_name="cic-outbox") as conn:
+                    conn.execute(f"LISTEN {store_outbox.OUTBOX_NOTIFY_CHANNEL}")
+                    self._wake.set()
+                    for _ in conn.notifies():
+                        self._wake.set()
+            except (psycopg.Error, OSError) as exc:
+                log.warning("outbox listener: %s; retrying", exc)
+                gevent.sleep(2)
+
+    def _run(self) -> None:
+        adapters = list(self.deliverers)
+        while True:
+            try:
+                while self._send_one(adapters):
+                    pass
+                with self.store.connection() as conn:
+                    due = store_outbox.next_due(conn, adapters)
+            except (psycopg.Error, OSError) as exc:
+                log.warning("outbox: database unavailable (%s)", exc)
+                due = None
+            wait = 5.0 if due is None else max(0.0, min(5.0, (due - self.clock.now()).total_seconds()))
+            self._wake.wait(timeout=wait)
+            self._wake.clear()
+
+    def _send_one(self, adapters: list[str]) -> bool:
+        with self.store.connection() as conn:
+            row = store_outbox.claim(conn, adapters, self.clock.now())
+        if row is None:
+            return False
+        outbox_id, attempts, adapter = row[0], row[6], row[3]
+        try:
+            result = self.deliverers[adapter](outbound_message(row))
+        except Exception as exc:  # an adapter bug must not stop the outbox
+            log.exception("outbox %s: %s failed", outbox_id, adapter)
+            result = DeliveryResult(ok=False, error=f"internal error: {type(exc).__name__}: {exc}", retry=True)
+        now = self.clock.now()
+        with self.store.transaction() as conn:
+            if result.ok:
+                store_outbox.sent(conn, outbox_id, result.external_id, now)
+            elif result.retry and attempts < self.max_attempts:
+                after = min(self.backoff_s * 2 ** (attempts - 1), MAX_BACKOFF_S)
+                log.info("outbox %s: temporary failure (%s); retry in %.0fs", outbox_id, result.error, after)
+                store_outbox.retry(conn, outbox_id, result.error or "temporary failure", after, now)
+            else:
+                log.warning("outbox %s: failed: %s", outbox_id, result.error)
+                store_outbox.failed(conn, outbox_id, result.error or "failed", now)
+        return True

@@ -1,0 +1,67 @@
+"""Replies on an interaction's channel: written to the outbox in one transaction with
+everything the channel needs to thread them (the ids of the conversation so far, the message
+answered, quoted), then sent by the node owning the adapter (outbox.py)."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+from .clock import Clock, SystemClock
+from .mail.compose import Quoted, new_message_id, quote, reply_subject
+from .store import Store
+from .store import outbox as store_outbox
+
+
+class ReplyRefused(ValueError):
+    """The reply cannot be sent as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class ReplyFile:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+class Replies:
+    def __init__(self, store: Store, clock: Clock | None = None):
+        self.store = store
+        self.clock = clock or SystemClock()
+
+    def reply(self, interaction_id: int, text: str, agent_id: int | None = None, files: list[ReplyFile] = (),
+              kind: str = "reply", quote_previous: bool = True, subject: str | None = None) -> int:
+        """Queue a reply to the customer's last message; returns the outbox id."""
+        now, subject_override = self.clock.now(), subject
+        with self.store.transaction() as conn:
+            row = conn.execute(
+                """SELECT i.channel, i.subject, c.opted_out_channels, m.sender, m.sender_name, m.received_at,
+                          m.recipient, m.metadata ->> 'adapter',
+                          (SELECT body FROM message_parts p WHERE p.message_id = m.id AND p.content_type = 'text/plain'
+                           ORDER BY seq LIMIT 1)
+                   FROM interactions i JOIN customers c ON c.id = i.customer_id
+                   JOIN LATERAL (SELECT * FROM messages WHERE interaction_id = i.id AND direction = 'inbound'
+                                 ORDER BY id DESC LIMIT 1) m ON true
+                   WHERE i.id = %s""", (interaction_id,)).fetchone()
+            if row is None:
+                raise ReplyRefused(f"interaction {interaction_id} has no message from the customer to answer")
+            channel, subject, opted_out, sender, sender_name, received_at, our_address, adapter, previous = row
+            if channel in opted_out:
+                raise ReplyRefused(f"the customer opted out of {channel}")
+            if not adapter:
+                raise ReplyRefused(f"interaction {interaction_id}: no adapter received it, so none can answer")
+            refs = [r[0] for r in conn.execute(
+                """SELECT external_id FROM messages WHERE interaction_id = %s AND external_id LIKE '<%%>'
+                   ORDER BY (direction = 'inbound' AND id = (SELECT max(id) FROM messages WHERE interaction_id = %s
+                             AND direction = 'inbound')), id""", (interaction_id, interaction_id)).fetchall()]
+            domain = (our_address or "").rpartition("@")[2] or "cic.invalid"
+            message_id = new_message_id(domain)
+            payload = {
+                "subject": subject_override or reply_subject(subject), "text": text, "kind": kind, "agent_id": agent_id,
+                "thread_refs": refs,
+                "quote": quote(Quoted(sender=sender_name or sender, at=received_at, text=previous or ""))
+                if quote_previous and previous else None,
+                "attachments": [{"filename": f.filename, "content_type": f.content_type,
+                                 "content": base64.b64encode(f.content).decode()} for f in files],
+            }
+            return store_outbox.enqueue(conn, interaction_id, channel, adapter, sender, payload, message_id, now)

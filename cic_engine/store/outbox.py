@@ -1,0 +1,90 @@
+"""The reply outbox in SQL: written in the agent's transaction, sent by the node owning the
+channel adapter, retried with backoff; every send and failure is on the timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from . import Conn
+
+OUTBOX_NOTIFY_CHANNEL = "cic_outbox"
+
+
+def enqueue(conn: Conn, interaction_id: int, channel: str, adapter: str, recipient: str, payload: dict[str, Any],
+            external_id: str | None, now: datetime) -> int:
+    row = conn.execute(
+        """INSERT INTO outbox (interaction_id, channel, adapter, recipient, payload, external_id, created_at,
+                               next_attempt_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+        (interaction_id, channel, adapter, recipient, Jsonb(payload), external_id, now, now)).fetchone()
+    conn.execute("SELECT pg_notify(%s, %s)", (OUTBOX_NOTIFY_CHANNEL, adapter))
+    return row[0]
+
+
+def claim(conn: Conn, adapters: list[str], now: datetime) -> tuple | None:
+    """The next due message for one of these adapters, now `sending`; None when nothing is due."""
+    return conn.execute(
+        """UPDATE outbox o SET state = 'sending', attempts = o.attempts + 1
+           WHERE o.id = (SELECT id FROM outbox WHERE adapter = ANY(%s) AND state = 'pending' AND next_attempt_at <= %s
+                         ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+           RETURNING o.id, o.interaction_id, o.channel, o.adapter, o.recipient, o.payload, o.attempts, o.external_id""",
+        (adapters, now)).fetchone()
+
+
+def next_due(conn: Conn, adapters: list[str]) -> datetime | None:
+    row = conn.execute("SELECT min(next_attempt_at) FROM outbox WHERE adapter = ANY(%s) AND state = 'pending'",
+                       (adapters,)).fetchone()
+    return row[0] if row else None
+
+
+def release_stuck(conn: Conn, adapters: list[str]) -> int:
+    """At start-up: messages this node was sending when it stopped are due again (the same
+    Message-ID is reused, so a message that did go out is recognised as a duplicate)."""
+    return conn.execute("UPDATE outbox SET state = 'pending' WHERE adapter = ANY(%s) AND state = 'sending'",
+                        (adapters,)).rowcount
+
+
+def sent(conn: Conn, outbox_id: int, external_id: str | None, now: datetime) -> None:
+    row = conn.execute(
+        """UPDATE outbox SET state = 'sent', sent_at = %s, external_id = COALESCE(%s, external_id), last_error = NULL
+           WHERE id = %s RETURNING interaction_id, channel, recipient, payload, external_id""",
+        (now, external_id, outbox_id)).fetchone()
+    interaction_id, channel, recipient, payload, ext = row
+    message = conn.execute(
+        """INSERT INTO messages (interaction_id, channel, direction, external_id, recipient, subject, metadata,
+                                 received_at, created_at)
+           VALUES (%s, %s, 'outbound', %s, %s, %s, %s, %s, %s) ON CONFLICT (channel, external_id) DO NOTHING
+           RETURNING id""",
+        (interaction_id, channel, ext, recipient, payload.get("subject"),
+         Jsonb({"outbox_id": outbox_id, "kind": payload.get("kind", "reply")}), now, now)).fetchone()
+    if message is not None:
+        conn.execute("INSERT INTO message_parts (message_id, seq, content_type, body) VALUES (%s, 1, 'text/plain', %s)",
+                     (message[0], payload.get("text", "")))
+    conn.execute("SELECT cic_record('message_sent', %s, customer_id, id, %s, NULL, %s) FROM interactions WHERE id = %s",
+                 (now, payload.get("agent_id"), Jsonb({"outbox_id": outbox_id, "channel": channel,
+                                                      "kind": payload.get("kind", "reply"), "external_id": ext}),
+                  interaction_id))
+
+
+def retry(conn: Conn, outbox_id: int, error: str, after_s: float, now: datetime) -> None:
+    conn.execute("UPDATE outbox SET state = 'pending', last_error = %s, next_attempt_at = %s WHERE id = %s",
+                 (error, now + timedelta(seconds=after_s), outbox_id))
+
+
+def failed(conn: Conn, outbox_id: int, error: str, now: datetime, kind: str = "delivery_failed") -> bool:
+    row = conn.execute(
+        "UPDATE outbox SET state = 'failed', last_error = %s WHERE id = %s RETURNING interaction_id, channel",
+        (error, outbox_id)).fetchone()
+    if row is None:
+        return False
+    conn.execute("SELECT cic_record(%s, %s, customer_id, id, NULL, NULL, %s) FROM interactions WHERE id = %s",
+                 (kind, now, Jsonb({"outbox_id": outbox_id, "channel": row[1], "error": error}), row[0]))
+    return True
+
+
+def by_external_id(conn: Conn, channel: str, external_id: str) -> int | None:
+    row = conn.execute("SELECT id FROM outbox WHERE channel = %s AND external_id = %s", (channel, external_id)).fetchone()
+    return row[0] if row else None

@@ -1,0 +1,79 @@
+"""Email tests run against a real Dovecot (IMAP) and a real aiosmtpd (SMTP) on loopback, with a
+real `cic-engine run`."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from tests.core.test_run import free_port, start, stop
+from tests.mailservers.dovecot import PASSWORD, Dovecot
+from tests.mailservers.smtp import SmtpServer
+
+MAILBOX = "support@example.com"
+
+
+@pytest.fixture
+def dovecot():
+    server = Dovecot().start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def smtp():
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_mail_engine(tmp_path, db_url, dovecot, smtp):
+    started = []
+
+    def start_with(adapter_extra: str = "", cic_extra: str = ""):
+        started.append(start_mail_engine_process(tmp_path, db_url, dovecot, smtp, adapter_extra, cic_extra))
+        return started[-1]
+    yield start_with
+    for proc in started:
+        if proc.poll() is None:
+            assert stop(proc) == 0
+    log = tmp_path / "engine.log"
+    if log.exists():
+        print(log.read_text()[-8000:])  # shown when the test failed
+
+
+def start_mail_engine_process(tmp_path, db_url, dovecot, smtp, adapter_extra: str = "", cic_extra: str = ""):
+    (tmp_path / "channels").mkdir(exist_ok=True)
+    (tmp_path / "cic.toml").write_text(textwrap.dedent(f"""\
+        [engine]
+        node = "mail-node"
+        [database]
+        url = "{db_url}"
+        [web]
+        bind = "127.0.0.1:{free_port()}"
+        [outbox]
+        backoff_s = 0.3
+        [[queues]]
+        name = "general"
+        """) + textwrap.dedent(cic_extra))
+    (tmp_path / "channels" / "support.toml").write_text(textwrap.dedent(f"""\
+        kind = "email"
+        address = "{MAILBOX}"
+        display_name = "Example Support"
+        signature = "Example Support team"
+        """) + textwrap.dedent(adapter_extra) + textwrap.dedent(f"""\
+        [imap]
+        host = "127.0.0.1"
+        port = {dovecot.port}
+        security = "none"
+        username = "{MAILBOX}"
+        password = "{PASSWORD}"
+        idle_renew_s = 5
+        [smtp]
+        host = "127.0.0.1"
+        port = {smtp.port}
+        security = "none"
+        """))
+    return start(tmp_path / "cic.toml", log=tmp_path / "engine.log")
