@@ -8,7 +8,6 @@ from email.message import EmailMessage
 
 import pytest
 
-from cic_engine.replies import Replies, ReplyFile
 from tests.email.conftest import MAILBOX
 
 pytestmark = pytest.mark.timeout(120)
