@@ -7,11 +7,20 @@ import textwrap
 
 import pytest
 
+from cic_engine.config import CicConfig
+from cic_engine.routing.router import Router
+from cic_engine.routing.service import Routing
 from tests.core.test_run import free_port, start, stop
 from tests.mailservers.dovecot import PASSWORD, Dovecot
 from tests.mailservers.smtp import SmtpServer
 
 MAILBOX = "support@example.com"
+
+
+@pytest.fixture
+def routing(store):
+    """The routing API, as the inbox would use it, on the engine's database."""
+    return Routing(Router(store, CicConfig.model_validate({"queues": [{"name": "general"}]})))
 
 
 @pytest.fixture
@@ -32,8 +41,9 @@ def smtp():
 def start_mail_engine(tmp_path, db_url, dovecot, smtp):
     started = []
 
-    def start_with(adapter_extra: str = "", cic_extra: str = ""):
-        started.append(start_mail_engine_process(tmp_path, db_url, dovecot, smtp, adapter_extra, cic_extra))
+    def start_with(adapter_extra: str = "", cic_extra: str = "", imap_extra: str = ""):
+        started.append(start_mail_engine_process(tmp_path, db_url, dovecot, smtp, adapter_extra, cic_extra,
+                                                 imap_extra))
         return started[-1]
     yield start_with
     for proc in started:
@@ -44,7 +54,8 @@ def start_mail_engine(tmp_path, db_url, dovecot, smtp):
         print(log.read_text()[-8000:])  # shown when the test failed
 
 
-def start_mail_engine_process(tmp_path, db_url, dovecot, smtp, adapter_extra: str = "", cic_extra: str = ""):
+def start_mail_engine_process(tmp_path, db_url, dovecot, smtp, adapter_extra: str = "", cic_extra: str = "",
+                              imap_extra: str = ""):
     (tmp_path / "channels").mkdir(exist_ok=True)
     (tmp_path / "cic.toml").write_text(textwrap.dedent(f"""\
         [engine]
@@ -71,6 +82,7 @@ def start_mail_engine_process(tmp_path, db_url, dovecot, smtp, adapter_extra: st
         username = "{MAILBOX}"
         password = "{PASSWORD}"
         idle_renew_s = 5
+        """) + textwrap.dedent(imap_extra) + textwrap.dedent(f"""\
         [smtp]
         host = "127.0.0.1"
         port = {smtp.port}

@@ -8,6 +8,7 @@ from email.message import EmailMessage
 
 import pytest
 
+from cic_engine.replies import Replies, ReplyFile
 from tests.email.conftest import MAILBOX
 
 pytestmark = pytest.mark.timeout(120)
@@ -60,3 +61,197 @@ def test_mail_arrives_by_idle_is_committed_then_marked_seen(start_mail_engine, d
     [(sender, name)] = rows(store, "SELECT sender, sender_name FROM messages WHERE external_id = '<m1@example.cn>'")
     assert (sender, name) == ("li.wei@example.cn", "Li Wei")
     print(f"IDLE delivery latency {latency * 1000:.0f} ms")
+
+
+def _watching(store):
+    wait_for(lambda: rows(store, "SELECT 1 FROM adapter_checkpoints WHERE adapter = 'support'"), what="engine watching")
+
+
+def test_a_reply_threads_into_the_same_interaction_and_a_closed_one_reopens(start_mail_engine, dovecot, store, routing):
+    start_mail_engine()
+    _watching(store)
+    dovecot.deliver(mail())
+    first = wait_for(lambda: interaction_of(store, "<m1@example.cn>"), what="first mail")
+    dovecot.deliver(mail(subject="Re: Order 1234", message_id="<m2@example.cn>", In_Reply_To="<m1@example.cn>",
+                         References="<m1@example.cn>"))
+    second = wait_for(lambda: interaction_of(store, "<m2@example.cn>"), what="the reply")
+    assert second[0] == first[0]  # one conversation
+    # The same subject from someone else is someone else's matter.
+    dovecot.deliver(mail(sender="other@example.org", message_id="<o1@example.org>"))
+    other = wait_for(lambda: interaction_of(store, "<o1@example.org>"), what="the other customer's mail")
+    assert other[0] != first[0]
+
+    routing.abandon(first[0], "closed for the test")
+    assert rows(store, "SELECT state FROM interactions WHERE id = %s", first[0]) == [("closed",)]
+    dovecot.deliver(mail(subject="Re: Order 1234", message_id="<m3@example.cn>", In_Reply_To="<m2@example.cn>",
+                         References="<m1@example.cn> <m2@example.cn>"))
+    third = wait_for(lambda: interaction_of(store, "<m3@example.cn>"), what="the late reply")
+    assert third[0] == first[0] and third[1] == "queued"  # reopened
+    kinds = [k for (k,) in rows(store, "SELECT kind FROM timeline_events WHERE interaction_id = %s ORDER BY id", first[0])]
+    assert "reopened" in kinds
+
+
+def test_follow_up_mode_opens_a_new_interaction_linked_to_the_closed_one(start_mail_engine, dovecot, store, routing):
+    start_mail_engine('closed_thread = "follow-up"\n')
+    _watching(store)
+    dovecot.deliver(mail())
+    first = wait_for(lambda: interaction_of(store, "<m1@example.cn>"), what="first mail")
+    routing.abandon(first[0], "closed for the test")
+    dovecot.deliver(mail(message_id="<m2@example.cn>", In_Reply_To="<m1@example.cn>"))
+    second = wait_for(lambda: interaction_of(store, "<m2@example.cn>"), what="the reply")
+    assert second[0] != first[0]
+    assert rows(store, "SELECT metadata ->> 'follows_up' FROM messages WHERE external_id = '<m2@example.cn>'") == [
+        (str(first[0]),)]
+
+
+def test_an_agent_reply_threads_quotes_and_carries_attachments(start_mail_engine, dovecot, smtp, store):
+    start_mail_engine()
+    _watching(store)
+    inbound = EmailMessage()
+    inbound["From"] = "Li Wei <li.wei@example.cn>"
+    inbound["To"] = MAILBOX
+    inbound["Subject"] = "发票"
+    inbound["Message-ID"] = "<inv@example.cn>"
+    inbound.set_content("Please send the invoice.\nThanks")
+    inbound.add_attachment(b"%PDF-1.4 order", maintype="application", subtype="pdf", filename="订单.pdf")
+    dovecot.deliver(inbound.as_bytes())
+    found = wait_for(lambda: interaction_of(store, "<inv@example.cn>"), what="the mail")
+    [(name, content)] = rows(store, "SELECT filename, content FROM attachments WHERE message_id = %s", found[3])
+    assert (name, bytes(content)) == ("订单.pdf", b"%PDF-1.4 order")
+
+    Replies(store).reply(found[0], "Here it is.", files=[ReplyFile("invoice.pdf", "application/pdf", b"%PDF-1.4 inv")])
+    assert smtp.arrived.wait(20), "no reply reached the SMTP server"
+    [sent] = smtp.received
+    assert sent["In-Reply-To"] == "<inv@example.cn>" and "<inv@example.cn>" in sent["References"]
+    assert sent["Subject"] == "Re: 发票" and sent["Message-ID"].endswith("@example.com>")
+    assert sent["From"].addresses[0].addr_spec == MAILBOX and smtp.envelopes[0][1] == ["li.wei@example.cn"]
+    body = sent.get_body(("plain",)).get_content()
+    assert body.startswith("Here it is.") and "Example Support team" in body and "> Please send the invoice." in body
+    [att] = list(sent.iter_attachments())
+    assert att.get_filename() == "invoice.pdf" and att.get_content() == b"%PDF-1.4 inv"
+    wait_for(lambda: rows(store, "SELECT 1 FROM outbox WHERE state = 'sent'"), what="outbox marked sent")
+    # The customer answers our reply: it threads by our Message-ID.
+    dovecot.deliver(mail(message_id="<thanks@example.cn>", In_Reply_To=sent["Message-ID"]))
+    assert wait_for(lambda: interaction_of(store, "<thanks@example.cn>"), what="their answer")[0] == found[0]
+
+
+def test_smtp_temporary_failures_are_retried_and_a_permanent_one_is_final(start_mail_engine, dovecot, smtp, store):
+    start_mail_engine()
+    _watching(store)
+    dovecot.deliver(mail())
+    found = wait_for(lambda: interaction_of(store, "<m1@example.cn>"), what="the mail")
+    smtp.failures[:] = ["451 4.3.0 try again later", "421 4.7.0 busy"]
+    first = Replies(store).reply(found[0], "one")
+    wait_for(lambda: rows(store, "SELECT 1 FROM outbox WHERE id = %s AND state = 'sent'", first), what="sent on retry")
+    assert rows(store, "SELECT attempts FROM outbox WHERE id = %s", first) == [(3,)]
+    smtp.failures[:] = ["550 5.1.1 mailbox unavailable"]
+    second = Replies(store).reply(found[0], "two")
+    wait_for(lambda: rows(store, "SELECT 1 FROM outbox WHERE id = %s AND state = 'failed'", second), what="failed")
+    [(error, attempts)] = rows(store, "SELECT last_error, attempts FROM outbox WHERE id = %s", second)
+    assert error.startswith("550") and "mailbox unavailable" in error and attempts == 1
+    kinds = [k for (k,) in rows(store, "SELECT kind FROM timeline_events WHERE interaction_id = %s", found[0])]
+    assert "message_sent" in kinds and "delivery_failed" in kinds
+
+
+def test_auto_reply_goes_to_people_but_never_to_robots_or_ourselves(start_mail_engine, dovecot, smtp, store):
+    start_mail_engine('[auto_reply]\nsubject = "Received [#{ticket}]"\n')
+    _watching(store)
+    dovecot.deliver(mail())
+    found = wait_for(lambda: interaction_of(store, "<m1@example.cn>"), what="the mail")
+    assert smtp.arrived.wait(20)
+    [auto] = smtp.received
+    assert auto["Subject"] == f"Received [#{found[0]}]" and auto["Auto-Submitted"] == "auto-replied"
+    dovecot.deliver(mail(sender="robot@example.org", message_id="<r1@x>", Auto_Submitted="auto-replied"))
+    dovecot.deliver(mail(sender="news@example.org", message_id="<r2@x>", Precedence="bulk"))
+    dovecot.deliver(mail(sender="MAILER-DAEMON@example.org", message_id="<r3@x>"))
+    dovecot.deliver(mail(sender=MAILBOX, message_id="<r4@x>"))
+    for mid in ("<r1@x>", "<r2@x>", "<r3@x>", "<r4@x>"):
+        wait_for(lambda mid=mid: interaction_of(store, mid), what=f"{mid} ingested")
+    time.sleep(1)
+    assert len(smtp.received) == 1  # no auto-reply to any of them
+
+
+def test_a_bounce_is_recorded_on_the_reply_not_queued_as_customer_mail(start_mail_engine, dovecot, smtp, store):
+    start_mail_engine()
+    _watching(store)
+    dovecot.deliver(mail())
+    found = wait_for(lambda: interaction_of(store, "<m1@example.cn>"), what="the mail")
+    outbox_id = Replies(store).reply(found[0], "answer")
+    assert smtp.arrived.wait(20)
+    sent_id = smtp.received[0]["Message-ID"]
+    dsn = (f"From: MAILER-DAEMON@mx.example.cn\r\nTo: {MAILBOX}\r\nMessage-ID: <dsn1@mx>\r\nSubject: Undelivered\r\n"
+           "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
+           "--B\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n"
+           "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.cn\r\n\r\n"
+           "Final-Recipient: rfc822; li.wei@example.cn\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+           "Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n"
+           f"--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {sent_id}\r\n\r\n--B--\r\n").encode()
+    dovecot.deliver(dsn)
+    wait_for(lambda: rows(store, "SELECT 1 FROM outbox WHERE id = %s AND state = 'failed'", outbox_id), what="bounced")
+    [(error,)] = rows(store, "SELECT last_error FROM outbox WHERE id = %s", outbox_id)
+    assert "5.1.1" in error and "user unknown" in error
+    wait_for(lambda: "\\Seen" in dovecot.flags().get(2, ""), what="the bounce processed")
+    assert interaction_of(store, "<dsn1@mx>") is None  # not customer mail
+    assert rows(store, "SELECT count(*) FROM interactions") == [(1,)]
+
+
+def test_gbk_and_big5_mail_reaches_the_queue_as_text(start_mail_engine, dovecot, store):
+    start_mail_engine()
+    _watching(store)
+    for charset, text, mid in (("gbk", "您好，订单朱镕基号还没到", "<gbk@x>"), ("big5", "您好，訂單還沒到", "<big5@x>")):
+        msg = EmailMessage()
+        msg["From"] = "customer@example.cn"
+        msg["Subject"] = text[:4]
+        msg["Message-ID"] = mid
+        msg.set_content(text, charset=charset)
+        dovecot.deliver(msg.as_bytes())
+        found = wait_for(lambda mid=mid: interaction_of(store, mid), what=f"{charset} mail")
+        assert found[2] == text[:4]
+        [(body,)] = rows(store, "SELECT body FROM message_parts WHERE message_id = %s AND seq = 1", found[3])
+        assert body.strip() == text
+
+
+def test_a_malformed_message_is_ingested_as_far_as_it_reads_and_flagged(start_mail_engine, dovecot, store):
+    start_mail_engine()
+    _watching(store)
+    dovecot.deliver(b"From: c@example.com\r\nMessage-ID: <bad@x>\r\nSubject: =?gbk?B?broken?=\r\n"
+                    b"Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\nContent-Type: text/plain; "
+                    b"charset=utf-8\r\n\r\nreadable \xff\xfe part\r\n--XX\r\nContent-Type: application/pdf\r\n"
+                    b"Content-Transfer-Encoding: base64\r\n\r\n@@@not base64")
+    found = wait_for(lambda: interaction_of(store, "<bad@x>"), what="the broken mail")
+    [(body,)] = rows(store, "SELECT body FROM message_parts WHERE message_id = %s AND seq = 1", found[3])
+    assert "readable" in body and "part" in body
+    [(problems,)] = rows(store, "SELECT metadata ->> 'problems' FROM messages WHERE id = %s", found[3])
+    assert problems and "replaced" in problems
+
+
+def test_a_message_over_the_size_limit_is_recorded_as_rejected_and_the_mailbox_moves_on(start_mail_engine, dovecot,
+                                                                                        store):
+    start_mail_engine()  # the default limit: 20 MB
+    _watching(store)
+    big = EmailMessage()
+    big["From"] = "Big Sender <big@example.com>"
+    big["Subject"] = "scans"
+    big["Message-ID"] = "<big@x>"
+    big.set_content("see the scans")
+    big.add_attachment(b"\0" * (25 * 1024 * 1024), maintype="application", subtype="octet-stream", filename="scan.bin")
+    dovecot.deliver(big.as_bytes())
+    dovecot.deliver(mail(message_id="<after@x>"))
+    rejected = wait_for(lambda: interaction_of(store, "<big@x>"), timeout=60, what="the big mail on record")
+    [(body, meta)] = rows(store, """SELECT p.body, m.metadata FROM messages m JOIN message_parts p ON p.message_id = m.id
+                                    WHERE m.id = %s""", rejected[3])
+    assert "over this mailbox's 20.0 MB limit" in body and "rejected" in meta
+    assert rows(store, "SELECT count(*) FROM attachments WHERE message_id = %s", rejected[3]) == [(0,)]
+    assert wait_for(lambda: interaction_of(store, "<after@x>"), what="the next mail")  # not blocked
+    assert "\\Seen" in dovecot.flags()[1]
+
+
+
+def test_processed_mail_is_moved_and_replies_are_copied_to_sent(start_mail_engine, dovecot, smtp, store):
+    start_mail_engine(imap_extra='processed = "move"\nmove_to = "Done"\nsent_folder = "Sent"\n')
+    _watching(store)
+    dovecot.deliver(mail())
+    found = wait_for(lambda: interaction_of(store, "<m1@example.cn>"), what="the mail")
+    wait_for(lambda: dovecot.flags("INBOX") == {} and len(dovecot.flags("Done")) == 1, what="moved to Done")
+    Replies(store).reply(found[0], "answer")
+    wait_for(lambda: len(dovecot.flags("Sent")) == 1, what="a copy in Sent")
