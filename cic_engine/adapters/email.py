@@ -15,6 +15,7 @@ from typing import ClassVar, Literal
 
 import aiosmtplib
 import gevent
+from gevent.pool import Pool
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from .. import aio
@@ -39,6 +40,8 @@ from . import AdapterContext
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
+BATCH = 100  # messages per FETCH; committed in parallel, then flagged together
+PARALLEL = 8  # ingests at once (each its own transaction)
 
 
 class Secret(BaseModel):
@@ -132,6 +135,7 @@ class EmailAdapter:
         self.own = frozenset({self.address})
         self.replies = Replies(context.engine.store, context.engine.clock)
         self._greenlets: list[gevent.Greenlet] = []
+        self._pool = Pool(PARALLEL)
         self.last_error: str | None = None
         self.connected: dict[str, bool] = {f: False for f in config.imap.folders}
         self.ingested = 0
@@ -208,36 +212,56 @@ class EmailAdapter:
         self.last_error = None
         while True:
             uids = aio.run(session.uids_from(last_uid + 1), timeout=timeout)
+            for start in range(0, len(uids), BATCH):
+                batch = uids[start:start + BATCH]
+                self._take(session, folder, batch)
+                last_uid = batch[-1]
+                with self.context.engine.store.connection() as conn:
+                    checkpoints.put(conn, self.name, key, {"uidvalidity": validity, "last_uid": last_uid})
             if uids:
-                sizes = aio.run(session.sizes(uids), timeout=timeout)
-                for uid in uids:
-                    size = sizes[uid].size if uid in sizes else None
-                    self._take(session, folder, uid, size)
-                    last_uid = uid
-                    with self.context.engine.store.connection() as conn:
-                        checkpoints.put(conn, self.name, key, {"uidvalidity": validity, "last_uid": last_uid})
                 continue
             if session.idle:
                 aio.run(session.wait_for_mail(imap.idle_renew_s), timeout=imap.idle_renew_s + 60)
             else:
                 gevent.sleep(imap.poll_s)
 
-    def _take(self, session: ImapSession, folder: str, uid: int, size: int | None) -> None:
-        """One message: committed, then marked or moved."""
+    def _take(self, session: ImapSession, folder: str, uids: list[int]) -> None:
+        """A batch of messages: each committed (several at once), then all marked or moved."""
         imap = self.config.imap
         timeout = imap.timeout_s + 5
         limit = int(self.config.max_message_mb * MB)
-        where = {"folder": folder, "uid": str(uid)}
-        if size is not None and size > limit:
-            raw = aio.run(session.fetch(uid, headers_only=True), timeout=timeout)
-            self._reject(raw, size, limit, where)
-        else:
-            raw = aio.run(session.fetch(uid), timeout=timeout + 60)
-            self._ingest(parse(raw, self.own), raw, where)
+        sizes = aio.run(session.sizes(uids), timeout=timeout)
+        present = [u for u in uids if u in sizes]  # others were deleted meanwhile
+        large = [u for u in present if (sizes[u].size or 0) > limit]
+        bodies = aio.run(session.fetch([u for u in present if u not in large]), timeout=timeout + 120)
+        heads = aio.run(session.fetch(large, headers_only=True), timeout=timeout) if large else {}
+        # One sender's messages in order (a reply must find the message it answers committed);
+        # different senders' at once.
+        by_sender: dict[str, list] = {}
+        for uid in present:
+            where = {"folder": folder, "uid": str(uid)}
+            if uid in heads:
+                work = (self._reject, heads[uid], sizes[uid].size or 0, limit, where)
+            elif uid in bodies:
+                work = (self._ingest, parse(bodies[uid], self.own), bodies[uid], where)
+            else:
+                continue
+            sender = work[1].from_address if work[0] == self._ingest else ""
+            by_sender.setdefault(sender, []).append(work)
+        jobs = [self._pool.spawn(self._in_order, works) for works in by_sender.values()]
+        gevent.joinall(jobs, raise_error=True)
+        done = [u for u in present if u in heads or u in bodies]
+        if not done:
+            return
         if imap.processed == "move":
-            aio.run(session.move(uid, imap.move_to), timeout=timeout)
+            aio.run(session.move(done, imap.move_to), timeout=timeout)
         else:
-            aio.run(session.mark_seen(uid), timeout=timeout)
+            aio.run(session.mark_seen(done), timeout=timeout)
+
+    @staticmethod
+    def _in_order(works: list) -> None:
+        for fn, *args in works:
+            fn(*args)
 
     def _ingest(self, mail: ParsedMail, raw: bytes, where: dict[str, str]) -> None:
         if mail.bounce is not None:

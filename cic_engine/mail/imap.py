@@ -24,6 +24,21 @@ class ImapError(RuntimeError):
     pass
 
 
+def _set(uids: list[int]) -> str:
+    """A UID set, with runs collapsed (1:100,105)."""
+    runs: list[str] = []
+    ordered = sorted(set(uids))
+    start = prev = ordered[0]
+    for uid in ordered[1:] + [None]:
+        if uid is not None and uid == prev + 1:
+            prev = uid
+            continue
+        runs.append(str(start) if start == prev else f"{start}:{prev}")
+        if uid is not None:
+            start = prev = uid
+    return ",".join(runs)
+
+
 @dataclass(frozen=True)
 class Fetched:
     uid: int
@@ -129,26 +144,27 @@ class ImapSession:
     async def sizes(self, uids: list[int]) -> dict[int, Fetched]:
         if not uids:
             return {}
-        response = _ok(await self.client.uid("fetch", ",".join(map(str, uids)), "(UID RFC822.SIZE FLAGS)"), "FETCH sizes")
+        response = _ok(await self.client.uid("fetch", _set(uids), "(UID RFC822.SIZE FLAGS)"), "FETCH sizes")
         return {f.uid: f for f in parse_fetch(response.lines)}
 
-    async def fetch(self, uid: int, headers_only: bool = False) -> bytes:
+    async def fetch(self, uids: list[int], headers_only: bool = False) -> dict[int, bytes]:
+        """The messages (or only their headers), by UID, in one command. A message deleted
+        meanwhile is simply not in the answer."""
+        if not uids:
+            return {}
         part = "BODY.PEEK[HEADER]" if headers_only else "BODY.PEEK[]"
-        response = _ok(await self.client.uid("fetch", str(uid), f"(UID {part})"), f"FETCH {uid}")
-        found = [f for f in parse_fetch(response.lines) if f.uid == uid and f.body is not None]
-        if not found:
-            raise ImapError(f"FETCH {uid}: no message in the answer")
-        return found[0].body or b""
+        response = _ok(await self.client.uid("fetch", _set(uids), f"(UID {part})"), f"FETCH {_set(uids)[:40]}")
+        return {f.uid: f.body for f in parse_fetch(response.lines) if f.body is not None}
 
-    async def mark_seen(self, uid: int) -> None:
-        _ok(await self.client.uid("store", str(uid), "+FLAGS.SILENT (\\Seen)"), f"STORE {uid}")
+    async def mark_seen(self, uids: list[int]) -> None:
+        _ok(await self.client.uid("store", _set(uids), "+FLAGS.SILENT (\\Seen)"), "STORE \\Seen")
 
-    async def move(self, uid: int, folder: str) -> None:
+    async def move(self, uids: list[int], folder: str) -> None:
         if self.can_move:
-            _ok(await self.client.uid("move", str(uid), folder), f"MOVE {uid}")
+            _ok(await self.client.uid("move", _set(uids), folder), f"MOVE to {folder}")
             return
-        _ok(await self.client.uid("copy", str(uid), folder), f"COPY {uid}")
-        _ok(await self.client.uid("store", str(uid), "+FLAGS.SILENT (\\Deleted \\Seen)"), f"STORE {uid}")
+        _ok(await self.client.uid("copy", _set(uids), folder), f"COPY to {folder}")
+        _ok(await self.client.uid("store", _set(uids), "+FLAGS.SILENT (\\Deleted \\Seen)"), "STORE \\Deleted")
         _ok(await self.client.expunge(), "EXPUNGE")
 
     async def append(self, raw: bytes, folder: str, flags: str = "(\\Seen)") -> None:
