@@ -90,7 +90,8 @@ def engine_rate(dovecot: Dovecot, url: str) -> float:
         (Path(tmp) / "channels" / "support.toml").write_text(
             f'kind = "email"\naddress = "{MAILBOX}"\n[imap]\nhost = "127.0.0.1"\nport = {dovecot.port}\n'
             f'security = "none"\nusername = "{MAILBOX}"\npassword = "{PASSWORD}"\n')
-        engine = subprocess.Popen([sys.executable, "-m", "cic_engine", "run", "--config", str(config)],
+        profile = ["-m", "cProfile", "-o", os.environ["CIC_BENCH_PROFILE"]] if os.environ.get("CIC_BENCH_PROFILE") else []
+        engine = subprocess.Popen([sys.executable, *profile, "-m", "cic_engine", "run", "--config", str(config)],
                                   stdout=subprocess.PIPE, stderr=open(os.environ.get("CIC_BENCH_LOG", os.devnull), "a"), text=True)
         try:
             while "ready" not in (engine.stdout.readline() or "ready"):
