@@ -168,13 +168,15 @@ def test_bad_values_are_explained(conf_dir, toml, key, fragment):
 
 
 def test_check_config_command_refuses_a_bad_file_with_exit_2(conf_dir):
-    write(conf_dir, "channels/email.toml", 'kind = "email"\n')
+    write(conf_dir, "channels/email.toml", 'kind = "email"\naddress = "support@example.com"\n')
+    write(conf_dir, "channels/telex.toml", 'kind = "telex"\n')
     result = subprocess.run(
         [sys.executable, "-m", "cic_engine", "check-config", "--config", str(conf_dir / "cic.toml")],
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 2
-    assert f"{conf_dir}/channels/email.toml: kind: unknown adapter kind 'email'" in result.stderr
+    assert f"{conf_dir}/channels/email.toml: imap: Field required" in result.stderr
+    assert f"{conf_dir}/channels/telex.toml: kind: unknown adapter kind 'telex'" in result.stderr
 
 
 def test_check_config_command_accepts_the_shipped_file():
