@@ -66,6 +66,20 @@ def start(config: Path, log: Path | None = None) -> subprocess.Popen:
     raise AssertionError(f"engine did not become ready: {output[-3000:]}")
 
 
+def engine_toml(node: str, db_url: str, web_port: int | None = None) -> str:
+    """The head of a test node's cic.toml: its name, database and web port."""
+    return (f'[engine]\nnode = "{node}"\n[database]\nurl = "{db_url}"\n'
+            f'[web]\nbind = "127.0.0.1:{web_port or free_port()}"\n')
+
+
+def print_engine_log(directory: Path, chars: int = 8000) -> None:
+    """The tail of an engine's log (start(..., log=directory / "engine.log")); pytest shows it
+    when the test failed."""
+    log = directory / "engine.log"
+    if log.exists():
+        print(log.read_text()[-chars:])
+
+
 def get_health(port: int) -> tuple[int, dict]:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as resp:

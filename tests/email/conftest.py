@@ -10,7 +10,7 @@ import pytest
 from cic_engine.config import CicConfig
 from cic_engine.routing.router import Router
 from cic_engine.routing.service import Routing
-from tests.core.test_run import free_port, start, stop
+from tests.core.test_run import engine_toml, print_engine_log, start, stop
 from tests.mailservers.dovecot import PASSWORD, Dovecot
 from tests.mailservers.smtp import SmtpServer
 
@@ -49,21 +49,13 @@ def start_mail_engine(tmp_path, db_url, dovecot, smtp):
     for proc in started:
         if proc.poll() is None:
             assert stop(proc) == 0
-    log = tmp_path / "engine.log"
-    if log.exists():
-        print(log.read_text()[-8000:])  # shown when the test failed
+    print_engine_log(tmp_path)
 
 
 def start_mail_engine_process(tmp_path, db_url, dovecot, smtp, adapter_extra: str = "", cic_extra: str = "",
                               imap_extra: str = ""):
     (tmp_path / "channels").mkdir(exist_ok=True)
-    (tmp_path / "cic.toml").write_text(textwrap.dedent(f"""\
-        [engine]
-        node = "mail-node"
-        [database]
-        url = "{db_url}"
-        [web]
-        bind = "127.0.0.1:{free_port()}"
+    (tmp_path / "cic.toml").write_text(engine_toml("mail-node", db_url) + textwrap.dedent("""\
         [outbox]
         backoff_s = 0.3
         [[queues]]

@@ -10,7 +10,7 @@ import pytest
 from cic_engine.config import CicConfig
 from cic_engine.routing.router import Router
 from cic_engine.routing.service import Routing
-from tests.core.test_run import free_port, start, stop
+from tests.core.test_run import engine_toml, free_port, print_engine_log, start, stop
 from tests.fakeswitch.switch import FakeSwitch
 
 
@@ -43,21 +43,13 @@ def start_engine(tmp_path, db_url, switch):
     for engine in started:
         if engine["proc"].poll() is None:  # not one a test killed
             assert stop(engine["proc"]) == 0
-    log = tmp_path / "engine.log"
-    if log.exists():
-        print(log.read_text()[-6000:])  # shown when the test failed
+    print_engine_log(tmp_path)
 
 
 def start_voice_engine(tmp_path, db_url, switch, adapter_extra: str, general_queue_extra: str):
     web, outbound = free_port(), free_port()
     (tmp_path / "channels").mkdir(exist_ok=True)
-    (tmp_path / "cic.toml").write_text(textwrap.dedent(f"""\
-        [engine]
-        node = "voice-node"
-        [database]
-        url = "{db_url}"
-        [web]
-        bind = "127.0.0.1:{web}"
+    (tmp_path / "cic.toml").write_text(engine_toml("voice-node", db_url, web) + textwrap.dedent("""\
         [[queues]]
         name = "general"
         offer_timeout_s = 60
