@@ -255,3 +255,33 @@ def test_processed_mail_is_moved_and_replies_are_copied_to_sent(start_mail_engin
     wait_for(lambda: dovecot.flags("INBOX") == {} and len(dovecot.flags("Done")) == 1, what="moved to Done")
     Replies(store).reply(found[0], "answer")
     wait_for(lambda: len(dovecot.flags("Sent")) == 1, what="a copy in Sent")
+
+
+def test_without_idle_the_mailbox_is_polled(tmp_path, db_url, smtp, store):
+    from tests.core.test_run import stop
+    from tests.email.conftest import start_mail_engine_process
+    from tests.mailservers.dovecot import Dovecot
+
+    # A server that does not offer IDLE.
+    server = Dovecot(extra_config="imap_capability = IMAP4rev1 LITERAL+ UIDPLUS MOVE\n").start()
+    proc = start_mail_engine_process(tmp_path, db_url, server, smtp, imap_extra="poll_s = 0.5\n")
+    try:
+        _watching(store)
+        server.deliver(mail())
+        assert wait_for(lambda: interaction_of(store, "<m1@example.cn>"), what="the mail, by polling")
+    finally:
+        assert stop(proc) == 0
+        server.remove()
+
+
+def test_passwords_come_from_the_environment_or_a_file(tmp_path, monkeypatch):
+    from cic_engine.adapters.email import ImapSettings
+
+    monkeypatch.setenv("CIC_TEST_IMAP_PASSWORD", "from-env")
+    assert ImapSettings(username="u", password_env="CIC_TEST_IMAP_PASSWORD").read("imap") == "from-env"
+    (tmp_path / "secret").write_text("from-file\n")
+    assert ImapSettings(username="u", password_file=str(tmp_path / "secret")).read("imap") == "from-file"
+    with pytest.raises(ValueError, match="CIC_TEST_NOT_SET is not set"):
+        ImapSettings(username="u", password_env="CIC_TEST_NOT_SET").read("imap")
+    with pytest.raises(ValueError, match="one of"):
+        ImapSettings(username="u", password="a", password_env="B")

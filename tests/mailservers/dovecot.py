@@ -25,7 +25,9 @@ def _free_port() -> int:
 
 
 class Dovecot:
-    def __init__(self, users: tuple[str, ...] = ("support@example.com",), port: int | None = None):
+    def __init__(self, users: tuple[str, ...] = ("support@example.com",), port: int | None = None,
+                 extra_config: str = ""):
+        self.extra_config = extra_config
         # Its own directory, which the dovecot user can enter (pytest's tmp_path is 0700 root).
         self.root = Path(tempfile.mkdtemp(prefix="cic-dovecot-"))
         self.root.chmod(0o755)
@@ -76,7 +78,7 @@ service imap-login {{
     port = 0
   }}
 }}
-""")
+""" + self.extra_config)
         self.proc = subprocess.Popen(["dovecot", "-c", str(self.config), "-F"], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         deadline = time.monotonic() + 15
