@@ -15,6 +15,7 @@ from typing import ClassVar, Literal
 
 import aiosmtplib
 import gevent
+import psycopg
 from gevent.pool import Pool
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -258,10 +259,30 @@ class EmailAdapter:
         else:
             aio.run(session.mark_seen(done), timeout=timeout)
 
-    @staticmethod
-    def _in_order(works: list) -> None:
+    def _in_order(self, works: list) -> None:
         for fn, *args in works:
-            fn(*args)
+            try:
+                fn(*args)
+            except (psycopg.Error, OSError):
+                raise  # the database or the network: the batch is read again later
+            except Exception as exc:  # noqa: BLE001 - this message, not the mailbox: kept, flagged
+                log.exception("%s: message %s could not be taken in as it is", self.name, args[-1])
+                self._unreadable(args[-1], exc)
+
+    def _unreadable(self, where: dict[str, str], error: Exception) -> None:
+        """A message the engine could not take in as it is still reaches an agent: on record
+        with the reason, content-addressed, so a re-read does not double it."""
+        reason = f"{type(error).__name__}: {str(error)[:500]}"
+        contact = InboundContact(
+            channel=Channel.email, endpoint=self.address, external_id=f"<unreadable.{where['folder']}."
+            f"{where['uid']}.{abs(hash(reason)) % 10**9}@cic.invalid>"[:998],
+            sender=f"unreadable-{where['folder']}-{where['uid']}"[:200], sender_kind=IdentityKind.chat,
+            subject="Message that could not be read", queue=self.config.queue, recipient=self.address,
+            parts=[ContentPart(body=f"[This message could not be taken in: {reason}. It stays on the mail "
+                                    f"server in {where['folder']} (UID {where['uid']}).]")],
+            metadata={"adapter": self.name, **where, "problems": f"unreadable: {reason}"},
+        )
+        self.context.engine.ingest(contact)
 
     def _ingest(self, mail: ParsedMail, raw: bytes, where: dict[str, str]) -> None:
         if mail.bounce is not None:

@@ -285,3 +285,16 @@ def test_passwords_come_from_the_environment_or_a_file(tmp_path, monkeypatch):
         ImapSettings(username="u", password_env="CIC_TEST_NOT_SET").read("imap")
     with pytest.raises(ValueError, match="one of"):
         ImapSettings(username="u", password="a", password_env="B")
+
+
+def test_a_nul_byte_in_a_header_is_read_flagged_and_does_not_block_the_mailbox(start_mail_engine, dovecot, store):
+    start_mail_engine()
+    _watching(store)
+    # A NUL inside the Message-ID (Dovecot stores it as 0x80): no database could keep that id as it is.
+    dovecot.deliver(b"From: c@example.com\r\nMessage-ID: <a\x00b@x>\r\nSubject: odd\r\n\r\nbody\r\n")
+    dovecot.deliver(mail(message_id="<next@x>"))
+    assert wait_for(lambda: interaction_of(store, "<next@x>"), what="the next mail")
+    [(subject, problems)] = rows(store, "SELECT subject, metadata ->> 'problems' FROM messages "
+                                        "WHERE metadata ->> 'uid' = '1'")
+    assert subject == "odd" and "raw 8-bit" in problems
+    assert all("\\Seen" in f for f in dovecot.flags().values())
