@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import gevent
 from gevent.queue import Empty, Queue
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel
 
 from ..esl.channels import parse_show_channels
 from ..esl.connection import Endpoint, ESLError, InboundConnection
@@ -37,96 +37,13 @@ from ..routing.events import RoutingEvent
 from ..routing.service import RoutingError
 from ..store import calls as store_calls
 from . import AdapterContext
-from .ivr import IvrConfig, run_ivr
-from .voice_controls import SAFE_LOGIN, CallSession, ControlDesk, ControlRefused, Step
+from .ivr import run_ivr
+from .voice_config import VoiceConfig
+from .voice_controls import SAFE_LOGIN, CallSession, ControlDesk, ControlRefused
+from .voice_conversation import Conversations
+from .voice_dialing import OutboundCalls
 
 log = logging.getLogger(__name__)
-
-
-class Announcements(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    every_s: float = Field(30, ge=0.2, le=3600)
-    position_prompt: str = "ivr/ivr-you_are_number.wav"
-    wait_prompt: str = "ivr/ivr-estimated_wait_time_is.wav"
-    minutes_prompt: str = "ivr/ivr-minutes.wav"
-    language: str = Field("en", pattern=r"^[a-z]{2}$", description="the say module: en, zh, ...")
-
-
-class Voicemail(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    queue: str = Field(description="queue the messages wait in for an agent; give it no open hours")
-    greeting: str = "voicemail/vm-record_message.wav"
-    directory: str = Field("/var/lib/freeswitch/recordings/cic", description="where the switch writes recordings")
-    max_s: int = Field(120, ge=5, le=3600)
-    silence_s: int = Field(5, ge=1, le=60, description="silence that ends the message")
-    attach: bool = Field(True, description="read the recording (same host or shared storage) into the message")
-
-
-class Callbacks(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    key: str = Field("1", pattern=r"^[0-9*#]$", description="the key a waiting caller presses to be called back")
-    prompt: str = Field("ivr/ivr-to_be_called_back_press_1.wav", description="played with every announcement")
-    confirm: str = Field("ivr/ivr-we_will_call_you_back.wav", description="played before the caller hangs up")
-    caller_id: str = Field("0000000000", max_length=40, description="the number the customer sees when called back")
-
-
-class VoiceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    outbound_bind: str = Field("127.0.0.1:8084", description="where the dialplan's `socket` application connects")
-    esl_host: str = "127.0.0.1"
-    esl_port: int = Field(8021, ge=1, le=65535)
-    esl_password: str = Field("ClueCon", min_length=1)
-    queue: str | None = Field(None, description="queue for calls; default: engine.default_queue")
-    moh: str = Field("local_stream://moh", description="what callers hear while they wait")
-    agent_endpoint: str = Field("user/{login}", description="dial string of an agent's phone; {login} is replaced")
-    ring_s: int = Field(20, ge=5, le=120, description="how long an agent's phone rings before the offer is given back")
-    command_timeout_s: float = Field(10, gt=0, le=120)
-    # Calls report their own events on their outbound sockets; the event socket only needs what
-    # concerns the switch as a whole (and every extra event is parsed on both sides).
-    esl_events: list[str] = Field(
-        default_factory=lambda: ["BACKGROUND_JOB", "CHANNEL_PARK", "CHANNEL_HANGUP_COMPLETE", "HEARTBEAT"])
-    ivr: IvrConfig | None = Field(None, description="menus callers go through before they wait; none: straight to queue")
-    announce: Announcements | None = Field(None, description="position / expected-wait announcements while waiting")
-    voicemail: Voicemail | None = Field(None, description="where callers leave a message when a queue says voicemail")
-    callback: Callbacks | None = Field(None, description="waiting callers may ask to be called back, keeping "
-                                       "their place; also what a queue's callback action dials")
-    number_endpoint: str = Field("sofia/gateway/pstn/{number}", description="dial string of an outside number "
-                                 "(E.164); {number} is replaced")
-    recordings: str = Field("/var/lib/freeswitch/recordings/cic", description="where the switch writes call "
-                            "recordings (queues' `recording` policy)")
-    closed_prompt: str = Field("ivr/ivr-not_available.wav", description="played before hanging up when voicemail "
-                               "is asked for but not configured")
-
-    @field_validator("outbound_bind")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
-            raise ValueError("must be host:port, e.g. 127.0.0.1:8084")
-        return value
-
-    @field_validator("agent_endpoint")
-    @classmethod
-    def _has_login(cls, value: str) -> str:
-        if "{login}" not in value:
-            raise ValueError("must contain {login}, e.g. user/{login}")
-        return value
-
-    @field_validator("number_endpoint")
-    @classmethod
-    def _has_number(cls, value: str) -> str:
-        if "{number}" not in value:
-            raise ValueError("must contain {number}, e.g. sofia/gateway/pstn/{number}")
-        return value
-
-    @property
-    def bind(self) -> tuple[str, int]:
-        host, _, port = self.outbound_bind.rpartition(":")
-        return host, int(port)
 
 
 def take_recording(path: str, attach: bool) -> list[Attachment]:
@@ -156,7 +73,7 @@ RECLAIMED = "cic_reclaimed"  # channel variable: the call was handed back after 
 DTMF = "caller.dtmf"  # a key the waiting caller pressed, put among the routing events of the wait
 
 
-class VoiceAdapter:
+class VoiceAdapter(Conversations, OutboundCalls):
     kind: ClassVar[str] = "voice"
     Config: ClassVar[type[BaseModel]] = VoiceConfig
 
@@ -265,36 +182,6 @@ class VoiceAdapter:
             error = f"internal error: {type(exc).__name__}"
         with store.connection() as conn:
             store_calls.finish(conn, command.id, now(), result, error)
-
-    def recording_policy(self, queue: str | None) -> str:
-        found = next((q for q in self.context.engine.cic.queues if q.name == queue), None)
-        return found.recording if found else "never"
-
-    def start_recording(self, session: CallSession) -> None:
-        path = f"{self.config.recordings.rstrip('/')}/{session.interaction_id}-{session.call.uuid}.wav"
-        out = self.esl.api(f"uuid_record {session.call.uuid} start {path}").strip()
-        if out.startswith("-ERR"):
-            raise ControlRefused(f"the switch could not record: {out[4:].strip()}")
-        session.recording = path
-        self.context.routing.note(session.interaction_id, "recording_started", agent_id=session.agent_id,
-                                  data={"path": path})
-
-    def stop_recording(self, session: CallSession) -> None:
-        """Stop (if the call is still up) and put the recording on the interaction's timeline."""
-        path, session.recording = session.recording, None
-        if path is None:
-            return
-        if not session.call.hungup.is_set():
-            try:
-                self.esl.api(f"uuid_record {session.call.uuid} stop {path}")
-            except ESLError as exc:
-                log.warning("call %s: stopping the recording: %s", session.call.uuid, exc)
-        try:
-            size = os.path.getsize(path)
-        except OSError:
-            size = None  # written on the switch's host, not readable here
-        self.context.routing.note(session.interaction_id, "recording", agent_id=session.agent_id,
-                                  data={"path": path, "bytes": size})
 
     # One call -----------------------------------------------------------------------------
 
@@ -492,227 +379,6 @@ class VoiceAdapter:
         if login is None:
             login = self._logins[agent_id] = self.context.routing.status(agent_id).login
         return login
-
-    def _record_from_answer(self, session: CallSession) -> None:
-        try:
-            self.start_recording(session)
-        except (ControlRefused, ESLError) as exc:
-            log.error("call %s: queue %s records every call, but: %s", session.call.uuid, session.queue, exc)
-
-    def _converse(self, call: OutboundCall, session: CallSession) -> bool:
-        """The caller's conversation with agents, after the first one answered: each time it
-        ends, the step a control asked for (transfer, consultation) or the end of the call."""
-        on_unbridge = lambda e: e.name == "CHANNEL_UNBRIDGE" and session.unbridged.set()  # noqa: E731
-        call.on_event.append(on_unbridge)
-        call.hungup.rawlink(lambda _: (session.unbridged.set(), session.decisions.put(None)))
-        try:
-            while True:
-                step, session.next_step = session.next_step, None
-                if step is None:
-                    self._finish(session)
-                    call.hangup()
-                    return True
-                if step.kind == "transfer":
-                    if self._transfer(call, session, step):
-                        return True
-                    return False  # waits in line again
-                self._consultation(call, session, step)
-                session.unbridged.wait()
-                if call.hungup.is_set():
-                    raise CallGone(f"call {call.uuid} has hung up")
-        except CallGone:
-            self._finish(session)
-            return True
-        finally:
-            call.on_event.remove(on_unbridge)
-
-    def _transfer(self, call: OutboundCall, session: CallSession, step: Step) -> bool:
-        """A blind transfer: True when the call is done with, False when it waits in line."""
-        routing, agent_id = self.context.routing, session.agent_id
-        assert agent_id is not None
-        self._drop_legs(session)
-        if step.to == "number":
-            routing.note(session.interaction_id, "transferred", agent_id=agent_id,
-                         data={"to_number": step.target})
-            self._finish(session, outcome="transferred")
-            call.run("bridge", f"{{call_timeout={self.config.ring_s}}}{step.dial}")
-            call.hangup()
-            return True
-        queue = step.target if step.to == "queue" else session.queue
-        self.stop_recording(session)
-        routing.transfer(session.interaction_id, agent_id, queue or "", to_agent_id=step.agent_id,
-                         actor=f"agent:{agent_id}")
-        session.queue = queue
-        session.agent_id = session.agent_uuid = None
-        self.desk.sessions.pop(session.interaction_id, None)
-        return False
-
-    def _consultation(self, call: OutboundCall, session: CallSession, step: Step) -> None:
-        """The caller hears music while the agent talks to the consulted party; then the caller
-        is joined to that party (complete, or the agent hung up), back to the agent (cancel, or
-        the consulted party hung up), or the call ends (the agent's hang-up control)."""
-        routing = self.context.routing
-        moh = call.start("playback", self.config.moh)
-        decision = session.decisions.get()
-        call.stop_media()
-        moh.wait(timeout=5)
-        if decision is None:
-            raise CallGone(f"call {call.uuid} has hung up")
-        consult_uuid, agent_uuid, agent_id = session.consult_uuid, session.agent_uuid, session.agent_id
-        assert consult_uuid and agent_uuid and agent_id is not None
-        session.consult = session.consult_uuid = None
-        session.unbridged.clear()
-        if decision == "complete":
-            try:
-                self.desk.api(f"uuid_bridge {call.uuid} {consult_uuid}")
-            except (ControlRefused, ESLError) as exc:
-                log.warning("call %s: the consulted party is gone (%s); back to the agent", call.uuid, exc)
-                decision = "cancel"
-        if decision in ("cancel", "hangup"):
-            self._kill(consult_uuid)
-            routing.note(session.interaction_id, "consult_cancelled", agent_id=agent_id, data={"target": step.target})
-            try:
-                if decision == "cancel":
-                    self.desk.api(f"uuid_bridge {call.uuid} {agent_uuid}")
-                    return
-            except (ControlRefused, ESLError) as exc:
-                log.warning("call %s: the agent's leg is gone too (%s)", call.uuid, exc)
-            session.unbridged.set()  # nobody left to talk to: the call ends
-            return
-        self._kill(agent_uuid)
-        self.stop_recording(session)
-        if step.agent_id is not None:
-            routing.hand_over(session.interaction_id, agent_id, step.agent_id, actor=f"agent:{agent_id}")
-            session.agent_id = step.agent_id
-        else:
-            routing.note(session.interaction_id, "transferred", agent_id=agent_id,
-                         data={"to_number": step.target, "attended": True})
-            self._end(session.interaction_id, agent_id, outcome="transferred")
-            session.agent_id = None
-        session.agent_uuid = consult_uuid
-        if session.agent_id is not None and self.recording_policy(session.queue) == "always":
-            self._record_from_answer(session)
-
-    def _leg_ended(self, event) -> None:
-        """During a consultation, the agent hanging up completes the transfer (as on any office
-        phone) and the consulted party hanging up brings the agent back to the caller."""
-        if event.name != "CHANNEL_HANGUP_COMPLETE" or not event.uuid:
-            return
-        for session in list(self.desk.sessions.values()):
-            if session.consult is not None and event.uuid == session.agent_uuid:
-                session.decisions.put("complete")
-            elif session.consult is not None and event.uuid == session.consult_uuid:
-                session.decisions.put("cancel")
-
-    def _finish(self, session: CallSession, outcome: str = "handled") -> None:
-        """The conversation is over: recording on the timeline, the other legs hung up, the
-        agent's work ended (wrap-up follows)."""
-        self.stop_recording(session)
-        self._drop_legs(session)
-        if session.agent_uuid and session.agent_uuid != session.call.uuid:
-            self._kill(session.agent_uuid)
-        if session.agent_id is not None:
-            self._end(session.interaction_id, session.agent_id, outcome)
-            session.agent_id = None
-        self.desk.sessions.pop(session.interaction_id, None)
-
-    def _drop_legs(self, session: CallSession) -> None:
-        for leg in [*session.others, *([session.consult_uuid] if session.consult_uuid else [])]:
-            self._kill(leg)
-        session.others.clear()
-        session.supervisors.clear()
-
-    def _kill(self, uuid: str) -> None:
-        try:
-            self.esl.api(f"uuid_kill {uuid} NORMAL_CLEARING")  # -ERR when it is gone already: fine
-        except ESLError as exc:
-            log.warning("could not hang up leg %s: %s", uuid, exc)
-
-    # Calls the engine makes: callbacks and click-to-call ----------------------------------------
-
-    def _dial_callback(self, offer: RoutingEvent) -> None:
-        """A callback's turn came: ring the reserved agent; once they answer, the customer
-        (_agent_first). One node dials each offer (call_commands.offer_event_id)."""
-        assert offer.interaction_id is not None and offer.agent_id is not None and offer.id is not None
-        with self.context.engine.store.connection() as conn:
-            number = store_calls.claim_callback(conn, offer.id, offer.interaction_id, offer.agent_id,
-                                                self.context.node, self.name, self.context.engine.clock.now())
-        if number is None:
-            return
-        try:
-            self._ring_agent(offer.interaction_id, offer.agent_id, number, "callback")
-        except ControlRefused as exc:
-            log.info("callback of %s: %s", offer.interaction_id, exc)
-            self._give_back(offer.interaction_id, offer.agent_id, str(exc), missed="NO_ANSWER" in str(exc))
-
-    def click_to_call(self, command) -> dict:
-        """An agent calls a customer from the inbox: an outbound voice interaction held by the
-        agent; their phone rings first, then the customer's."""
-        if command.agent_id is None:
-            raise ControlRefused("who calls?")
-        try:
-            number = normalise_phone(str(command.args.get("number", "")), self.context.engine.cic.engine.phone_region)
-        except InvalidIdentity as exc:
-            raise ControlRefused(str(exc)) from None
-        queue = command.args.get("queue") or self.config.queue or self.context.engine.cic.engine.default_queue
-        with self.context.engine.store.transaction() as conn:
-            row = conn.execute("SELECT id FROM queues WHERE name = %s", (queue,)).fetchone()
-            interaction_id = store_calls.start_outbound(conn, command.agent_id, number, row[0] if row else None,
-                                                        self.name, self.context.engine.clock.now(),
-                                                        f"agent:{command.agent_id}")
-        if interaction_id is None:
-            status = self.context.routing.status(command.agent_id)
-            raise ControlRefused(f"{status.login} cannot make a call now ({status.state})")
-        try:
-            agent_uuid = self._ring_agent(interaction_id, command.agent_id, number, "click")
-        except ControlRefused as exc:
-            self._end(interaction_id, command.agent_id, outcome="not connected")
-            raise ControlRefused(f"your phone did not answer: {exc}") from None
-        return {"interaction_id": interaction_id, "agent_uuid": agent_uuid, "number": number}
-
-    def _ring_agent(self, interaction_id: int, agent_id: int, number: str, kind: str) -> str:
-        dial, _, _ = self.desk.dial_string("agent", self._login(agent_id))
-        return self.desk.originate(
-            dial, f"'socket:{self.config.outbound_bind} async full' inline",
-            f"cic_interaction={interaction_id},cic_agent_id={agent_id},cic_dial={number},cic_kind={kind},")
-
-    def _agent_first(self, call: OutboundCall) -> None:
-        """Our socket holds the agent's leg of a call we make: then the customer's phone rings."""
-        interaction_id, agent_id = int(call.variable("cic_interaction") or 0), int(call.variable("cic_agent_id") or 0)
-        number, kind = call.variable("cic_dial") or "", call.variable("cic_kind")
-        routing = self.context.routing
-        if kind == "callback":
-            try:
-                routing.accept(interaction_id, agent_id)  # the agent answered
-            except RoutingError as exc:
-                log.info("callback %s: %s", interaction_id, exc)
-                call.hangup()
-                return
-        queue = None
-        with self.context.engine.store.connection() as conn:
-            row = conn.execute("SELECT q.name FROM interactions i JOIN queues q ON q.id = i.queue_id WHERE i.id = %s",
-                               (interaction_id,)).fetchone()
-            queue = row[0] if row else None
-        session = CallSession(interaction_id=interaction_id, call=call, queue=queue, outbound=True,
-                              agent_id=agent_id, agent_uuid=call.uuid)
-        self.desk.sessions[interaction_id] = session
-        caller_id = self.config.callback.caller_id if self.config.callback else "0000000000"
-        customer_uuid = str(uuidlib.uuid4())
-        try:
-            result = call.run("bridge", f"{{call_timeout={self.config.ring_s},origination_uuid={customer_uuid},"
-                                        f"origination_caller_id_number={caller_id},cic_interaction={interaction_id}}}"
-                                        f"{self.config.number_endpoint.format(number=number)}")
-            if result.get("variable_originate_disposition", "SUCCESS") != "SUCCESS":
-                why = result.get("variable_originate_disposition")
-                routing.note(interaction_id, "customer_not_reached", agent_id=agent_id, data={"number": number, "why": why})
-                self._finish(session, outcome="not reached")
-            else:
-                self._finish(session)
-            call.hangup()
-        except CallGone:
-            self._finish(session)
-        finally:
-            self.desk.sessions.pop(interaction_id, None)
 
     # Voicemail and announcements ------------------------------------------------------------
 
