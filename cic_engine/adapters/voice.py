@@ -39,7 +39,7 @@ from ..store import calls as store_calls
 from . import AdapterContext
 from .ivr import run_ivr
 from .voice_config import VoiceConfig
-from .voice_controls import SAFE_LOGIN, CallSession, ControlDesk, ControlRefused
+from .voice_controls import CallSession, ControlDesk, ControlRefused
 from .voice_conversation import Conversations
 from .voice_dialing import OutboundCalls
 
@@ -332,8 +332,7 @@ class VoiceAdapter(Conversations, OutboundCalls):
         routing = self.context.routing
         interaction_id = session.interaction_id
         login = self._login(agent_id)
-        if not SAFE_LOGIN.match(login):
-            raise RoutingError(f"agent login {login!r} cannot be dialled")
+        phone = self.desk.agent_phone(login)
         agent_uuid = str(uuidlib.uuid4())
         bridged: list[bool] = []
 
@@ -355,7 +354,7 @@ class VoiceAdapter(Conversations, OutboundCalls):
             # park_after_bridge: an agent leg the caller is taken from (a consultation) stays up.
             result = call.run("bridge", f"{{call_timeout={self.config.ring_s},origination_uuid={agent_uuid},"
                                         f"park_after_bridge=true,cic_interaction={interaction_id},cic_agent={login}}}"
-                                        f"{self.config.agent_endpoint.format(login=login)}")
+                                        f"{phone}")
         except CallGone:
             if bridged:
                 self._finish(session)

@@ -112,23 +112,30 @@ class ControlDesk:
     def record(self, session: CallSession, kind: str, data: dict | None = None) -> None:
         self._routing.note(session.interaction_id, kind, agent_id=session.agent_id, data=data or {})
 
+    def agent_phone(self, login: str) -> str:
+        """The dial string of an agent's phone; a login that could smuggle dial-string syntax is refused."""
+        if not SAFE_LOGIN.match(login):
+            raise ControlRefused(f"agent login {login!r} cannot be dialled")
+        return self.adapter.config.agent_endpoint.format(login=login)
+
+    def phone_number(self, raw: str) -> str:
+        """An outside number in E.164, or ControlRefused saying why it is not one."""
+        try:
+            return normalise_phone(raw, self.adapter.context.engine.cic.engine.phone_region)
+        except InvalidIdentity as exc:
+            raise ControlRefused(str(exc)) from None
+
     def dial_string(self, to: str, target: str) -> tuple[str, str, int | None]:
         """(dial string, what to call it, agent id) of an agent's phone or a number."""
-        config = self.adapter.config
         if to == "agent":
             try:
                 agent_id = self._routing.agent_id(target)
             except RoutingError as exc:
                 raise ControlRefused(str(exc)) from None
-            if not SAFE_LOGIN.match(target):
-                raise ControlRefused(f"agent login {target!r} cannot be dialled")
-            return config.agent_endpoint.format(login=target), target, agent_id
+            return self.agent_phone(target), target, agent_id
         if to == "number":
-            try:
-                number = normalise_phone(target, self.adapter.context.engine.cic.engine.phone_region)
-            except InvalidIdentity as exc:
-                raise ControlRefused(str(exc)) from None
-            return config.number_endpoint.format(number=number), number, None
+            number = self.phone_number(target)
+            return self.adapter.config.number_endpoint.format(number=number), number, None
         raise ControlRefused(f"cannot call a {to!r}; say agent or number")
 
     def originate(self, dial: str, app: str, variables: str = "") -> str:
@@ -262,8 +269,7 @@ class ControlDesk:
             self.api(f"uuid_recv_dtmf {leg} {EAVESDROP_KEYS[mode]}")  # the line switches mode
         else:
             login = self._routing.status(supervisor_id).login
-            dial, _, _ = self.dial_string("agent", login)
-            leg = self.originate(dial, f"&eavesdrop({session.agent_uuid})",
+            leg = self.originate(self.agent_phone(login), f"&eavesdrop({session.agent_uuid})",
                                  f"{EAVESDROP_VARS[mode]}cic_interaction={session.interaction_id},")
             session.supervisors[supervisor_id] = leg
             session.others[leg] = f"supervisor {login}"

@@ -7,7 +7,6 @@ import logging
 import uuid as uuidlib
 
 from ..esl.outbound import CallGone, OutboundCall
-from ..identity import InvalidIdentity, normalise_phone
 from ..routing.events import RoutingEvent
 from ..routing.service import RoutingError
 from ..store import calls as store_calls
@@ -39,16 +38,12 @@ class OutboundCalls:
         agent; their phone rings first, then the customer's."""
         if command.agent_id is None:
             raise ControlRefused("who calls?")
-        try:
-            number = normalise_phone(str(command.args.get("number", "")), self.context.engine.cic.engine.phone_region)
-        except InvalidIdentity as exc:
-            raise ControlRefused(str(exc)) from None
+        number = self.desk.phone_number(str(command.args.get("number", "")))
         queue = command.args.get("queue") or self.config.queue or self.context.engine.cic.engine.default_queue
         with self.context.engine.store.transaction() as conn:
-            row = conn.execute("SELECT id FROM queues WHERE name = %s", (queue,)).fetchone()
-            interaction_id = store_calls.start_outbound(conn, command.agent_id, number, row[0] if row else None,
-                                                        self.name, self.context.engine.clock.now(),
-                                                        f"agent:{command.agent_id}")
+            interaction_id = store_calls.start_outbound(
+                conn, command.agent_id, number, self.context.routing.router.queues.ids.get(queue), self.name,
+                self.context.engine.clock.now(), f"agent:{command.agent_id}")
         if interaction_id is None:
             status = self.context.routing.status(command.agent_id)
             raise ControlRefused(f"{status.login} cannot make a call now ({status.state})")
@@ -60,9 +55,8 @@ class OutboundCalls:
         return {"interaction_id": interaction_id, "agent_uuid": agent_uuid, "number": number}
 
     def _ring_agent(self, interaction_id: int, agent_id: int, number: str, kind: str) -> str:
-        dial, _, _ = self.desk.dial_string("agent", self._login(agent_id))
         return self.desk.originate(
-            dial, f"'socket:{self.config.outbound_bind} async full' inline",
+            self.desk.agent_phone(self._login(agent_id)), f"'socket:{self.config.outbound_bind} async full' inline",
             f"cic_interaction={interaction_id},cic_agent_id={agent_id},cic_dial={number},cic_kind={kind},")
 
     def _agent_first(self, call: OutboundCall) -> None:
@@ -77,7 +71,6 @@ class OutboundCalls:
                 log.info("callback %s: %s", interaction_id, exc)
                 call.hangup()
                 return
-        queue = None
         with self.context.engine.store.connection() as conn:
             row = conn.execute("SELECT q.name FROM interactions i JOIN queues q ON q.id = i.queue_id WHERE i.id = %s",
                                (interaction_id,)).fetchone()
