@@ -7,6 +7,7 @@ by SMTP, threaded, with a copy in the Sent folder when configured.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import random
@@ -43,6 +44,12 @@ log = logging.getLogger(__name__)
 MB = 1024 * 1024
 BATCH = 100  # messages per FETCH; committed in parallel, then flagged together
 PARALLEL = 8  # ingests at once (each its own transaction)
+
+
+def _digest(text: str) -> str:
+    """A short id from text, the same in every process (str hashes are salted per process, so a
+    re-read after a restart would not find what the first read wrote)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 class Secret(BaseModel):
@@ -275,7 +282,7 @@ class EmailAdapter:
         reason = f"{type(error).__name__}: {str(error)[:500]}"
         contact = InboundContact(
             channel=Channel.email, endpoint=self.address, external_id=f"<unreadable.{where['folder']}."
-            f"{where['uid']}.{abs(hash(reason)) % 10**9}@cic.invalid>"[:998],
+            f"{where['uid']}.{_digest(reason)}@cic.invalid>"[:998],
             sender=f"unreadable-{where['folder']}-{where['uid']}"[:200], sender_kind=IdentityKind.chat,
             subject="Message that could not be read", queue=self.config.queue, recipient=self.address,
             parts=[ContentPart(body=f"[This message could not be taken in: {reason}. It stays on the mail "
@@ -322,7 +329,7 @@ class EmailAdapter:
             log.info("%s: message %s has no usable sender (%s)", self.name, mail.message_id, exc)
             metadata["problems"] = (metadata.get("problems", "") + f"; sender unusable: {exc}").strip("; ")
             result = self.context.engine.ingest(InboundContact(
-                sender=f"unknown-sender-{abs(hash(mail.message_id)) % 10**12}", sender_kind=IdentityKind.chat,
+                sender=f"unknown-sender-{_digest(mail.message_id)}", sender_kind=IdentityKind.chat,
                 **contact))
         self.ingested += 0 if result.duplicate else 1
         if follow_up and not result.duplicate:

@@ -166,7 +166,7 @@ def parse(raw: bytes, own_addresses: frozenset[str] = frozenset()) -> ParsedMail
         subject=_header(msg, "Subject", problems), date=date, text=text, html=html, preview=preview(text),
         attachments=attachments, problems=problems,
     )
-    parsed.bounce = _bounce(msg, parsed)
+    parsed.bounce = _bounce(msg)
     parsed.automatic = _automatic(msg, parsed, own_addresses)
     return parsed
 
@@ -224,7 +224,7 @@ def _safe_filename(name: str) -> str:
     return name[:255]
 
 
-def _bounce(msg: Message, parsed: ParsedMail) -> Bounce | None:
+def _bounce(msg: Message) -> Bounce | None:
     if msg.get_content_type() != "multipart/report" or msg.get_param("report-type", "").lower() != "delivery-status":
         return None
     fields: dict[str, str] = {}
