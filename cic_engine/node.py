@@ -87,7 +87,7 @@ class Node:
             self.adapters[adapter_config.name] = adapter
             log.info("adapter %s (%s) started", adapter_config.name, adapter_config.kind)
         assert self.store is not None
-        self.outbox = OutboxSender(self.store, self.store.url, {n: a.deliver for n, a in self.adapters.items()},
+        self.outbox = OutboxSender(self.store, self.events, {n: a.deliver for n, a in self.adapters.items()},
                                    self.engine.clock, self.loaded.cic.outbox.backoff_s, self.loaded.cic.outbox.max_attempts)
         self.outbox.start()
 

@@ -1,5 +1,5 @@
-"""Sends what the outbox holds for this node's adapters: one greenlet, woken by NOTIFY
-cic_outbox and by the next retry's time. A temporary failure is retried with exponential
+"""Sends what the outbox holds for this node's adapters: one greenlet, woken by the
+`outbox.queued` event (cic_events, through the node's EventListener) and by the next retry's time. A temporary failure is retried with exponential
 backoff; a permanent one (or too many temporary ones) marks the message failed with the
 adapter's reason, on the interaction's timeline."""
 
@@ -15,6 +15,7 @@ from gevent.event import Event
 
 from .clock import Clock, SystemClock
 from .models import Attachment, ContentPart, DeliveryResult, OutboundMessage
+from .routing.events import EventListener, RoutingEvent
 from .store import Store
 from .store import outbox as store_outbox
 
@@ -37,16 +38,18 @@ def outbound_message(row: tuple) -> OutboundMessage:
 
 
 class OutboxSender:
-    def __init__(self, store: Store, url: str, deliverers: dict[str, Callable[[OutboundMessage], DeliveryResult]],
-                 clock: Clock | None = None, backoff_s: float = BACKOFF_S, max_attempts: int = MAX_ATTEMPTS):
+    def __init__(self, store: Store, events: EventListener,
+                 deliverers: dict[str, Callable[[OutboundMessage], DeliveryResult]], clock: Clock | None = None,
+                 backoff_s: float = BACKOFF_S, max_attempts: int = MAX_ATTEMPTS):
         self.store = store
-        self.url = url
+        self.events = events
         self.deliverers = deliverers
         self.clock = clock or SystemClock()
         self.backoff_s = backoff_s
         self.max_attempts = max_attempts
         self._wake = Event()
         self._greenlets: list[gevent.Greenlet] = []
+        self._unsubscribe: Callable[[], None] | None = None
 
     def start(self) -> None:
         if not self.deliverers:
@@ -55,22 +58,17 @@ class OutboxSender:
             stuck = store_outbox.release_stuck(conn, list(self.deliverers))
         if stuck:
             log.info("outbox: %d message(s) interrupted by the last stop are due again", stuck)
-        self._greenlets = [gevent.spawn(self._listen), gevent.spawn(self._run)]
+        self._unsubscribe = self.events.subscribe(self._queued)
+        self._greenlets = [gevent.spawn(self._run)]
 
     def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         gevent.killall(self._greenlets, timeout=5)
 
-    def _listen(self) -> None:
-        while True:
-            try:
-                with psycopg.connect(self.url, autocommit=True, application_name="cic-outbox") as conn:
-                    conn.execute(f"LISTEN {store_outbox.OUTBOX_NOTIFY_CHANNEL}")
-                    self._wake.set()
-                    for _ in conn.notifies():
-                        self._wake.set()
-            except (psycopg.Error, OSError) as exc:
-                log.warning("outbox listener: %s; retrying", exc)
-                gevent.sleep(2)
+    def _queued(self, event: RoutingEvent) -> None:
+        if event.event == "outbox.queued" and event.data.get("adapter") in self.deliverers:
+            self._wake.set()
 
     def _run(self) -> None:
         adapters = list(self.deliverers)

@@ -32,7 +32,7 @@ class Replies:
     def reply(self, interaction_id: int, text: str, agent_id: int | None = None, files: list[ReplyFile] = (),
               kind: str = "reply", quote_previous: bool = True, subject: str | None = None) -> int:
         """Queue a reply to the customer's last message; returns the outbox id."""
-        now, subject_override = self.clock.now(), subject
+        now = self.clock.now()
         with self.store.transaction() as conn:
             row = conn.execute(
                 """SELECT i.channel, i.subject, c.opted_out_channels, m.sender, m.sender_name, m.received_at,
@@ -45,7 +45,7 @@ class Replies:
                    WHERE i.id = %s""", (interaction_id,)).fetchone()
             if row is None:
                 raise ReplyRefused(f"interaction {interaction_id} has no message from the customer to answer")
-            channel, subject, opted_out, sender, sender_name, received_at, our_address, adapter, previous = row
+            channel, thread_subject, opted_out, sender, sender_name, received_at, our_address, adapter, previous = row
             if channel in opted_out:
                 raise ReplyRefused(f"the customer opted out of {channel}")
             if not adapter:
@@ -57,7 +57,7 @@ class Replies:
             domain = (our_address or "").rpartition("@")[2] or "cic.invalid"
             message_id = new_message_id(domain)
             payload = {
-                "subject": subject_override or reply_subject(subject), "text": text, "kind": kind, "agent_id": agent_id,
+                "subject": subject or reply_subject(thread_subject), "text": text, "kind": kind, "agent_id": agent_id,
                 "thread_refs": refs,
                 "quote": quote(Quoted(sender=sender_name or sender, at=received_at, text=previous or ""))
                 if quote_previous and previous else None,

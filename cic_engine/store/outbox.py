@@ -10,8 +10,6 @@ from psycopg.types.json import Jsonb
 
 from . import Conn
 
-OUTBOX_NOTIFY_CHANNEL = "cic_outbox"
-
 
 def enqueue(conn: Conn, interaction_id: int, channel: str, adapter: str, recipient: str, payload: dict[str, Any],
             external_id: str | None, now: datetime) -> int:
@@ -20,7 +18,12 @@ def enqueue(conn: Conn, interaction_id: int, channel: str, adapter: str, recipie
                                next_attempt_at)
            VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
         (interaction_id, channel, adapter, recipient, Jsonb(payload), external_id, now, now)).fetchone()
-    conn.execute("SELECT pg_notify(%s, %s)", (OUTBOX_NOTIFY_CHANNEL, adapter))
+    # Heard by every node on cic_events (outbox.queued); the node owning the adapter sends it.
+    conn.execute(
+        """SELECT pg_notify('cic_events', jsonb_build_object(
+               'event', 'outbox.queued', 'at', %s::timestamptz, 'interaction_id', %s::bigint,
+               'data', jsonb_build_object('outbox_id', %s::bigint, 'adapter', %s::text))::text)""",
+        (now, interaction_id, row[0], adapter))
     return row[0]
 
 
