@@ -95,7 +95,7 @@ def _find_header(block: str, name: str) -> str | None:
     if not value:
         return ""  # `Name:` with an empty value
     if value[0] != " ":
-        return _find_header(block[:at], name) if at > 0 else None  # a longer name that starts with this one
+        return _find_header(block[:at], name) if at > 0 else None  # `Name:x`, not a header line: look further up
     value = value[1:]
     return _unquote(value) if "%" in value else value
 
