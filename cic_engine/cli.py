@@ -1,4 +1,4 @@
-"""`cic-engine run | check-config | db upgrade | schemas`.
+"""`cic-engine run | check-config | db upgrade | passwd | hash-password | schemas`.
 
 gevent's monkey patching must happen before anything imports psycopg (which picks its wait
 function at import) or sockets; this module therefore patches first and imports the rest later.
@@ -48,22 +48,67 @@ def cmd_check_config(args) -> int:
     return 0
 
 
-def cmd_db_upgrade(args) -> int:
+def _with_database(config_path: str, work) -> object:
+    """Run work(url) against the configured database, the embedded one started for it if need be."""
     from .store import migrations
     from .store.embedded import EmbeddedPostgres
 
-    loaded = _load(args.config)
+    loaded = _load(config_path)
     embedded = None
     url = loaded.cic.database.url
     if not url:
         embedded = EmbeddedPostgres(loaded.resolve(loaded.cic.database.embedded_dir))
         url = embedded.start()
     try:
-        applied = migrations.upgrade(url)
+        migrations.upgrade(url)
+        return work(url)
     finally:
         if embedded:
             embedded.stop()
+
+
+def cmd_db_upgrade(args) -> int:
+    from .store import migrations
+
+    applied = _with_database(args.config, migrations.upgrade)
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+def _read_password() -> str:
+    password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 8:
+        print("cic-engine: a password needs at least 8 characters (read from standard input)", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG)
+    return password
+
+
+def cmd_hash_password(args) -> int:
+    from .web.auth import hash_password
+
+    print(hash_password(_read_password()))
+    return 0
+
+
+def cmd_passwd(args) -> int:
+    import psycopg
+
+    from .store import sessions
+    from .web.auth import hash_password
+
+    hashed = hash_password(_read_password())
+
+    def work(url: str) -> bool:
+        with psycopg.connect(url, autocommit=True) as conn:
+            found = sessions.set_password_hash(conn, args.login, hashed)
+            if found:
+                sessions.end_all(conn, sessions.password_hash(conn, args.login)[0])
+            return found
+
+    if not _with_database(args.config, work):
+        print(f"cic-engine: no agent {args.login!r} (agents come from cic.toml; start the engine once)", file=sys.stderr)
+        return 1
+    print(f"password of {args.login} set; their open sessions are logged out")
     return 0
 
 
@@ -115,6 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = db_sub.add_parser("upgrade", help="apply pending schemas/sql migrations")
     upgrade.add_argument("--config", default=default_config)
     upgrade.set_defaults(func=cmd_db_upgrade)
+
+    passwd = sub.add_parser("passwd", help="set an agent's inbox password (read from standard input)")
+    passwd.add_argument("login")
+    passwd.add_argument("--config", default=default_config)
+    passwd.set_defaults(func=cmd_passwd)
+
+    hashed = sub.add_parser("hash-password", help="print the argon2 hash of a password read from standard input")
+    hashed.set_defaults(func=cmd_hash_password)
 
     schemas = sub.add_parser("schemas", help="regenerate the JSON Schemas of the public models")
     schemas.add_argument("--out", default="schemas/json")

@@ -78,6 +78,10 @@ class DatabaseSection(StrictModel):
 
 class WebSection(StrictModel):
     bind: str = "127.0.0.1:8080"
+    session_ttl_s: float = Field(8 * 3600, ge=60, le=30 * 86400, description="an inbox login lasts this long")
+    secure_cookies: bool = Field(False, description="set true when the inbox is served over HTTPS (a proxy)")
+    login_attempts: int = Field(5, ge=1, le=1000, description="failed logins per login name or address ...")
+    login_window_s: float = Field(300, ge=1, le=86400, description="... within this many seconds, then refused")
 
     @field_validator("bind")
     @classmethod

@@ -16,12 +16,19 @@ from .config import LoadedConfig
 from .engine import Engine
 from .models import AdapterHealth
 from .outbox import OutboxSender
+from .replies import Replies
 from .routing.events import EventListener
 from .routing.router import Router
 from .routing.service import Routing
 from .store import Store, migrations
 from .store.embedded import EmbeddedPostgres
 from .web.app import WebApp
+from .web.auth import Auth, LoginThrottle
+from .web.inbox_api import InboxApi
+from .web.live import AgentStream
+from .web.pages import Pages
+from .web.supervisor_api import SupervisorApi
+from .web.websocket import Handler
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +43,7 @@ class Node:
         self.adapters: dict[str, ChannelAdapter] = {}
         self.adapter_failures: dict[str, str] = {}
         self.web: WSGIServer | None = None
+        self.app: WebApp | None = None
         self.router: Router | None = None
         self.routing: Routing | None = None
         self.events: EventListener | None = None
@@ -63,15 +71,31 @@ class Node:
         self.router.start()
         self.events = EventListener(url)
         self.events.start()
+        self.app = self._web_app()
         self._start_adapters()
-        app = WebApp({("GET", "/healthz"): self._healthz})
-        self.web = WSGIServer(cic.web.address, app, log=None, error_log=logging.getLogger("cic_engine.web"))
+        self.web = WSGIServer(cic.web.address, self.app, log=None, error_log=logging.getLogger("cic_engine.web"),
+                              handler_class=Handler)
         self.web.start()
-        log.info("node %s serving http://%s/healthz", self.name, cic.web.bind)
+        log.info("node %s serving the inbox at http://%s/", self.name, cic.web.bind)
+
+    def _web_app(self) -> WebApp:
+        assert self.store is not None and self.engine is not None and self.routing is not None
+        assert self.events is not None
+        web = self.loaded.cic.web
+        app = WebApp()
+        app.route("/healthz", self._healthz)
+        auth = Auth(self.store, self.engine.clock, web.session_ttl_s, web.secure_cookies,
+                    LoginThrottle(web.login_attempts, web.login_window_s))
+        InboxApi(self.store, auth, self.engine, self.routing, Replies(self.store, self.engine.clock)).mount(app)
+        SupervisorApi(self.store, auth, self.routing).mount(app)
+        AgentStream(self.store, auth, self.events).mount(app)
+        Pages().mount(app)
+        return app
 
     def _start_adapters(self) -> None:
         assert self.engine is not None and self.routing is not None and self.events is not None
-        context = AdapterContext(node=self.name, engine=self.engine, routing=self.routing, events=self.events)
+        context = AdapterContext(node=self.name, engine=self.engine, routing=self.routing, events=self.events,
+                                 web=self.app)
         for adapter_config in self.loaded.adapters:
             if not adapter_config.enabled:
                 log.info("adapter %s (%s) is disabled in %s", adapter_config.name, adapter_config.kind, adapter_config.path)
@@ -114,7 +138,7 @@ class Node:
             "adapters": adapters,
         }
 
-    def _healthz(self, environ: dict) -> tuple[int, Any]:
+    def _healthz(self, request) -> tuple[int, Any]:
         body = self.health()
         return (200 if body["store"]["ok"] else 503), body
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ..engine import Engine
     from ..routing.events import EventListener
     from ..routing.service import Routing
+    from ..web.app import WebApp
 
 ENTRY_POINT_GROUP = "cic_engine.adapters"
 log = logging.getLogger(__name__)
@@ -26,12 +27,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AdapterContext:
-    """What the node gives every adapter: ingest and profiles, the routing API, live events."""
+    """What the node gives every adapter: ingest and profiles, the routing API, live events,
+    and the web server for adapters that take HTTP or WebSockets (web chat, webhooks)."""
 
     node: str
     engine: Engine
     routing: Routing
     events: EventListener
+    web: WebApp | None = None
 
 
 @runtime_checkable

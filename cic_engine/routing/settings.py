@@ -165,6 +165,15 @@ class AgentSeed(StrictModel):
     languages: list[str] = Field(default_factory=list)
     capacity: Capacity = Field(default_factory=dict, description="overrides routing.capacity for this agent")
     voice_exclusive: bool | None = Field(None, description="default: routing.voice_exclusive")
+    password_hash: str | None = Field(
+        None, description="argon2 hash (`cic-engine hash-password`); unset: the one set by `cic-engine passwd` stays")
+
+    @field_validator("password_hash")
+    @classmethod
+    def _argon2(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("$argon2"):
+            raise ValueError("must be an argon2 hash as printed by `cic-engine hash-password`, not a password")
+        return value
 
     @field_validator("roles")
     @classmethod

@@ -31,13 +31,15 @@ def sync_from_config(conn: Conn, cic: CicConfig) -> None:
     for a in cic.agents:
         exclusive = cic.routing.voice_exclusive if a.voice_exclusive is None else a.voice_exclusive
         row = conn.execute(
-            """INSERT INTO agents (login, name, roles, skills, languages, caps, voice_exclusive)
-               VALUES (%s, %s, %s, %s, %s, %s, %s)
+            """INSERT INTO agents (login, name, roles, skills, languages, caps, voice_exclusive, password_hash)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
                ON CONFLICT (login) DO UPDATE SET name = EXCLUDED.name, roles = EXCLUDED.roles,
                    skills = EXCLUDED.skills, languages = EXCLUDED.languages, caps = EXCLUDED.caps,
-                   voice_exclusive = EXCLUDED.voice_exclusive
+                   voice_exclusive = EXCLUDED.voice_exclusive,
+                   password_hash = COALESCE(EXCLUDED.password_hash, agents.password_hash)
                RETURNING id""",
-            (a.login, a.name, a.roles, Jsonb(a.skills), a.languages, cic.routing.caps_for(a), exclusive),
+            (a.login, a.name, a.roles, Jsonb(a.skills), a.languages, cic.routing.caps_for(a), exclusive,
+             a.password_hash),
         ).fetchone()
         assert row is not None
         # Kept rows keep their round-robin position across restarts.

@@ -1,0 +1,280 @@
+"""Web chat: customers chat from the company's web site through the widget (one <script> tag).
+
+The widget talks to the engine over one WebSocket. A message is committed (ingest) before it is
+acknowledged, and the widget keeps what is not acknowledged yet and sends it again after a
+reconnect, with the same id, which ingest de-duplicates: nothing lost, nothing doubled.
+Agents' replies go through the outbox like any channel's; "delivering" one is storing it,
+and every socket of the chat (any node, any tab) is told by the message's live event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import secrets
+import uuid
+from typing import ClassVar
+
+import gevent
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from werkzeug.wrappers import Request
+
+from ..identity import InvalidIdentity, normalise_email
+from ..models import (
+    AdapterHealth,
+    Channel,
+    ContentPart,
+    DeliveryResult,
+    IdentityKind,
+    InboundContact,
+    OutboundMessage,
+)
+from ..routing.events import RoutingEvent
+from ..store import chat as store_chat
+from ..web.app import TAKEN, HttpError
+from ..web.live import TYPING_EVENT, notify_typing
+from ..web.websocket import WebSocket, WebSocketRefused
+from . import AdapterContext
+
+log = logging.getLogger(__name__)
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+class WebChatConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    queue: str | None = Field(None, description="queue for the chats; default: the engine's default queue")
+    title: str = Field("Chat with us", max_length=100)
+    greeting: str = Field("Hello! How can we help you today?", max_length=1000)
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="web sites that may embed the widget, e.g. https://www.example.com; the engine's own always may")
+    max_message_chars: int = Field(4000, ge=1, le=100_000)
+
+
+def _token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class WebChatAdapter:
+    kind: ClassVar[str] = "webchat"
+    Config: ClassVar[type[BaseModel]] = WebChatConfig
+
+    def __init__(self, name: str, config: BaseModel, context: AdapterContext):
+        assert isinstance(config, WebChatConfig)
+        self.name = name
+        self.config = config
+        self.context = context
+        self.sockets = 0
+        self.messages_in = 0
+        self.last_error: str | None = None
+
+    # Lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.context.web is None:
+            raise RuntimeError("web chat needs the node's web server")
+        self.context.web.route(f"/chat/{self.name}/socket", self.serve, websocket=True)
+        self.context.web.route(f"/chat/{self.name}/settings", self.settings)
+
+    def stop(self, timeout: float) -> None:
+        pass  # sockets end with the web server; the widgets reconnect and resume elsewhere
+
+    def health(self) -> AdapterHealth:
+        return AdapterHealth(ok=True, state="running", last_error=self.last_error,
+                             detail={"sockets": self.sockets, "messages_in": self.messages_in})
+
+    def deliver(self, outbound: OutboundMessage) -> DeliveryResult:
+        # Stored is delivered: the outbox's "sent" writes the message, whose event reaches the
+        # customer's socket wherever it is; a widget that is away reads it when it resumes.
+        return DeliveryResult(ok=True, external_id=outbound.message_id or f"<chat.{outbound.outbox_id}@cic.invalid>")
+
+    # The widget's settings and socket ----------------------------------------------------------
+
+    def _origin_allowed(self, request: Request) -> bool:
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return False
+        return origin.split("://", 1)[-1] == request.host or origin in self.config.allowed_origins
+
+    def settings(self, request: Request):
+        return 200, {"title": self.config.title, "greeting": self.config.greeting,
+                     "max_message_chars": self.config.max_message_chars}
+
+    def serve(self, request: Request):
+        if not self._origin_allowed(request):
+            raise HttpError(403, f"chat from origin {request.headers.get('Origin')!r} is not allowed")
+        try:
+            ws = WebSocket(request.environ, max_message_bytes=self.config.max_message_chars * 4 + 1024)
+        except WebSocketRefused as exc:
+            raise HttpError(400, str(exc)) from None
+        self.sockets += 1
+        try:
+            CustomerChat(self, ws).run()
+        finally:
+            self.sockets -= 1
+        return TAKEN
+
+
+class CustomerChat:
+    """One widget connection. Before "start" or "resume" it can do nothing else."""
+
+    def __init__(self, adapter: WebChatAdapter, ws: WebSocket):
+        self.adapter = adapter
+        self.ws = ws
+        self.store = adapter.context.engine.store
+        self.session: store_chat.ChatSession | None = None
+        self.interactions: set[int] = set()
+        self.pushed = 0  # the last message id this socket has shown
+
+    def send(self, **message) -> None:
+        self.ws.send(json.dumps(message, default=str, ensure_ascii=False))
+
+    def run(self) -> None:
+        unsubscribe = self.adapter.context.events.subscribe(self._on_event)
+        try:
+            while (raw := self.ws.receive()) is not None:
+                try:
+                    message = json.loads(raw)
+                    if not isinstance(message, dict):
+                        raise ValueError("not an object")
+                except ValueError:
+                    self.send(type="error", error="messages must be JSON objects")
+                    continue
+                self._handle(message)
+        finally:
+            unsubscribe()
+            self.ws.close()
+
+    def _handle(self, message: dict) -> None:
+        kind = message.get("type")
+        if kind == "start":
+            self._start(message)
+        elif kind == "resume":
+            self._resume(message)
+        elif self.session is None:
+            self.send(type="error", error="start or resume the chat first")
+        elif kind == "message":
+            self._message(message)
+        elif kind == "typing":
+            for interaction_id in self.interactions:
+                notify_typing(self.store, interaction_id, "customer")
+        elif kind == "leave":
+            self._leave()
+        else:
+            self.send(type="error", error=f"unknown message type {kind!r}")
+
+    def _start(self, message: dict) -> None:
+        name = str(message.get("name") or "").strip()[:200]
+        email = str(message.get("email") or "").strip() or None
+        if not name:
+            self.send(type="error", error="please give your name")
+            return
+        if email is not None:
+            try:
+                email = normalise_email(email)
+            except InvalidIdentity:
+                self.send(type="error", error="that email address does not look right")
+                return
+        token, key = secrets.token_urlsafe(32), f"chat-{uuid.uuid4().hex}"
+        with self.store.transaction() as conn:
+            store_chat.create(conn, _token_hash(token), key, self.adapter.name, name, email,
+                              self.adapter.context.engine.clock.now())
+        self.session = store_chat.ChatSession(key=key, adapter=self.adapter.name, name=name, email=email, ended=False)
+        self.send(type="session", token=token, name=name, greeting=self.adapter.config.greeting)
+
+    def _resume(self, message: dict) -> None:
+        token = message.get("token")
+        if not isinstance(token, str) or len(token) > 200:
+            self.send(type="error", error="no such chat", code="unknown-session")
+            return
+        with self.store.transaction() as conn:
+            session = store_chat.get(conn, _token_hash(token), self.adapter.name)
+            if session is not None:
+                self.interactions = set(store_chat.interactions(conn, session.key))
+        if session is None:
+            self.send(type="error", error="no such chat", code="unknown-session")
+            return
+        self.session = session
+        after = message.get("after")
+        self.pushed = after if isinstance(after, int) and after >= 0 else 0
+        self.send(type="session", name=session.name, greeting=self.adapter.config.greeting)
+        self._push_new()
+
+    def _message(self, message: dict) -> None:
+        assert self.session is not None
+        client_id, text = message.get("id"), message.get("text")
+        if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
+            self.send(type="error", error="a message needs an id of 8-64 letters, digits, - or _")
+            return
+        if not isinstance(text, str) or not text.strip():
+            self.send(type="nack", id=client_id, error="empty message")
+            return
+        if len(text) > self.adapter.config.max_message_chars:
+            self.send(type="nack", id=client_id,
+                      error=f"message over {self.adapter.config.max_message_chars} characters")
+            return
+        session = self.session
+        contact = InboundContact(
+            channel=Channel.chat, endpoint=self.adapter.name, external_id=f"chat:{session.key}:{client_id}",
+            sender=session.email or session.key,
+            sender_kind=IdentityKind.email if session.email else IdentityKind.chat,
+            sender_name=session.name, conversation_key=session.key, parts=[ContentPart(body=text)],
+            queue=self.adapter.config.queue, metadata={"adapter": self.adapter.name},
+        )
+        try:
+            result = self.adapter.context.engine.ingest(contact)
+        except (ValidationError, InvalidIdentity, ValueError) as exc:
+            self.send(type="nack", id=client_id, error=str(exc)[:300])
+            return
+        except Exception as exc:  # the database: not acknowledged, so the widget sends it again
+            self.adapter.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("%s: chat message not stored: %s", self.adapter.name, self.adapter.last_error)
+            self.send(type="retry", id=client_id, error="could not be saved yet; retrying")
+            return
+        self.adapter.messages_in += 0 if result.duplicate else 1
+        self.interactions.add(result.interaction_id)
+        self.send(type="ack", id=client_id, message_id=result.message_id)
+
+    def _leave(self) -> None:
+        assert self.session is not None
+        with self.store.transaction() as conn:
+            store_chat.end(conn, self.session.key, self.adapter.context.engine.clock.now())
+        for interaction_id in self.interactions:
+            self.adapter.context.routing.note(interaction_id, "customer_left", actor="customer")
+        self.send(type="ended")
+
+    def _push_new(self) -> None:
+        assert self.session is not None
+        with self.store.transaction() as conn:
+            rows = store_chat.messages_after(conn, self.session.key, self.pushed)
+        prefix = f"chat:{self.session.key}:"
+        for message_id, direction, text, at, agent_name, sender_name, external_id in rows:
+            if message_id <= self.pushed:
+                continue
+            self.pushed = message_id
+            # The widget's own id for a customer message, so that a tab showing it already does not show it twice.
+            client_id = external_id[len(prefix):] if external_id and external_id.startswith(prefix) else None
+            self.send(type="message", message_id=message_id, id=client_id, direction=direction, text=text, at=at,
+                      author=(agent_name or "Agent") if direction == "outbound" else sender_name)
+
+    def _on_event(self, event: RoutingEvent) -> None:
+        # Runs in the node's event listener: no waiting here, anything that reads is spawned.
+        if self.session is None or event.interaction_id not in self.interactions:
+            return
+        if event.event in ("interaction.message_sent", "interaction.message_received"):
+            gevent.spawn(self._push_new)
+        elif event.event == TYPING_EVENT and event.data.get("who") == "agent":
+            self.send(type="typing")
+        elif event.event == "interaction.accepted" and event.agent_id is not None:
+            gevent.spawn(self._joined, event.agent_id)
+        elif event.event in ("interaction.wrap_up", "interaction.closed", "interaction.transferred",
+                             "interaction.requeued") and event.agent_id is not None:
+            self.send(type="notice", text="The agent has left the chat.")
+
+    def _joined(self, agent_id: int) -> None:
+        with self.store.transaction() as conn:
+            name = store_chat.agent_name(conn, agent_id)
+        self.send(type="notice", text=f"{name or 'An agent'} joined the chat.", agent=name)

@@ -1,0 +1,105 @@
+"""What the agent inbox reads: an agent's work list, one interaction with its customer and
+messages, and who may see what. An agent sees the interactions of their queues, those offered
+to or held by them; supervisors and admins see all."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import Conn
+from .sessions import Principal
+
+# True when the principal may open interaction i (the alias in the statement it is put into).
+_VISIBLE = """(%(sup)s OR i.queue_id = ANY(%(queues)s::bigint[]) OR i.extra_queue_ids && %(queues)s::bigint[]
+               OR i.assigned_agent_id = %(agent)s OR %(agent)s = ANY(i.offered_to))"""
+
+
+def _who(principal: Principal) -> dict[str, Any]:
+    return {"sup": principal.supervises, "queues": sorted(principal.queue_ids), "agent": principal.agent_id}
+
+
+def visible(conn: Conn, principal: Principal, interaction_id: int) -> bool:
+    row = conn.execute(f"SELECT {_VISIBLE} FROM interactions i WHERE i.id = %(id)s",  # noqa: S608 - constant
+                       {**_who(principal), "id": interaction_id}).fetchone()
+    return bool(row and row[0])
+
+
+_SUMMARY = """i.id, i.channel, i.direction, i.state, q.name, i.subject, i.created_at, i.last_message_at,
+              i.offer_expires_at, i.customer_id, c.display_name, c.tier,
+              (SELECT p.body FROM messages m JOIN message_parts p ON p.message_id = m.id AND p.seq = 1
+               WHERE m.interaction_id = i.id ORDER BY m.id DESC LIMIT 1)"""
+
+
+def _summary(row: tuple) -> dict[str, Any]:
+    keys = ("id", "channel", "direction", "state", "queue", "subject", "created_at", "last_message_at",
+            "offer_expires_at", "customer_id", "customer_name", "tier", "last_text")
+    summary = dict(zip(keys, row, strict=True))
+    summary["last_text"] = (summary["last_text"] or "")[:200]
+    return summary
+
+
+def work(conn: Conn, agent_id: int) -> dict[str, list[dict[str, Any]]]:
+    """The agent's offers (with their deadline) and the interactions they hold."""
+    rows = conn.execute(
+        f"""SELECT {_SUMMARY} FROM interactions i LEFT JOIN queues q ON q.id = i.queue_id
+            JOIN customers c ON c.id = i.customer_id
+            WHERE (i.state = 'offered' AND %(a)s = ANY(i.offered_to))
+               OR (i.state IN ('active', 'wrap_up') AND i.assigned_agent_id = %(a)s)
+            ORDER BY i.id""", {"a": agent_id}).fetchall()  # noqa: S608 - constant
+    items = [_summary(r) for r in rows]
+    return {"offers": [s for s in items if s["state"] == "offered"],
+            "mine": [s for s in items if s["state"] != "offered"]}
+
+
+def interaction(conn: Conn, interaction_id: int) -> dict[str, Any] | None:
+    row = conn.execute(
+        f"""SELECT {_SUMMARY}, a.login, i.disposition, i.offered_to, i.assigned_agent_id
+            FROM interactions i LEFT JOIN queues q ON q.id = i.queue_id JOIN customers c ON c.id = i.customer_id
+            LEFT JOIN agents a ON a.id = i.assigned_agent_id WHERE i.id = %s""",  # noqa: S608 - constant
+        (interaction_id,)).fetchone()
+    if row is None:
+        return None
+    view = _summary(row[:13])
+    view.update(assigned_agent=row[13], disposition=row[14], offered_to=list(row[15]), assigned_agent_id=row[16])
+    return view
+
+
+def messages(conn: Conn, interaction_id: int, after_id: int = 0) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        """SELECT m.id, m.direction, m.channel, m.sender, m.sender_name, m.recipient, m.subject, m.created_at,
+                  m.metadata, a.name,
+                  COALESCE((SELECT jsonb_object_agg(p.content_type, p.body) FROM message_parts p
+                            WHERE p.message_id = m.id), '{}'),
+                  COALESCE((SELECT jsonb_agg(jsonb_build_object('id', f.id, 'filename', f.filename,
+                                                                'content_type', f.content_type, 'size', f.size,
+                                                                'inline', f.inline) ORDER BY f.seq)
+                            FROM attachments f WHERE f.message_id = m.id), '[]')
+           FROM messages m
+           LEFT JOIN outbox o ON o.id = (m.metadata ->> 'outbox_id')::bigint
+           LEFT JOIN agents a ON a.id = (o.payload ->> 'agent_id')::bigint
+           WHERE m.interaction_id = %s AND m.id > %s ORDER BY m.id""", (interaction_id, after_id)).fetchall()
+    return [{
+        "id": r[0], "direction": r[1], "channel": r[2], "sender": r[3], "sender_name": r[4], "recipient": r[5],
+        "subject": r[6], "at": r[7], "agent_name": r[9],
+        "text": r[10].get("text/plain", ""), "html": r[10].get("text/html"),
+        "problems": r[8].get("problems"), "attachments": r[11],
+    } for r in rows]
+
+
+def customer_history(conn: Conn, customer_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    """Every interaction of the customer on any channel, newest first (summaries only)."""
+    rows = conn.execute(
+        f"""SELECT {_SUMMARY} FROM interactions i LEFT JOIN queues q ON q.id = i.queue_id
+            JOIN customers c ON c.id = i.customer_id
+            WHERE i.customer_id = %s ORDER BY i.last_message_at DESC, i.id DESC LIMIT %s""",  # noqa: S608 - constant
+        (customer_id, limit)).fetchall()
+    return [_summary(r) for r in rows]
+
+
+def attachment(conn: Conn, attachment_id: int) -> tuple[int, str, str, bytes] | None:
+    """(interaction id, filename, content type, content) of one attachment."""
+    row = conn.execute(
+        """SELECT m.interaction_id, f.filename, f.content_type, f.content FROM attachments f
+           JOIN messages m ON m.id = f.message_id WHERE f.id = %s""", (attachment_id,)).fetchone()
+    return (row[0], row[1], row[2], bytes(row[3])) if row else None
+

@@ -1,0 +1,150 @@
+"""Logging in and out, sessions, roles, and the login rate limit.
+
+Passwords are argon2 hashes (argon2-cffi). Hashing takes tens of milliseconds of CPU, so it
+runs on gevent's thread pool (argon2 releases the GIL) instead of stalling every call and
+chat on the node. A browser session is a random token in an HttpOnly, SameSite=Strict cookie;
+the database keeps only its sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections import defaultdict, deque
+from datetime import timedelta
+
+import gevent
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from werkzeug.wrappers import Request, Response
+
+from ..clock import Clock
+from ..store import Store
+from ..store import sessions as store_sessions
+from ..store.sessions import Principal
+from .app import HttpError, json_response, read_json
+
+COOKIE = "cic_session"
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _verify(hashed: str, password: str) -> bool:
+    try:
+        return _hasher.verify(hashed, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class LoginThrottle:
+    """At most `limit` failed logins per login name and per client address in `window_s`;
+    after that, logins from there or for that name are refused until the window has passed."""
+
+    def __init__(self, limit: int, window_s: float):
+        self.limit = limit
+        self.window_s = window_s
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+
+    def retry_after(self, keys: list[str]) -> float | None:
+        now = time.monotonic()
+        waits = []
+        for key in keys:
+            failures = self._failures.get(key)
+            if not failures:
+                continue
+            while failures and failures[0] < now - self.window_s:
+                failures.popleft()
+            if len(failures) >= self.limit:
+                waits.append(failures[0] + self.window_s - now)
+        return max(waits) if waits else None
+
+    def failed(self, keys: list[str]) -> None:
+        now = time.monotonic()
+        for key in keys:
+            self._failures[key].append(now)
+        if len(self._failures) > 100_000:  # an attack over many names: forget the oldest entries
+            for key in list(self._failures)[:50_000]:
+                del self._failures[key]
+
+    def succeeded(self, login_key: str) -> None:
+        self._failures.pop(login_key, None)
+
+
+class Auth:
+    def __init__(self, store: Store, clock: Clock, ttl_s: float, secure_cookie: bool, throttle: LoginThrottle):
+        self.store = store
+        self.clock = clock
+        self.ttl_s = ttl_s
+        self.secure_cookie = secure_cookie
+        self.throttle = throttle
+        self._dummy_hash = hash_password(secrets.token_urlsafe(16))
+
+    def login(self, request: Request) -> Response:
+        body = read_json(request, limit=16 * 1024)
+        login, password = body.get("login"), body.get("password")
+        if not isinstance(login, str) or not isinstance(password, str) or not login or not password:
+            raise HttpError(400, "login and password are required")
+        keys = [f"login:{login.lower()}", f"ip:{request.remote_addr}"]
+        wait = self.throttle.retry_after(keys)
+        if wait is not None:
+            raise HttpError(429, f"too many failed logins; try again in {int(wait) + 1} s",
+                            {"Retry-After": str(int(wait) + 1)})
+        with self.store.transaction() as conn:
+            found = store_sessions.password_hash(conn, login)
+        # An unknown login costs the same as a wrong password, so timing does not tell which.
+        hashed = found[1] if found and found[1] else self._dummy_hash
+        ok = gevent.get_hub().threadpool.apply(_verify, (hashed, password[:1024]))
+        if not ok or found is None or not found[1]:
+            self.throttle.failed(keys)
+            raise HttpError(401, "wrong login or password")
+        self.throttle.succeeded(keys[0])
+        token = secrets.token_urlsafe(32)
+        now = self.clock.now()
+        with self.store.transaction() as conn:
+            store_sessions.create(conn, _token_hash(token), found[0], now, now + timedelta(seconds=self.ttl_s),
+                                  request.user_agent.string)
+            principal = store_sessions.principal(conn, _token_hash(token), now)
+        assert principal is not None
+        response = json_response(200, me(principal))
+        response.set_cookie(COOKIE, token, max_age=int(self.ttl_s), httponly=True, samesite="Strict",
+                            secure=self.secure_cookie, path="/")
+        return response
+
+    def logout(self, request: Request) -> Response:
+        token = request.cookies.get(COOKIE)
+        if token:
+            with self.store.transaction() as conn:
+                store_sessions.end(conn, _token_hash(token))
+        response = json_response(200, {"ok": True})
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Strict", secure=self.secure_cookie)
+        return response
+
+    def principal(self, request: Request) -> Principal | None:
+        token = request.cookies.get(COOKIE)
+        if not token or len(token) > 200:
+            return None
+        with self.store.transaction() as conn:
+            return store_sessions.principal(conn, _token_hash(token), self.clock.now())
+
+    def require(self, request: Request, *roles: str) -> Principal:
+        """The logged-in principal holding one of `roles` (any role when none are named);
+        401 when not logged in, 403 when the role is missing."""
+        principal = self.principal(request)
+        if principal is None:
+            raise HttpError(401, "log in first")
+        if roles and not principal.roles & set(roles):
+            raise HttpError(403, f"this needs the {' or '.join(roles)} role")
+        return principal
+
+
+def me(principal: Principal) -> dict:
+    return {"agent_id": principal.agent_id, "login": principal.login, "name": principal.name,
+            "roles": sorted(principal.roles)}

@@ -1,0 +1,190 @@
+"""The agent inbox's JSON API. Every handler names the role it needs, and every interaction
+is checked against what the caller may see: one not visible answers 404, as one that does not
+exist, so ids cannot be probed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from ..engine import Engine
+from ..replies import Replies, ReplyRefused
+from ..routing.service import Routing, RoutingError
+from ..store import Store
+from ..store import inbox as store_inbox
+from ..store.customers import CustomerNotFound
+from ..store.sessions import Principal
+from .app import HttpError, WebApp, read_json
+from .auth import Auth, me
+
+MAX_TEXT = 20_000
+AGENT_ROLES = ("agent", "supervisor", "admin")
+
+
+class InboxApi:
+    def __init__(self, store: Store, auth: Auth, engine: Engine, routing: Routing, replies: Replies):
+        self.store = store
+        self.auth = auth
+        self.engine = engine
+        self.routing = routing
+        self.replies = replies
+
+    def mount(self, app: WebApp) -> None:
+        app.route("/api/login", self.auth.login, ("POST",))
+        app.route("/api/logout", self.auth.logout, ("POST",))
+        app.route("/api/me", self.get_me)
+        app.route("/api/me/state", self.set_state, ("POST",))
+        app.route("/api/work", self.get_work)
+        app.route("/api/interactions/<int:interaction_id>", self.get_interaction)
+        app.route("/api/interactions/<int:interaction_id>/accept", self.accept, ("POST",))
+        app.route("/api/interactions/<int:interaction_id>/reject", self.reject, ("POST",))
+        app.route("/api/interactions/<int:interaction_id>/reply", self.reply, ("POST",))
+        app.route("/api/interactions/<int:interaction_id>/note", self.note, ("POST",))
+        app.route("/api/interactions/<int:interaction_id>/transfer", self.transfer, ("POST",))
+        app.route("/api/interactions/<int:interaction_id>/end", self.end, ("POST",))
+        app.route("/api/interactions/<int:interaction_id>/wrap-up", self.wrap_up, ("POST",))
+        app.route("/api/attachments/<int:attachment_id>", self.attachment)
+
+    # Who and how ---------------------------------------------------------------------------
+
+    def get_me(self, request: Request) -> tuple[int, Any]:
+        principal = self.auth.require(request)
+        status = self.routing.status(principal.agent_id)
+        return 200, {**me(principal), "state": status.state, "presence": status.presence,
+                     "away_reason": status.away_reason, "away_reasons": self.engine.cic.routing.away_reasons,
+                     "queues": sorted(q.name for q in self.engine.cic.queues)}
+
+    def set_state(self, request: Request) -> tuple[int, Any]:
+        principal = self.auth.require(request, *AGENT_ROLES)
+        body = read_json(request)
+        state = body.get("state")
+        try:
+            if state == "available":
+                self.routing.set_available(principal.agent_id)
+            elif state == "away":
+                self.routing.set_away(principal.agent_id, str(body.get("reason") or ""))
+            elif state == "offline":
+                self.routing.set_offline(principal.agent_id)
+            else:
+                raise HttpError(400, "state must be available, away or offline")
+        except RoutingError as exc:
+            raise HttpError(400, str(exc)) from None
+        return self.get_me(request)
+
+    def get_work(self, request: Request) -> tuple[int, Any]:
+        principal = self.auth.require(request, *AGENT_ROLES)
+        with self.store.transaction() as conn:
+            return 200, store_inbox.work(conn, principal.agent_id)
+
+    # One interaction -----------------------------------------------------------------------
+
+    def _visible(self, principal: Principal, interaction_id: int) -> None:
+        with self.store.transaction() as conn:
+            if not store_inbox.visible(conn, principal, interaction_id):
+                raise HttpError(404, f"no interaction {interaction_id}")
+
+    def get_interaction(self, request: Request, interaction_id: int) -> tuple[int, Any]:
+        principal = self.auth.require(request, *AGENT_ROLES)
+        self._visible(principal, interaction_id)
+        after = request.args.get("after", 0, type=int) or 0
+        with self.store.transaction() as conn:
+            view = store_inbox.interaction(conn, interaction_id)
+            if view is None:
+                raise HttpError(404, f"no interaction {interaction_id}")
+            messages = store_inbox.messages(conn, interaction_id, after)
+            history = store_inbox.customer_history(conn, view["customer_id"])
+        try:
+            customer = self.engine.get_customer(view["customer_id"]).model_dump(mode="json")
+        except CustomerNotFound:
+            customer = None
+        return 200, {"interaction": view, "customer": customer, "messages": messages, "history": history}
+
+    def accept(self, request: Request, interaction_id: int) -> tuple[int, Any]:
+        principal = self.auth.require(request, *AGENT_ROLES)
+        return act(lambda: self.routing.accept(interaction_id, principal.agent_id))
+
+    def reject(self, request: Request, interaction_id: int) -> tuple[int, Any]:
+        principal = self.auth.require(request, *AGENT_ROLES)
+        return act(lambda: self.routing.reject(interaction_id, principal.agent_id))
+
+    def end(self, request: Request, interaction_id: int) -> tuple[int, Any]:
+        principal = self.auth.require(request, *AGENT_ROLES)
+        return act(lambda: self.routing.end(interaction_id, principal.agent_id))
+
+    def wrap_up(self, request: Request, interaction_id: int) -> tuple[int, Any]:
+        principal = self.auth.require(request, *AGENT_ROLES)
+        disposition = read_json(request).get("disposition")
+        if disposition is not None and (not isinstance(disposition, str) or len(disposition) > 100):
+            raise HttpError(400, "disposition must be a short text")
+        return act(lambda: self.routing.complete_wrap_up(interaction_id, principal.agent_id, disposition))
+
+    def transfer(self, request: Request, interaction_id: int) -> tuple[int, Any]:
+        principal = self.auth.require(request, *AGENT_ROLES)
+        body = read_json(request)
+        queue = body.get("queue")
+        to_agent = body.get("agent")
+        if not isinstance(queue, str):
+            raise HttpError(400, "queue is required")
+        to_agent_id = None
+        if to_agent:
+            try:
+                to_agent_id = self.routing.agent_id(str(to_agent))
+            except RoutingError as exc:
+                raise HttpError(400, str(exc)) from None
+        return act(lambda: self.routing.transfer(interaction_id, principal.agent_id, queue, to_agent_id,
+                                                       actor=principal.login))
+
+    def reply(self, request: Request, interaction_id: int) -> tuple[int, Any]:
+        principal = self.auth.require(request, *AGENT_ROLES)
+        self._holds(principal, interaction_id)
+        text = _text(read_json(request))
+        try:
+            outbox_id = self.replies.reply(interaction_id, text, agent_id=principal.agent_id)
+        except ReplyRefused as exc:
+            raise HttpError(409, str(exc)) from None
+        return 202, {"outbox_id": outbox_id}
+
+    def note(self, request: Request, interaction_id: int) -> tuple[int, Any]:
+        principal = self.auth.require(request, *AGENT_ROLES)
+        self._visible(principal, interaction_id)
+        text = _text(read_json(request))
+        self.routing.note(interaction_id, "note", agent_id=principal.agent_id, data={"text": text},
+                          actor=principal.login)
+        return 201, {"ok": True}
+
+    def attachment(self, request: Request, attachment_id: int) -> Response:
+        principal = self.auth.require(request, *AGENT_ROLES)
+        with self.store.transaction() as conn:
+            found = store_inbox.attachment(conn, attachment_id)
+            if found is None or not store_inbox.visible(conn, principal, found[0]):
+                raise HttpError(404, f"no attachment {attachment_id}")
+        _, filename, _content_type, content = found
+        # Always a download, never rendered: a customer's HTML or SVG must not run in our origin.
+        response = Response(content, content_type="application/octet-stream")
+        response.headers.set("Content-Disposition", "attachment", filename=filename)
+        return response
+
+    def _holds(self, principal: Principal, interaction_id: int) -> None:
+        self._visible(principal, interaction_id)
+        state, agent = self.routing.state(interaction_id)
+        if agent != principal.agent_id or state not in ("active", "wrap_up"):
+            raise HttpError(409, f"interaction {interaction_id} is not yours to answer (it is {state})")
+
+
+def act(action) -> tuple[int, Any]:
+    """Run a routing operation for a request: one it refuses answers 409 with its reason."""
+    try:
+        action()
+    except RoutingError as exc:
+        raise HttpError(409, str(exc)) from None
+    return 200, {"ok": True}
+
+
+def _text(body: dict) -> str:
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise HttpError(400, "text is required")
+    if len(text) > MAX_TEXT:
+        raise HttpError(413, f"text over {MAX_TEXT} characters")
+    return text

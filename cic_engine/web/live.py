@@ -1,0 +1,115 @@
+"""Live pushes over WebSockets: the agent inbox's event stream, and typing notices between an
+agent and a chatting customer. The socket only tells the page that something changed; the
+page reads what changed through the API, where every read is checked."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+import gevent
+from werkzeug.wrappers import Request
+
+from ..routing.events import EVENTS_CHANNEL, EventListener, RoutingEvent
+from ..store import Store
+from ..store import inbox as store_inbox
+from ..store.sessions import Principal
+from .app import TAKEN, HttpError, WebApp
+from .auth import Auth
+from .websocket import WebSocket, WebSocketRefused
+
+log = logging.getLogger(__name__)
+TYPING_EVENT = "chat.typing"
+
+
+def same_origin(request: Request) -> bool:
+    """A browser always sends Origin on a WebSocket; one from another site is a hijack attempt
+    riding on the agent's cookie."""
+    origin = request.headers.get("Origin")
+    return origin is not None and origin.split("://", 1)[-1] == request.host
+
+
+def notify_typing(store: Store, interaction_id: int, who: str) -> None:
+    """Typing is not recorded; it only travels, to whichever node holds the other side."""
+    payload = {"event": TYPING_EVENT, "at": datetime.now(UTC).isoformat(), "interaction_id": interaction_id,
+               "data": {"who": who}}
+    with store.transaction() as conn:
+        conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, json.dumps(payload)))
+
+
+class AgentStream:
+    """GET /api/live: the inbox's WebSocket. It sends {"type": "event", ...} for what concerns
+    the agent (their offers, state, and anything on the interactions they hold) and takes
+    {"type": "typing", "interaction_id": n} for an interaction they hold."""
+
+    def __init__(self, store: Store, auth: Auth, events: EventListener):
+        self.store = store
+        self.auth = auth
+        self.events = events
+
+    def mount(self, app: WebApp) -> None:
+        app.route("/api/live", self.serve, websocket=True)
+
+    def serve(self, request: Request):
+        principal = self.auth.require(request)
+        if not same_origin(request):
+            raise HttpError(403, "WebSocket from another origin refused")
+        try:
+            ws = WebSocket(request.environ)
+        except WebSocketRefused as exc:
+            raise HttpError(400, str(exc)) from None
+        Session(self.store, principal, ws).run(self.events)
+        return TAKEN
+
+
+class Session:
+    def __init__(self, store: Store, principal: Principal, ws: WebSocket):
+        self.store = store
+        self.principal = principal
+        self.ws = ws
+        self.holding: set[int] = set()
+        self._refreshing: gevent.Greenlet | None = None
+
+    def run(self, events: EventListener) -> None:
+        self._refresh()
+        unsubscribe = events.subscribe(self._on_event)
+        try:
+            self.ws.send(json.dumps({"type": "hello", "agent_id": self.principal.agent_id}))
+            while (raw := self.ws.receive()) is not None:
+                self._on_message(raw)
+        finally:
+            unsubscribe()
+            self.ws.close()
+
+    def _refresh(self) -> None:
+        with self.store.transaction() as conn:
+            work = store_inbox.work(conn, self.principal.agent_id)
+        self.holding = {w["id"] for w in work["offers"] + work["mine"]}
+
+    def _on_event(self, event: RoutingEvent) -> None:
+        mine = event.agent_id == self.principal.agent_id
+        if not (mine or event.interaction_id in self.holding or
+                (self.principal.supervises and event.event.startswith(("interaction.", "agent.")))):
+            return
+        if mine and event.interaction_id is not None and event.interaction_id not in self.holding:
+            self.holding.add(event.interaction_id)  # a new offer: its messages concern the agent now
+        if mine and (self._refreshing is None or self._refreshing.dead):
+            self._refreshing = gevent.spawn(self._refresh)  # an offer, an end, a transfer: re-read what is held
+        self.ws.send(json.dumps({"type": "event", "event": event.event, "interaction_id": event.interaction_id,
+                                 "agent_id": event.agent_id, "data": event.data}, default=str))
+
+    def _on_message(self, raw: str | bytes) -> None:
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            self.ws.send(json.dumps({"type": "error", "error": "not JSON"}))
+            return
+        if not isinstance(message, dict):
+            return
+        if message.get("type") == "typing" and message.get("interaction_id") in self.holding:
+            notify_typing(self.store, int(message["interaction_id"]), "agent")
+        elif message.get("type") == "ping":
+            self.ws.send(json.dumps({"type": "pong"}))
+        else:
+            self.ws.send(json.dumps({"type": "error", "error": f"unknown message type {message.get('type')!r}"}))

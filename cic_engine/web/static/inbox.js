@@ -1,0 +1,251 @@
+// The agent inbox. Everything from customers is put on the page as text (textContent), never
+// as HTML; the page's Content-Security-Policy allows scripts from this file only.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let me = null;
+let current = null; // id of the interaction on screen
+let socket = null;
+let offersTimer = null;
+let typingTimer = null;
+let lastTypingSent = 0;
+
+async function api(method, path, body) {
+  const init = { method, headers: {}, credentials: "same-origin" };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
+  const data = await response.json().catch(() => ({}));
+  if (response.status === 401 && path !== "/api/login") {
+    showLogin();
+    throw new Error(data.error || "log in first");
+  }
+  if (!response.ok) throw new Error(data.error || response.statusText);
+  return data;
+}
+
+function el(tag, text, className) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (className) node.className = className;
+  return node;
+}
+
+function when(iso) {
+  return iso ? new Date(iso).toLocaleString() : "";
+}
+
+function showLogin() {
+  $("inbox").hidden = true;
+  $("login").hidden = false;
+  if (socket) socket.close();
+  socket = null;
+}
+
+async function start() {
+  try {
+    me = await api("GET", "/api/me");
+  } catch (e) {
+    showLogin();
+    return;
+  }
+  $("login").hidden = true;
+  $("inbox").hidden = false;
+  renderMe();
+  const queues = $("transfer-queue");
+  queues.replaceChildren(...me.queues.map((q) => { const o = el("option", q); o.value = q; return o; }));
+  connect();
+  await refreshWork();
+}
+
+function renderMe() {
+  $("me-name").textContent = me.name;
+  $("me-state").textContent = me.state + (me.away_reason ? ` (${me.away_reason})` : "");
+  $("me-state").dataset.state = me.state;
+  const select = $("state-select");
+  const options = [["available", "Available"], ...me.away_reasons.map((r) => ["away:" + r, "Away: " + r]),
+                   ["offline", "Offline"]];
+  select.replaceChildren(...options.map(([value, label]) => { const o = el("option", label); o.value = value; return o; }));
+  select.value = me.presence === "away" ? "away:" + me.away_reason : me.presence;
+}
+
+function connect() {
+  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/live";
+  socket = new WebSocket(url);
+  socket.onopen = () => { $("live").textContent = "live"; $("live").dataset.on = "1"; };
+  socket.onclose = () => {
+    $("live").textContent = "reconnecting";
+    $("live").dataset.on = "";
+    if (!$("inbox").hidden) setTimeout(() => { connect(); refreshWork(); }, 1000 + Math.random() * 1000);
+  };
+  socket.onmessage = (message) => {
+    const event = JSON.parse(message.data);
+    if (event.type !== "event") return;
+    if (event.event === "chat.typing") {
+      if (event.interaction_id === current && event.data.who === "customer") {
+        $("typing").hidden = false;
+        clearTimeout(typingTimer);
+        typingTimer = setTimeout(() => { $("typing").hidden = true; }, 4000);
+      }
+      return;
+    }
+    if (event.event === "agent.state" && event.agent_id === me.agent_id) {
+      api("GET", "/api/me").then((m) => { me = m; renderMe(); });
+    }
+    refreshWork();
+    if (event.interaction_id === current) {
+      if (event.event === "interaction.message_received") $("typing").hidden = true;
+      openInteraction(current);
+    }
+  };
+}
+
+async function refreshWork() {
+  const work = await api("GET", "/api/work");
+  const item = (w, offer) => {
+    const li = el("li", null, "item");
+    li.dataset.id = w.id;
+    li.appendChild(el("span", w.channel, "channel"));
+    li.appendChild(el("span", w.customer_name || "Customer", "who"));
+    if (w.tier && w.tier !== "standard") li.appendChild(el("span", w.tier, "tier"));
+    li.appendChild(el("span", w.last_text, "preview"));
+    if (offer) {
+      const countdown = el("span", "", "countdown");
+      countdown.dataset.expires = w.offer_expires_at || "";
+      li.appendChild(countdown);
+      const accept = el("button", "Accept", "accept");
+      accept.onclick = async (e) => {
+        e.stopPropagation();
+        try { await api("POST", `/api/interactions/${w.id}/accept`, {}); } catch (err) { alert(err.message); }
+        await refreshWork();
+        openInteraction(w.id);
+      };
+      const reject = el("button", "Reject", "reject");
+      reject.onclick = async (e) => {
+        e.stopPropagation();
+        try { await api("POST", `/api/interactions/${w.id}/reject`, {}); } catch (err) { alert(err.message); }
+        refreshWork();
+      };
+      li.append(accept, reject);
+    } else {
+      li.appendChild(el("span", w.state, "state"));
+    }
+    li.onclick = () => openInteraction(w.id);
+    return li;
+  };
+  $("offers").replaceChildren(...work.offers.map((w) => item(w, true)));
+  $("mine").replaceChildren(...work.mine.map((w) => item(w, false)));
+  tickOffers();
+  clearInterval(offersTimer);
+  offersTimer = setInterval(tickOffers, 500);
+}
+
+function tickOffers() {
+  for (const node of document.querySelectorAll(".countdown")) {
+    if (!node.dataset.expires) continue;
+    const left = Math.max(0, Math.round((new Date(node.dataset.expires) - Date.now()) / 1000));
+    node.textContent = `${left} s`;
+  }
+}
+
+async function openInteraction(id) {
+  let view;
+  try {
+    view = await api("GET", `/api/interactions/${id}`);
+  } catch (e) {
+    $("detail-error").textContent = e.message;
+    return;
+  }
+  current = id;
+  $("detail").hidden = false;
+  $("detail-error").textContent = "";
+  const i = view.interaction;
+  $("detail").dataset.state = i.state;
+  $("detail-title").textContent = i.subject || `${i.channel} with ${i.customer_name || "customer"}`;
+  $("detail-meta").textContent = `#${i.id} · ${i.channel} · ${i.state} · queue ${i.queue || "-"}`;
+  $("messages").replaceChildren(...view.messages.map((m) => {
+    const li = el("li", null, "message " + m.direction);
+    li.dataset.id = m.id;
+    const who = m.direction === "outbound" ? (m.agent_name || "Agent") : (m.sender_name || m.sender || "Customer");
+    li.appendChild(el("div", `${who} · ${when(m.at)}`, "meta"));
+    if (m.subject && m.channel === "email") li.appendChild(el("div", m.subject, "subject"));
+    li.appendChild(el("div", m.text, "text"));
+    for (const a of m.attachments) {
+      const link = el("a", `${a.filename} (${Math.ceil(a.size / 1024)} KB)`, "attachment");
+      link.href = `/api/attachments/${a.id}`;
+      li.appendChild(link);
+    }
+    if (m.problems) li.appendChild(el("div", m.problems, "problems"));
+    return li;
+  }));
+  const c = view.customer;
+  $("customer-name").textContent = c ? (c.display_name || "(no name)") : "";
+  $("customer-tier").textContent = c ? c.tier : "";
+  $("customer-tier").dataset.tier = c ? c.tier : "";
+  $("customer-identities").replaceChildren(...(c ? c.identities : []).map((x) => el("li", `${x.kind}: ${x.value}`)));
+  $("customer-notes").textContent = c && c.notes ? c.notes : "";
+  $("history").replaceChildren(...view.history.map((h) => {
+    const li = el("li", `${when(h.last_message_at)} · ${h.channel} · ${h.subject || h.last_text || ""} · ${h.state}`);
+    li.dataset.id = h.id;
+    return li;
+  }));
+  const box = $("messages");
+  box.scrollTop = box.scrollHeight;
+}
+
+async function act(path, body) {
+  if (current === null) return;
+  $("detail-error").textContent = "";
+  try {
+    await api("POST", `/api/interactions/${current}/${path}`, body || {});
+  } catch (e) {
+    $("detail-error").textContent = e.message;
+    return false;
+  }
+  await refreshWork();
+  await openInteraction(current);
+  return true;
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("login-form").onsubmit = async (e) => {
+    e.preventDefault();
+    const form = new FormData(e.target);
+    try {
+      await api("POST", "/api/login", { login: form.get("login"), password: form.get("password") });
+      $("login-error").textContent = "";
+      start();
+    } catch (err) {
+      $("login-error").textContent = err.message;
+    }
+  };
+  $("logout").onclick = async () => { await api("POST", "/api/logout", {}); showLogin(); };
+  $("state-select").onchange = async (e) => {
+    const value = e.target.value;
+    const body = value.startsWith("away:") ? { state: "away", reason: value.slice(5) } : { state: value };
+    try { me = await api("POST", "/api/me/state", body); } catch (err) { alert(err.message); }
+    renderMe();
+  };
+  $("reply-form").onsubmit = async (e) => {
+    e.preventDefault();
+    const text = $("reply-text").value;
+    if (!text.trim()) return;
+    if (await act("reply", { text })) $("reply-text").value = "";
+  };
+  $("reply-text").oninput = () => {
+    if (socket && socket.readyState === 1 && current !== null && Date.now() - lastTypingSent > 2000) {
+      lastTypingSent = Date.now();
+      socket.send(JSON.stringify({ type: "typing", interaction_id: current }));
+    }
+  };
+  $("note-button").onclick = async () => {
+    const text = $("reply-text").value;
+    if (text.trim() && await act("note", { text })) $("reply-text").value = "";
+  };
+  $("transfer-button").onclick = () => act("transfer", { queue: $("transfer-queue").value });
+  $("end-button").onclick = () => act("end");
+  $("wrap-button").onclick = () => act("wrap-up", { disposition: $("disposition").value || null });
+  start();
+});

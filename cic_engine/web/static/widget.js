@@ -1,0 +1,171 @@
+// The web chat widget: one <script src=".../static/widget.js" data-adapter="webchat"> on any page.
+// It lives in a shadow root (the site's styles do not leak in), puts every text on the page as
+// text, never as HTML, and keeps messages not yet acknowledged in localStorage: after a
+// reconnect or a reload they are sent again with the same id, which the engine de-duplicates.
+(function () {
+  "use strict";
+  const script = document.currentScript;
+  const base = new URL(script.src).origin;
+  const adapter = script.dataset.adapter || "webchat";
+  const storeKey = `cic-chat:${base}:${adapter}`;
+  const state = JSON.parse(localStorage.getItem(storeKey) || "null") || { token: null, lastId: 0, pending: [] };
+  const save = () => localStorage.setItem(storeKey, JSON.stringify(state));
+  let socket = null;
+  let retry = 500;
+  let typingTimer = null;
+  let lastTyping = 0;
+
+  const host = document.createElement("div");
+  host.id = "cic-chat";
+  document.body.appendChild(host);
+  const root = host.attachShadow({ mode: "open" });
+  const css = document.createElement("link");
+  css.rel = "stylesheet";
+  css.href = base + "/static/widget.css";
+  root.appendChild(css);
+
+  function make(tag, attrs, text) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  const button = make("button", { class: "launcher", part: "launcher", type: "button" }, "Chat with us");
+  const panel = make("div", { class: "panel", hidden: "" });
+  const title = make("div", { class: "title" }, "Chat with us");
+  const form = make("form", { class: "prechat" });
+  const nameInput = make("input", { name: "name", placeholder: "Your name", required: "", maxlength: "200", "aria-label": "Your name" });
+  const emailInput = make("input", { name: "email", type: "email", placeholder: "Email (optional)", maxlength: "254", "aria-label": "Email" });
+  form.append(nameInput, emailInput, make("button", { type: "submit" }, "Start chat"));
+  const log = make("ol", { class: "log", "aria-live": "polite" });
+  const typing = make("div", { class: "typing", hidden: "" }, "The agent is typing…");
+  const composer = make("form", { class: "composer", hidden: "" });
+  const input = make("textarea", { rows: "2", placeholder: "Type a message", "aria-label": "Message" });
+  composer.append(input, make("button", { type: "submit" }, "Send"));
+  const status = make("div", { class: "status" });
+  panel.append(title, form, log, typing, composer, status);
+  root.append(button, panel);
+
+  button.onclick = () => {
+    panel.hidden = !panel.hidden;
+    if (!panel.hidden && state.token && !socket) connect(null);
+  };
+
+  function bubble(message) {
+    if (message.id && root.querySelector(`[data-client-id="${CSS.escape(message.id)}"]`)) {
+      const known = root.querySelector(`[data-client-id="${CSS.escape(message.id)}"]`);
+      known.dataset.state = "delivered";
+      return;
+    }
+    const li = make("li", { class: "message " + message.direction });
+    if (message.id) li.dataset.clientId = message.id;
+    li.dataset.state = message.state || "delivered";
+    li.append(make("div", { class: "author" }, message.author || ""), make("div", { class: "text" }, message.text));
+    log.appendChild(li);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function notice(text) {
+    log.appendChild(make("li", { class: "notice" }, text));
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function connect(start) {
+    const url = base.replace(/^http/, "ws") + `/chat/${encodeURIComponent(adapter)}/socket`;
+    socket = new WebSocket(url);
+    status.textContent = "connecting…";
+    socket.onopen = () => {
+      retry = 500;
+      status.textContent = "";
+      if (state.token) socket.send(JSON.stringify({ type: "resume", token: state.token, after: state.lastId }));
+      else socket.send(JSON.stringify(Object.assign({ type: "start" }, start)));
+    };
+    socket.onmessage = (event) => receive(JSON.parse(event.data));
+    socket.onclose = () => {
+      socket = null;
+      status.textContent = "reconnecting…";
+      if (state.token) setTimeout(() => connect(null), retry);
+      retry = Math.min(retry * 2, 10000);
+    };
+  }
+
+  function receive(m) {
+    if (m.type === "session") {
+      if (m.token) {
+        state.token = m.token;
+        save();
+        notice(m.greeting);
+      }
+      form.hidden = true;
+      composer.hidden = false;
+      for (const p of state.pending) socket.send(JSON.stringify({ type: "message", id: p.id, text: p.text }));
+    } else if (m.type === "message") {
+      state.lastId = Math.max(state.lastId, m.message_id);
+      save();
+      typing.hidden = true;
+      bubble(m);
+    } else if (m.type === "ack") {
+      state.pending = state.pending.filter((p) => p.id !== m.id);
+      state.lastId = Math.max(state.lastId, m.message_id);
+      save();
+      const li = root.querySelector(`[data-client-id="${CSS.escape(m.id)}"]`);
+      if (li) li.dataset.state = "delivered";
+    } else if (m.type === "nack") {
+      state.pending = state.pending.filter((p) => p.id !== m.id);
+      save();
+      const li = root.querySelector(`[data-client-id="${CSS.escape(m.id)}"]`);
+      if (li) li.dataset.state = "failed";
+      status.textContent = m.error;
+    } else if (m.type === "retry") {
+      setTimeout(() => {
+        const p = state.pending.find((x) => x.id === m.id);
+        if (p && socket) socket.send(JSON.stringify({ type: "message", id: p.id, text: p.text }));
+      }, 1000);
+    } else if (m.type === "typing") {
+      typing.hidden = false;
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(() => { typing.hidden = true; }, 4000);
+    } else if (m.type === "notice") {
+      notice(m.text);
+    } else if (m.type === "error") {
+      if (m.code === "unknown-session") {
+        state.token = null;
+        state.pending = [];
+        save();
+        form.hidden = false;
+        composer.hidden = true;
+      }
+      status.textContent = m.error;
+    }
+  }
+
+  form.onsubmit = (e) => {
+    e.preventDefault();
+    status.textContent = "";
+    connect({ name: nameInput.value, email: emailInput.value });
+  };
+
+  composer.onsubmit = (e) => {
+    e.preventDefault();
+    const text = input.value;
+    if (!text.trim()) return;
+    const id = (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random()).replace(/[^A-Za-z0-9]/g, "");
+    state.pending.push({ id, text });
+    save();
+    bubble({ id, direction: "inbound", text, author: "You", state: "sending" });
+    input.value = "";
+    if (socket && socket.readyState === 1) socket.send(JSON.stringify({ type: "message", id, text }));
+  };
+  input.oninput = () => {
+    if (socket && socket.readyState === 1 && Date.now() - lastTyping > 2000) {
+      lastTyping = Date.now();
+      socket.send(JSON.stringify({ type: "typing" }));
+    }
+  };
+
+  fetch(base + `/chat/${encodeURIComponent(adapter)}/settings`).then((r) => r.json()).then((s) => {
+    if (s.title) { title.textContent = s.title; button.textContent = s.title; }
+  }).catch(() => {});
+  if (state.token) { panel.hidden = false; connect(null); }
+})();

@@ -1,0 +1,77 @@
+"""The supervisor view's API: the live queue board and agent board, and the actions a
+supervisor takes on them (move or assign an interaction, force an agent's state)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, time
+from typing import Any
+
+from werkzeug.wrappers import Request
+
+from ..routing.service import Routing, RoutingError
+from ..store import Store
+from ..store import board as store_board
+from .app import HttpError, WebApp, read_json
+from .auth import Auth
+from .inbox_api import act
+
+SUPERVISORS = ("supervisor", "admin")
+
+
+class SupervisorApi:
+    def __init__(self, store: Store, auth: Auth, routing: Routing):
+        self.store = store
+        self.auth = auth
+        self.routing = routing
+
+    def mount(self, app: WebApp) -> None:
+        app.route("/api/board", self.board)
+        app.route("/api/interactions/<int:interaction_id>/move", self.move, ("POST",))
+        app.route("/api/interactions/<int:interaction_id>/assign", self.assign, ("POST",))
+        app.route("/api/agents/<login>/state", self.force_state, ("POST",))
+
+    def board(self, request: Request) -> tuple[int, Any]:
+        """Per queue and channel since midnight (UTC): waiting, longest wait, service level,
+        average speed of answer, abandoned; and every agent's state."""
+        self.auth.require(request, *SUPERVISORS)
+        now = self.routing.clock.now()
+        since = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
+        queues = [asdict(q) for q in self.routing.queue_board(since)]
+        with self.store.transaction() as conn:
+            agents = store_board.agents(conn)
+        return 200, {"since": since, "queues": queues, "agents": agents}
+
+    def move(self, request: Request, interaction_id: int) -> tuple[int, Any]:
+        principal = self.auth.require(request, *SUPERVISORS)
+        queue = read_json(request).get("queue")
+        if not isinstance(queue, str):
+            raise HttpError(400, "queue is required")
+        return act(lambda: self.routing.move(interaction_id, queue, actor=principal.login))
+
+    def assign(self, request: Request, interaction_id: int) -> tuple[int, Any]:
+        principal = self.auth.require(request, *SUPERVISORS)
+        agent = read_json(request).get("agent")
+        if not isinstance(agent, str):
+            raise HttpError(400, "agent (a login) is required")
+        agent_id = self._agent(agent)
+        return act(lambda: self.routing.assign(interaction_id, agent_id, actor=principal.login))
+
+    def force_state(self, request: Request, login: str) -> tuple[int, Any]:
+        self.auth.require(request, *SUPERVISORS)
+        body = read_json(request)
+        agent_id = self._agent(login)
+        state = body.get("state")
+        if state == "away":
+            return act(lambda: self.routing.set_away(agent_id, str(body.get("reason") or "")))
+        if state == "offline":
+            return act(lambda: self.routing.set_offline(agent_id))
+        if state == "available":
+            return act(lambda: self.routing.set_available(agent_id))
+        raise HttpError(400, "state must be available, away or offline")
+
+    def _agent(self, login: str) -> int:
+        try:
+            return self.routing.agent_id(login)
+        except RoutingError as exc:
+            raise HttpError(404, str(exc)) from None

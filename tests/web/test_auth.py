@@ -1,0 +1,81 @@
+"""Logging in, sessions, roles and who sees what, against a running engine."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import psycopg
+import pytest
+
+from tests.web.conftest import PASSWORD
+from tests.web.wsclient import Refused, WsClient
+
+
+def test_login_sets_a_strict_http_only_cookie_and_logout_ends_the_session(web):
+    request = urllib.request.Request(web.base + "/api/login", method="POST",
+                                     data=b'{"login": "alice", "password": "%s"}' % PASSWORD.encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=20) as response:
+        cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+
+    api = web.api().login("alice")
+    status, me = api.call("GET", "/api/me")
+    assert status == 200 and me["login"] == "alice" and me["state"] == "offline"
+    assert api.call("POST", "/api/logout", {})[0] == 200
+    assert api.call("GET", "/api/me") == (401, {"error": "log in first"})
+    # Only the hash of the token is kept: what is in the database cannot be used as a cookie.
+    with psycopg.connect(web.db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM web_sessions").fetchone()[0] == 1  # the urllib login above
+
+
+def test_wrong_password_and_unknown_login_get_the_same_answer(web):
+    api = web.api()
+    wrong = api.call("POST", "/api/login", {"login": "alice", "password": "nope-nope"})
+    unknown = api.call("POST", "/api/login", {"login": "mallory", "password": "nope-nope"})
+    assert wrong == unknown == (401, {"error": "wrong login or password"})
+    assert api.call("POST", "/api/login", {"login": "alice"})[0] == 400
+
+
+def test_repeated_failed_logins_are_refused_for_a_while(web):
+    api = web.api()
+    for _ in range(5):
+        assert api.call("POST", "/api/login", {"login": "alice", "password": "guess-guess"})[0] == 401
+    status, body = api.call("POST", "/api/login", {"login": "alice", "password": PASSWORD})
+    assert status == 429 and "too many failed logins" in body["error"]
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/api/me"), ("GET", "/api/work"), ("GET", "/api/interactions/1"), ("GET", "/api/board"),
+    ("POST", "/api/interactions/1/reply"), ("POST", "/api/interactions/1/accept"), ("GET", "/api/attachments/1"),
+])
+def test_requests_without_a_login_are_refused(web, method, path):
+    status, body = web.api().call(method, path, {"text": "hi"} if method == "POST" else None)
+    assert (status, body) == (401, {"error": "log in first"})
+
+
+def test_live_socket_needs_a_login_and_our_own_origin(web):
+    with pytest.raises(Refused) as refused:
+        WsClient(web.ws_base + "/api/live", origin=web.base)
+    assert refused.value.status == 401
+    api = web.api().login("alice")
+    with pytest.raises(Refused) as refused:
+        WsClient(web.ws_base + "/api/live", origin="http://evil.example", cookie=api.cookie)
+    assert refused.value.status == 403
+    ws = WsClient(web.ws_base + "/api/live", origin=web.base, cookie=api.cookie)
+    assert ws.receive()["type"] == "hello"
+    ws.close()
+
+
+def test_supervisor_board_needs_the_supervisor_role(web):
+    assert web.api().login("alice").call("GET", "/api/board")[0] == 403
+    status, board = web.api().login("sue").call("GET", "/api/board")
+    assert status == 200
+    assert {a["login"]: a["state"] for a in board["agents"]} == {"alice": "offline", "bob": "offline", "sue": "offline"}
+    assert web.api().login("alice").call("POST", "/api/agents/bob/state", {"state": "available"})[0] == 403
+
+
+def test_posts_must_be_json(web):
+    api = web.api().login("alice")
+    status, body = api.call("POST", "/api/me/state", raw=b"state=available", content_type="application/x-www-form-urlencoded")
+    assert status == 415 and "JSON" in body["error"]

@@ -1,0 +1,146 @@
+"""The web chat socket, spoken to as the widget does: committed before acknowledged, resent
+messages not doubled, a session sees only its own conversation, bad input answered clearly."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+
+from tests.web.wsclient import Refused, WsClient
+
+
+def chat(web, origin: str | None = None) -> WsClient:
+    return WsClient(web.ws_base + "/chat/webchat/socket", origin=origin or web.base)
+
+
+def start(web, name: str = "Wang Fang", email: str | None = None) -> tuple[WsClient, str]:
+    ws = chat(web)
+    ws.send({"type": "start", "name": name, **({"email": email} if email else {})})
+    session = ws.receive_until("session")
+    assert session["greeting"] == "Hello from the test"
+    return ws, session["token"]
+
+
+def stored(web, sql: str, *args):
+    with psycopg.connect(web.db_url) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def wait_for(predicate, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_a_message_is_stored_before_its_ack_and_a_resend_is_not_doubled(web):
+    ws, _ = start(web, email="Wang.Fang@Example.cn")
+    ws.send({"type": "message", "id": "client-msg-0001", "text": "我的订单在哪里？"})
+    ack = ws.receive_until("ack")
+    rows = stored(web, "SELECT id, sender FROM messages WHERE channel = 'chat'")
+    assert rows == [(ack["message_id"], "wang.fang@example.cn")]
+    ws.send({"type": "message", "id": "client-msg-0001", "text": "我的订单在哪里？"})  # the widget resends after a drop
+    assert ws.receive_until("ack")["message_id"] == ack["message_id"]
+    assert len(stored(web, "SELECT id FROM messages WHERE channel = 'chat'")) == 1
+    # The customer is known by email: the profile is the one every other channel finds.
+    assert stored(web, "SELECT kind, value FROM customer_identities") == [("email", "wang.fang@example.cn")]
+    assert stored(web, "SELECT channel, state, subject IS NULL FROM interactions") == [("chat", "queued", True)]
+
+
+def test_agent_accepts_replies_and_a_resumed_widget_gets_what_it_missed(web):
+    alice = web.api().login("alice")
+    assert alice.call("POST", "/api/me/state", {"state": "available"})[0] == 200
+    ws, token = start(web)
+    ws.send({"type": "message", "id": "first-message-1", "text": "Hello, anyone there?"})
+    ws.receive_until("ack")
+    offer = wait_for(lambda: alice.call("GET", "/api/work")[1]["offers"])[0]
+    assert offer["channel"] == "chat" and offer["customer_name"] == "Wang Fang"
+    assert alice.call("POST", f"/api/interactions/{offer['id']}/accept", {})[0] == 200
+    assert ws.receive_until("notice")["text"] == "Alice Chen joined the chat."
+    ws.close()  # the customer's connection drops; the agent answers meanwhile
+    assert alice.call("POST", f"/api/interactions/{offer['id']}/reply", {"text": "Yes, Alice here."})[0] == 202
+
+    resumed = chat(web)
+    resumed.send({"type": "resume", "token": token, "after": 0})
+    assert resumed.receive_until("session")["name"] == "Wang Fang"
+    first = resumed.receive_until("message")
+    assert (first["direction"], first["text"], first["id"]) == ("inbound", "Hello, anyone there?", "first-message-1")
+    reply = resumed.receive_until("message")
+    assert (reply["direction"], reply["text"], reply["author"]) == ("outbound", "Yes, Alice here.", "Alice Chen")
+    # Live from now on: the next reply is pushed without asking.
+    alice.call("POST", f"/api/interactions/{offer['id']}/reply", {"text": "How can I help?"})
+    assert resumed.receive_until("message")["text"] == "How can I help?"
+    # And the customer's answer reaches the agent's view.
+    resumed.send({"type": "message", "id": "second-message", "text": "My parcel is late."})
+    resumed.receive_until("ack")
+    texts = [m["text"] for m in alice.call("GET", f"/api/interactions/{offer['id']}")[1]["messages"]]
+    assert texts == ["Hello, anyone there?", "Yes, Alice here.", "How can I help?", "My parcel is late."]
+
+
+def test_a_session_sees_only_its_own_conversation(web):
+    one, _ = start(web, name="One")
+    one.send({"type": "message", "id": "secret-of-one", "text": "my card ends 4242"})
+    one.receive_until("ack")
+    two, token_two = start(web, name="Two")
+    two.send({"type": "message", "id": "hello-from-two", "text": "hello"})
+    two.receive_until("ack")
+    again = chat(web)
+    again.send({"type": "resume", "token": token_two, "after": 0})
+    again.receive_until("session")
+    assert again.receive_until("message")["text"] == "hello"
+    with pytest.raises(TimeoutError):
+        again.receive(timeout=1.0)  # nothing else, of anyone's
+    forged = chat(web)
+    forged.send({"type": "resume", "token": "not-a-token-anyone-was-given"})
+    assert forged.receive_until("error")["code"] == "unknown-session"
+    forged.send({"type": "message", "id": "sneaky-message", "text": "hi"})
+    assert forged.receive_until("error")["error"] == "start or resume the chat first"
+    assert len(stored(web, "SELECT id FROM messages")) == 2
+
+
+def test_chat_from_a_site_not_allowed_is_refused(web):
+    with pytest.raises(Refused) as refused:
+        chat(web, origin="https://evil.example")
+    assert refused.value.status == 403
+
+
+def test_bad_input_gets_a_clear_answer_and_the_chat_goes_on(web):
+    ws, _ = start(web)
+    ws.send("this is not json")
+    assert ws.receive_until("error")["error"] == "messages must be JSON objects"
+    ws.send({"type": "message", "id": "too-long-text", "text": "x" * 5000})
+    nack = ws.receive_until("nack")
+    assert nack["id"] == "too-long-text" and "over 4000 characters" in nack["error"]
+    ws.send({"type": "message", "id": "bad id!", "text": "hi"})
+    assert "needs an id" in ws.receive_until("error")["error"]
+    ws.send({"type": "message", "id": "after-the-bad", "text": "<img src=x onerror=alert(1)>"})
+    ws.receive_until("ack")
+    # Stored as the customer wrote it; every page puts it on screen as text (see the browser test).
+    assert stored(web, "SELECT body FROM message_parts") == [("<img src=x onerror=alert(1)>",)]
+    ws.send("x" * 40_000)  # one frame over the socket's limit: closed with "message too big"
+    while ws.receive(timeout=5) is not None:
+        pass  # the echo of the message before
+    assert ws.closed == 1009
+
+
+def test_typing_travels_between_customer_and_agent(web):
+    alice = web.api().login("alice")
+    alice.call("POST", "/api/me/state", {"state": "available"})
+    ws, _ = start(web)
+    ws.send({"type": "message", "id": "typing-test-1", "text": "hi"})
+    ws.receive_until("ack")
+    offer = wait_for(lambda: alice.call("GET", "/api/work")[1]["offers"])[0]
+    alice.call("POST", f"/api/interactions/{offer['id']}/accept", {})
+    live = WsClient(web.ws_base + "/api/live", origin=web.base, cookie=alice.cookie)
+    live.receive_until("hello")
+    ws.send({"type": "typing"})
+    while (event := live.receive_until("event"))["event"] != "chat.typing":
+        pass
+    assert event["interaction_id"] == offer["id"] and event["data"] == {"who": "customer"}
+    live.send({"type": "typing", "interaction_id": offer["id"]})
+    assert ws.receive_until("typing") == {"type": "typing"}
