@@ -71,3 +71,13 @@ def agents(conn: Conn) -> list[dict]:
     return [{"id": r[0], "login": r[1], "name": r[2], "state": r[3], "away_reason": r[4], "state_since": r[5],
              "holding": {s: n for s, n in zip(slots, r[6], strict=True) if n},
              "capacity": dict(zip(slots, r[7], strict=True)), "queues": list(r[8])} for r in rows]
+
+
+def waiting(conn: Conn, limit: int = 200) -> list[dict]:
+    """Interactions waiting or offered, oldest in line first, for the supervisor to move or assign."""
+    rows = conn.execute(
+        """SELECT i.id, i.channel, q.name, i.state, i.queued_at, c.display_name, c.tier, i.priority
+           FROM interactions i JOIN queues q ON q.id = i.queue_id JOIN customers c ON c.id = i.customer_id
+           WHERE i.state IN ('queued', 'offered') ORDER BY i.rank_at NULLS LAST, i.id LIMIT %s""", (limit,)).fetchall()
+    return [{"id": r[0], "channel": r[1], "queue": r[2], "state": r[3], "queued_at": r[4], "customer_name": r[5],
+             "tier": r[6], "priority": r[7]} for r in rows]

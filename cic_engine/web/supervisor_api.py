@@ -33,14 +33,15 @@ class SupervisorApi:
 
     def board(self, request: Request) -> tuple[int, Any]:
         """Per queue and channel since midnight (UTC): waiting, longest wait, service level,
-        average speed of answer, abandoned; and every agent's state."""
+        average speed of answer, abandoned; every agent's state; what waits, in line order."""
         self.auth.require(request, *SUPERVISORS)
         now = self.routing.clock.now()
         since = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
         queues = [asdict(q) for q in self.routing.queue_board(since)]
         with self.store.transaction() as conn:
             agents = store_board.agents(conn)
-        return 200, {"since": since, "queues": queues, "agents": agents}
+            waiting = store_board.waiting(conn)
+        return 200, {"since": since, "now": now, "queues": queues, "agents": agents, "waiting": waiting}
 
     def move(self, request: Request, interaction_id: int) -> tuple[int, Any]:
         principal = self.auth.require(request, *SUPERVISORS)

@@ -9,6 +9,8 @@ let socket = null;
 let offersTimer = null;
 let typingTimer = null;
 let lastTypingSent = 0;
+let boardTimer = null;
+let boardPending = null;
 
 async function api(method, path, body) {
   const init = { method, headers: {}, credentials: "same-origin" };
@@ -54,10 +56,10 @@ async function start() {
   $("login").hidden = true;
   $("inbox").hidden = false;
   renderMe();
+  $("board-button").hidden = !me.roles.some((r) => r === "supervisor" || r === "admin");
   const queues = $("transfer-queue");
   queues.replaceChildren(...me.queues.map((q) => { const o = el("option", q); o.value = q; return o; }));
   connect();
-  await refreshWork();
 }
 
 function renderMe() {
@@ -74,11 +76,17 @@ function renderMe() {
 function connect() {
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/live";
   socket = new WebSocket(url);
-  socket.onopen = () => { $("live").textContent = "live"; $("live").dataset.on = "1"; };
+  socket.onopen = () => {
+    $("live").textContent = "live";
+    $("live").dataset.on = "1";
+    // Whatever happened while the socket was away was not pushed: read it now.
+    refreshWork();
+    if (current !== null) openInteraction(current);
+  };
   socket.onclose = () => {
     $("live").textContent = "reconnecting";
     $("live").dataset.on = "";
-    if (!$("inbox").hidden) setTimeout(() => { connect(); refreshWork(); }, 1000 + Math.random() * 1000);
+    if (!$("inbox").hidden) setTimeout(connect, 1000 + Math.random() * 1000);
   };
   socket.onmessage = (message) => {
     const event = JSON.parse(message.data);
@@ -95,6 +103,7 @@ function connect() {
       api("GET", "/api/me").then((m) => { me = m; renderMe(); });
     }
     refreshWork();
+    if (!$("board").hidden && !boardPending) boardPending = setTimeout(refreshBoard, 300);
     if (event.interaction_id === current) {
       if (event.event === "interaction.message_received") $("typing").hidden = true;
       openInteraction(current);
@@ -195,17 +204,87 @@ async function openInteraction(id) {
   box.scrollTop = box.scrollHeight;
 }
 
-async function act(path, body) {
-  if (current === null) return;
-  $("detail-error").textContent = "";
+function seconds(s) {
+  if (s === null || s === undefined) return "-";
+  s = Math.round(s);
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
+}
+
+function option(value, label) {
+  const o = el("option", label);
+  o.value = value;
+  return o;
+}
+
+async function refreshBoard() {
+  boardPending = null;
+  let board;
   try {
-    await api("POST", `/api/interactions/${current}/${path}`, body || {});
+    board = await api("GET", "/api/board");
+  } catch (e) {
+    $("board-error").textContent = e.message;
+    return;
+  }
+  $("board-error").textContent = "";
+  $("board-since").textContent = `since ${when(board.since)}`;
+  const row = (cells) => { const tr = el("tr"); for (const c of cells) tr.appendChild(c instanceof Node ? wrap(c) : el("td", c)); return tr; };
+  const wrap = (node) => { const td = el("td"); td.appendChild(node); return td; };
+  $("queue-board").tBodies[0].replaceChildren(...board.queues.map((q) => {
+    const sl = el("span", q.service_level_pct === null ? "-" : `${q.service_level_pct}% (target ${q.target_pct}% in ${q.target_s} s)`);
+    if (q.service_level_pct !== null && q.service_level_pct < q.target_pct) sl.className = "sl-bad";
+    const tr = row([q.queue, q.channel, String(q.waiting), seconds(q.longest_wait_s), sl, seconds(q.avg_answer_s),
+                    String(q.answered), String(q.abandoned),
+                    Object.entries(q.agents).map(([k, v]) => `${k}: ${v}`).join(", ")]);
+    tr.dataset.queue = q.queue;
+    tr.dataset.channel = q.channel;
+    return tr;
+  }));
+  $("agent-board").tBodies[0].replaceChildren(...board.agents.map((a) => {
+    const select = el("select");
+    select.append(option("", "—"), option("available", "Available"), option("away", "Away (supervisor)"), option("offline", "Offline"));
+    select.onchange = async () => {
+      if (!select.value) return;
+      const body = select.value === "away" ? { state: "away", reason: "supervisor" } : { state: select.value };
+      try { await api("POST", `/api/agents/${encodeURIComponent(a.login)}/state`, body); } catch (e) { $("board-error").textContent = e.message; }
+      refreshBoard();
+    };
+    const tr = row([a.name, a.state + (a.away_reason ? ` (${a.away_reason})` : ""), when(a.state_since),
+                    Object.entries(a.holding).map(([k, v]) => `${k} ${v}`).join(", ") || "-", a.queues.join(", "), select]);
+    tr.dataset.login = a.login;
+    return tr;
+  }));
+  $("waiting-board").tBodies[0].replaceChildren(...board.waiting.map((w) => {
+    const move = el("select");
+    move.append(option("", "—"), ...me.queues.filter((q) => q !== w.queue).map((q) => option(q, q)));
+    move.onchange = async () => {
+      try { await api("POST", `/api/interactions/${w.id}/move`, { queue: move.value }); } catch (e) { $("board-error").textContent = e.message; }
+      refreshBoard();
+    };
+    const assign = el("select");
+    assign.append(option("", "—"), ...board.agents.map((a) => option(a.login, a.name)));
+    assign.onchange = async () => {
+      try { await api("POST", `/api/interactions/${w.id}/assign`, { agent: assign.value }); } catch (e) { $("board-error").textContent = e.message; }
+      refreshBoard();
+    };
+    const waited = w.queued_at ? (new Date(board.now) - new Date(w.queued_at)) / 1000 : null;
+    const tr = row([String(w.id), w.channel, w.queue, w.state, `${w.customer_name || "-"}${w.tier !== "standard" ? " (" + w.tier + ")" : ""}`,
+                    seconds(waited), move, assign]);
+    tr.dataset.id = w.id;
+    return tr;
+  }));
+}
+
+async function act(path, body) {
+  if (current === null) return false;
+  $("detail-error").textContent = "";
+  const id = current;
+  try {
+    await api("POST", `/api/interactions/${id}/${path}`, body || {});
   } catch (e) {
     $("detail-error").textContent = e.message;
     return false;
   }
-  await refreshWork();
-  await openInteraction(current);
+  refreshWork().then(() => openInteraction(id));
   return true;
 }
 
@@ -220,6 +299,14 @@ document.addEventListener("DOMContentLoaded", () => {
     } catch (err) {
       $("login-error").textContent = err.message;
     }
+  };
+  $("board-button").onclick = () => {
+    const show = $("board").hidden;
+    $("board").hidden = !show;
+    document.querySelector("main").hidden = show;
+    $("board-button").textContent = show ? "Inbox" : "Board";
+    clearInterval(boardTimer);
+    if (show) { refreshBoard(); boardTimer = setInterval(refreshBoard, 5000); }
   };
   $("logout").onclick = async () => { await api("POST", "/api/logout", {}); showLogin(); };
   $("state-select").onchange = async (e) => {

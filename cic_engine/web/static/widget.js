@@ -8,9 +8,10 @@
   const base = new URL(script.src).origin;
   const adapter = script.dataset.adapter || "webchat";
   const storeKey = `cic-chat:${base}:${adapter}`;
-  const state = JSON.parse(localStorage.getItem(storeKey) || "null") || { token: null, lastId: 0, pending: [] };
+  const state = JSON.parse(localStorage.getItem(storeKey) || "null") || { token: null, pending: [] };
   const save = () => localStorage.setItem(storeKey, JSON.stringify(state));
   let socket = null;
+  let shown = 0; // the last message id on this page: a resume asks for what came after it
   let retry = 500;
   let typingTimer = null;
   let lastTyping = 0;
@@ -78,7 +79,7 @@
     socket.onopen = () => {
       retry = 500;
       status.textContent = "";
-      if (state.token) socket.send(JSON.stringify({ type: "resume", token: state.token, after: state.lastId }));
+      if (state.token) socket.send(JSON.stringify({ type: "resume", token: state.token, after: shown }));
       else socket.send(JSON.stringify(Object.assign({ type: "start" }, start)));
     };
     socket.onmessage = (event) => receive(JSON.parse(event.data));
@@ -101,13 +102,11 @@
       composer.hidden = false;
       for (const p of state.pending) socket.send(JSON.stringify({ type: "message", id: p.id, text: p.text }));
     } else if (m.type === "message") {
-      state.lastId = Math.max(state.lastId, m.message_id);
-      save();
+      shown = Math.max(shown, m.message_id);
       typing.hidden = true;
       bubble(m);
     } else if (m.type === "ack") {
       state.pending = state.pending.filter((p) => p.id !== m.id);
-      state.lastId = Math.max(state.lastId, m.message_id);
       save();
       const li = root.querySelector(`[data-client-id="${CSS.escape(m.id)}"]`);
       if (li) li.dataset.state = "delivered";

@@ -1,0 +1,142 @@
+"""The inbox and the chat widget in a real browser: a customer chats from the demo page while
+an agent logs in, accepts, sees the profile, replies and wraps up; the engine is killed in the
+middle of the chat and the conversation carries on with nothing lost or doubled."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.web.browser import CHROMIUM, launch, screenshot
+from tests.web.conftest import PASSWORD
+
+pytestmark = pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")
+
+
+def log_in(page, base: str, login: str) -> None:
+    page.goto(base + "/")
+    page.fill("input[name=login]", login)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-form button")
+    expect(page.locator("#me-name")).to_have_text({"alice": "Alice Chen", "sue": "Sue Visor"}[login])
+
+
+def test_customer_chats_with_an_agent_through_widget_and_inbox(web):
+    payload = 'Hi <img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+    with sync_playwright() as p:
+        browser = launch(p)
+        agent = browser.new_context().new_page()
+        customer = browser.new_context().new_page()
+        errors: list[str] = []
+        agent.on("pageerror", lambda e: errors.append(f"inbox: {e}"))
+        customer.on("pageerror", lambda e: errors.append(f"demo: {e}"))
+
+        log_in(agent, web.base, "alice")
+        agent.select_option("#state-select", "available")
+        expect(agent.locator("#me-state")).to_have_text("available")
+        expect(agent.locator("#live")).to_have_text("live")
+
+        customer.goto(web.base + "/demo")
+        customer.click("text=Chat with Example")
+        customer.fill("input[name=name]", "Li Lei <b>bold</b>")
+        customer.fill("input[name=email]", "li.lei@example.cn")
+        customer.click("text=Start chat")
+        expect(customer.locator(".notice").first).to_have_text("Hello from the test")
+        customer.fill("textarea", payload)
+        customer.click(".composer button")
+        expect(customer.locator(".message.inbound")).to_have_attribute("data-state", "delivered")
+
+        # The offer, with its countdown; accepted, it pops the customer's profile.
+        offer = agent.locator("#offers .item")
+        expect(offer).to_have_count(1)
+        expect(offer.locator(".countdown")).to_contain_text(" s")
+        offer.locator("button.accept").click()
+        expect(agent.locator("#offers .item")).to_have_count(0)
+        expect(agent.locator("#mine .item")).to_have_count(1)
+        expect(agent.locator("#customer-name")).to_have_text("Li Lei <b>bold</b>")
+        expect(agent.locator("#customer-identities")).to_contain_text("email: li.lei@example.cn")
+        expect(agent.locator("#messages .message .text")).to_have_text([payload])
+        expect(customer.locator(".notice").last).to_have_text("Alice Chen joined the chat.")
+
+        agent.fill("#reply-text", "Hello Li Lei, Alice here. Let me check.")
+        agent.click("#reply-form button[type=submit]")
+        expect(customer.locator(".message.outbound .text")).to_have_text(["Hello Li Lei, Alice here. Let me check."])
+        expect(customer.locator(".message.outbound .author")).to_have_text(["Alice Chen"])
+        screenshot(agent, "inbox-chat")
+        screenshot(customer, "widget-chat")
+
+        # Nothing the customer wrote ran as code, on either page.
+        assert agent.evaluate("window.pwned") is None and customer.evaluate("window.pwned") is None
+        assert agent.locator("#messages img").count() == 0 and customer.locator("#cic-chat img").count() == 0
+
+        # The engine dies mid-chat. The customer writes meanwhile; the widget holds the message
+        # and sends it once the engine is back. The agent's inbox reconnects too.
+        web.kill()
+        customer.fill("textarea", "Are you still there?")
+        customer.click(".composer button")
+        expect(customer.locator(".message.inbound").last).to_have_attribute("data-state", "sending")
+        web.restart()
+        expect(customer.locator(".message.inbound").last).to_have_attribute("data-state", "delivered", timeout=20_000)
+        expect(agent.locator("#live")).to_have_text("live", timeout=20_000)
+        expect(agent.locator("#messages .message .text")).to_have_text(
+            [payload, "Hello Li Lei, Alice here. Let me check.", "Are you still there?"], timeout=20_000)
+        agent.fill("#reply-text", "Still here. Your parcel leaves today.")
+        agent.click("#reply-form button[type=submit]")
+        expect(customer.locator(".message.outbound .text")).to_have_text(
+            ["Hello Li Lei, Alice here. Let me check.", "Still here. Your parcel leaves today."])
+
+        # The customer reloads the page: the conversation is there, once.
+        customer.reload()
+        expect(customer.locator(".message")).to_have_count(4)
+
+        # Wrap-up with a disposition: the interaction leaves the agent's work.
+        agent.click("#end-button")
+        expect(agent.locator("#detail-meta")).to_contain_text("wrap_up")
+        expect(customer.locator(".notice").last).to_have_text("The agent has left the chat.")
+        agent.fill("#disposition", "resolved")
+        agent.click("#wrap-button")
+        expect(agent.locator("#mine .item")).to_have_count(0)
+        assert errors == []
+        browser.close()
+
+    with psycopg.connect(web.db_url) as conn:
+        assert conn.execute("SELECT direction, count(*) FROM messages GROUP BY 1 ORDER BY 1").fetchall() == [
+            ("inbound", 2), ("outbound", 2)]
+        assert conn.execute("SELECT state, disposition FROM interactions").fetchall() == [("closed", "resolved")]
+
+
+def test_supervisor_board_follows_the_queue_live(web):
+    from tests.web.test_chat_socket import start as start_chat
+    from tests.web.test_chat_socket import wait_for
+
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_context().new_page()
+        log_in(page, web.base, "sue")
+        page.click("#board-button")
+        chat_row = page.locator('#queue-board tr[data-queue="chat"][data-channel="chat"] td')
+        expect(chat_row.nth(2)).to_have_text("0")
+        expect(page.locator('#agent-board tr[data-login="alice"] td').nth(1)).to_have_text("offline")
+
+        ws, _ = start_chat(web, name="Waiting Customer")
+        ws.send({"type": "message", "id": "waiting-message", "text": "hello?"})
+        ws.receive_until("ack")
+        expect(chat_row.nth(2)).to_have_text("1")
+        expect(page.locator("#waiting-board tbody tr")).to_have_count(1)
+        expect(page.locator("#waiting-board tbody tr td").nth(3)).to_have_text("queued")
+        expect(page.locator("#waiting-board tbody tr td").nth(4)).to_have_text("Waiting Customer")
+
+        # The supervisor puts Alice on: the chat is offered to her and leaves the line.
+        page.locator('#agent-board tr[data-login="alice"] select').select_option("available")
+        expect(chat_row.nth(2)).to_have_text("0")
+        expect(page.locator("#waiting-board tbody tr td").nth(3)).to_have_text("offered")
+        alice = web.api().login("alice")
+        offer = wait_for(lambda: alice.call("GET", "/api/work")[1]["offers"])[0]
+        assert alice.call("POST", f"/api/interactions/{offer['id']}/accept", {})[0] == 200
+        expect(chat_row.nth(6)).to_have_text("1")  # answered
+        expect(page.locator("#waiting-board tbody tr")).to_have_count(0)
+        expect(chat_row.nth(4)).to_have_text("100% (target 80% in 20 s)")
+        expect(page.locator('#agent-board tr[data-login="alice"] td').nth(3)).to_have_text("chat 1")
+        screenshot(page, "supervisor-board")
+        browser.close()
