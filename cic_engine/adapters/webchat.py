@@ -9,6 +9,8 @@ and every socket of the chat (any node, any tab) is told by the message's live e
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import logging
@@ -24,6 +26,7 @@ from werkzeug.wrappers import Request
 from ..identity import InvalidIdentity, normalise_email
 from ..models import (
     AdapterHealth,
+    Attachment,
     Channel,
     ContentPart,
     DeliveryResult,
@@ -33,13 +36,39 @@ from ..models import (
 )
 from ..routing.events import RoutingEvent
 from ..store import chat as store_chat
-from ..web.app import TAKEN, HttpError
+from ..web.app import TAKEN, HttpError, json_response
 from ..web.live import TYPING_EVENT, notify_typing
 from ..web.websocket import WebSocket, WebSocketRefused
 from . import AdapterContext
 
 log = logging.getLogger(__name__)
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+# What a file of each type starts with: a file is taken only when its bytes agree with the type
+# it claims, so an HTML page or a program cannot come in named "photo.png".
+_MAGIC = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+    "application/pdf": (b"%PDF-",),
+}
+
+
+def file_problem(content: bytes, content_type: str, allowed: list[str], limit: int) -> str | None:
+    """Why a customer's file is refused, in words for the customer; None when it is fine."""
+    if len(content) > limit:
+        return f"the file is {len(content) / 1024 / 1024:.1f} MB; the limit is {limit / 1024 / 1024:g} MB"
+    if content_type not in allowed:
+        return f"files of type {content_type or 'unknown'} are not accepted (accepted: {', '.join(allowed)})"
+    if content_type == "text/plain":
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError:
+            return "the text file is not UTF-8 text"
+        return None
+    magic = _MAGIC.get(content_type)
+    if magic is not None and not content.startswith(magic):
+        return f"the file is not really {content_type}"
+    return None
 
 
 class WebChatConfig(BaseModel):
@@ -52,6 +81,10 @@ class WebChatConfig(BaseModel):
         default_factory=list,
         description="web sites that may embed the widget, e.g. https://www.example.com; the engine's own always may")
     max_message_chars: int = Field(4000, ge=1, le=100_000)
+    max_upload_mb: float = Field(5, gt=0, le=25, description="largest file a customer may send")
+    upload_types: list[str] = Field(
+        default_factory=lambda: ["image/png", "image/jpeg", "image/gif", "application/pdf", "text/plain"],
+        description="content types a customer may send; the file's first bytes must agree")
 
 
 def _token_hash(token: str) -> bytes:
@@ -100,14 +133,21 @@ class WebChatAdapter:
         return origin.split("://", 1)[-1] == request.host or origin in self.config.allowed_origins
 
     def settings(self, request: Request):
-        return 200, {"title": self.config.title, "greeting": self.config.greeting,
-                     "max_message_chars": self.config.max_message_chars}
+        response = json_response(200, {"title": self.config.title, "greeting": self.config.greeting,
+                     "max_message_chars": self.config.max_message_chars, "max_upload_mb": self.config.max_upload_mb,
+                     "upload_types": self.config.upload_types})
+        if self._origin_allowed(request):  # read by the widget on the company's site
+            response.headers["Access-Control-Allow-Origin"] = request.headers["Origin"]
+            response.headers["Vary"] = "Origin"
+        return response
 
     def serve(self, request: Request):
         if not self._origin_allowed(request):
             raise HttpError(403, f"chat from origin {request.headers.get('Origin')!r} is not allowed")
         try:
-            ws = WebSocket(request.environ, max_message_bytes=self.config.max_message_chars * 4 + 1024)
+            # Room for a file half as large again as the limit, base64-encoded (4/3): one somewhat
+            # over gets a clear answer; a frame beyond that closes the socket (1009).
+            ws = WebSocket(request.environ, max_message_bytes=int(self.config.max_upload_mb * 1024 * 1024 * 2) + 64 * 1024)
         except WebSocketRefused as exc:
             raise HttpError(400, str(exc)) from None
         self.sockets += 1
@@ -158,6 +198,8 @@ class CustomerChat:
             self.send(type="error", error="start or resume the chat first")
         elif kind == "message":
             self._message(message)
+        elif kind == "file":
+            self._file(message)
         elif kind == "typing":
             for interaction_id in self.interactions:
                 notify_typing(self.store, interaction_id, "customer")
@@ -203,11 +245,18 @@ class CustomerChat:
         self.send(type="session", name=session.name, greeting=self.adapter.config.greeting)
         self._push_new()
 
-    def _message(self, message: dict) -> None:
-        assert self.session is not None
-        client_id, text = message.get("id"), message.get("text")
+    def _client_id(self, message: dict) -> str | None:
+        """The widget's id for its message (the de-duplication key), or None after saying why not."""
+        client_id = message.get("id")
         if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
             self.send(type="error", error="a message needs an id of 8-64 letters, digits, - or _")
+            return None
+        return client_id
+
+    def _message(self, message: dict) -> None:
+        assert self.session is not None
+        client_id, text = self._client_id(message), message.get("text")
+        if client_id is None:
             return
         if not isinstance(text, str) or not text.strip():
             self.send(type="nack", id=client_id, error="empty message")
@@ -216,12 +265,17 @@ class CustomerChat:
             self.send(type="nack", id=client_id,
                       error=f"message over {self.adapter.config.max_message_chars} characters")
             return
+        self._ingest(client_id, text, [])
+
+    def _ingest(self, client_id: str, text: str, attachments: list[Attachment]) -> None:
+        """Commit, then acknowledge: the widget forgets the message only after the ack."""
+        assert self.session is not None
         session = self.session
         contact = InboundContact(
             channel=Channel.chat, endpoint=self.adapter.name, external_id=f"chat:{session.key}:{client_id}",
             sender=session.email or session.key,
             sender_kind=IdentityKind.email if session.email else IdentityKind.chat,
-            sender_name=session.name, conversation_key=session.key, parts=[ContentPart(body=text)],
+            sender_name=session.name, conversation_key=session.key, parts=[ContentPart(body=text)], attachments=attachments,
             queue=self.adapter.config.queue, metadata={"adapter": self.adapter.name},
         )
         try:
@@ -237,6 +291,26 @@ class CustomerChat:
         self.adapter.messages_in += 0 if result.duplicate else 1
         self.interactions.add(result.interaction_id)
         self.send(type="ack", id=client_id, message_id=result.message_id)
+
+    def _file(self, message: dict) -> None:
+        """A file from the customer, base64 in the message; checked, then ingested like a message."""
+        client_id = self._client_id(message)
+        if client_id is None:
+            return
+        filename = str(message.get("filename") or "file")[:200].replace("/", "_").replace("\\", "_")
+        content_type = str(message.get("content_type") or "").lower()[:100]
+        try:
+            content = base64.b64decode(str(message.get("data") or ""), validate=True)
+        except (binascii.Error, ValueError):
+            self.send(type="nack", id=client_id, error="the file did not arrive whole (bad encoding)")
+            return
+        config = self.adapter.config
+        problem = file_problem(content, content_type, config.upload_types, int(config.max_upload_mb * 1024 * 1024))
+        if problem is not None:
+            self.send(type="nack", id=client_id, error=problem)
+            return
+        self._ingest(client_id, f"[file: {filename}]",
+                     [Attachment(filename=filename, content_type=content_type, content=content)])
 
     def _leave(self) -> None:
         assert self.session is not None

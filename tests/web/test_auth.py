@@ -79,3 +79,25 @@ def test_posts_must_be_json(web):
     api = web.api().login("alice")
     status, body = api.call("POST", "/api/me/state", raw=b"state=available", content_type="application/x-www-form-urlencoded")
     assert status == 415 and "JSON" in body["error"]
+
+
+def test_an_agent_cannot_read_another_queues_interaction_by_id(web):
+    from tests.web.test_chat_socket import start as start_chat
+
+    ws, _ = start_chat(web, name="Chat Customer")
+    ws.send({"type": "message", "id": "private-message", "text": "my address is 1 Secret Road"})
+    ws.receive_until("ack")
+    with psycopg.connect(web.db_url) as conn:
+        (interaction_id,) = conn.execute("SELECT id FROM interactions").fetchone()
+    bob = web.api().login("bob")  # billing only; the chat is in the chat queue
+    assert bob.call("GET", f"/api/interactions/{interaction_id}") == (404, {"error": f"no interaction {interaction_id}"})
+    assert bob.call("GET", f"/api/interactions/{interaction_id + 1}") == (404, {"error": f"no interaction {interaction_id + 1}"})
+    assert bob.call("POST", f"/api/interactions/{interaction_id}/reply", {"text": "hi"})[0] == 404
+    assert bob.call("POST", f"/api/interactions/{interaction_id}/note", {"text": "hi"})[0] == 404
+    assert bob.call("POST", f"/api/interactions/{interaction_id}/accept", {})[0] == 409
+    for member in ("alice", "sue"):  # a member of the queue, and a supervisor
+        status, view = web.api().login(member).call("GET", f"/api/interactions/{interaction_id}")
+        assert status == 200 and view["messages"][0]["text"] == "my address is 1 Secret Road"
+    # Not even a member may answer what is not theirs.
+    status, body = web.api().login("alice").call("POST", f"/api/interactions/{interaction_id}/reply", {"text": "hi"})
+    assert status == 409 and "not yours to answer" in body["error"]

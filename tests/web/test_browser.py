@@ -44,7 +44,7 @@ def test_customer_chats_with_an_agent_through_widget_and_inbox(web):
         customer.click("text=Start chat")
         expect(customer.locator(".notice").first).to_have_text("Hello from the test")
         customer.fill("textarea", payload)
-        customer.click(".composer button")
+        customer.click(".composer button.send")
         expect(customer.locator(".message.inbound")).to_have_attribute("data-state", "delivered")
 
         # The offer, with its countdown; accepted, it pops the customer's profile.
@@ -74,7 +74,7 @@ def test_customer_chats_with_an_agent_through_widget_and_inbox(web):
         # and sends it once the engine is back. The agent's inbox reconnects too.
         web.kill()
         customer.fill("textarea", "Are you still there?")
-        customer.click(".composer button")
+        customer.click(".composer button.send")
         expect(customer.locator(".message.inbound").last).to_have_attribute("data-state", "sending")
         web.restart()
         expect(customer.locator(".message.inbound").last).to_have_attribute("data-state", "delivered", timeout=20_000)
@@ -140,3 +140,31 @@ def test_supervisor_board_follows_the_queue_live(web):
         expect(page.locator('#agent-board tr[data-login="alice"] td').nth(3)).to_have_text("chat 1")
         screenshot(page, "supervisor-board")
         browser.close()
+
+
+def test_agent_transfers_a_chat_to_another_queue(web):
+    from tests.web.test_chat_socket import start as start_chat
+    from tests.web.test_chat_socket import wait_for
+
+    ws, _ = start_chat(web, name="Transfer Customer")
+    ws.send({"type": "message", "id": "billing-question", "text": "I was charged twice."})
+    ws.receive_until("ack")
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_context().new_page()
+        log_in(page, web.base, "alice")
+        page.select_option("#state-select", "available")
+        page.locator("#offers .item button.accept").click()
+        expect(page.locator("#customer-name")).to_have_text("Transfer Customer")
+        page.select_option("#transfer-queue", "billing")
+        page.click("#transfer-button")
+        expect(page.locator("#mine .item")).to_have_count(0)
+        browser.close()
+    assert ws.receive_until("notice")["text"] == "Alice Chen joined the chat."
+    assert ws.receive_until("notice")["text"] == "The agent has left the chat."
+    bob = web.api().login("bob")
+    bob.call("POST", "/api/me/state", {"state": "available"})
+    offer = wait_for(lambda: bob.call("GET", "/api/work")[1]["offers"])[0]
+    assert (offer["queue"], offer["customer_name"]) == ("billing", "Transfer Customer")
+    bob.call("POST", f"/api/interactions/{offer['id']}/accept", {})
+    assert ws.receive_until("notice")["text"] == "Bob Smith joined the chat."

@@ -122,7 +122,7 @@ def test_bad_input_gets_a_clear_answer_and_the_chat_goes_on(web):
     ws.receive_until("ack")
     # Stored as the customer wrote it; every page puts it on screen as text (see the browser test).
     assert stored(web, "SELECT body FROM message_parts") == [("<img src=x onerror=alert(1)>",)]
-    ws.send("x" * 40_000)  # one frame over the socket's limit: closed with "message too big"
+    ws.send("x" * 11 * 1024 * 1024)  # a frame over the socket's limit: closed with "message too big"
     while ws.receive(timeout=5) is not None:
         pass  # the echo of the message before
     assert ws.closed == 1009
@@ -144,3 +144,45 @@ def test_typing_travels_between_customer_and_agent(web):
     assert event["interaction_id"] == offer["id"] and event["data"] == {"who": "customer"}
     live.send({"type": "typing", "interaction_id": offer["id"]})
     assert ws.receive_until("typing") == {"type": "typing"}
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
+
+
+def send_file(ws, client_id: str, filename: str, content_type: str, content: bytes) -> dict:
+    import base64
+
+    ws.send({"type": "file", "id": client_id, "filename": filename, "content_type": content_type,
+             "data": base64.b64encode(content).decode()})
+    while True:
+        answer = ws.receive(timeout=10)
+        assert answer is not None, "socket closed"
+        if answer.get("type") in ("ack", "nack"):
+            return answer
+
+
+def test_files_are_checked_then_reach_the_agent_as_downloads(web):
+    ws, _ = start(web)
+    too_big = send_file(ws, "too-big-file", "scan.pdf", "application/pdf", b"%PDF-" + b"0" * (6 * 1024 * 1024))
+    assert too_big == {"type": "nack", "id": "too-big-file", "error": "the file is 6.0 MB; the limit is 5 MB"}
+    html = send_file(ws, "html-as-page", "page.html", "text/html", b"<script>alert(1)</script>")
+    assert "files of type text/html are not accepted" in html["error"]
+    disguised = send_file(ws, "exe-as-png", "photo.png", "image/png", b"MZ\x90\x00" + b"\x00" * 100)
+    assert disguised["error"] == "the file is not really image/png"
+    good = send_file(ws, "real-picture", "photo.png", "image/png", PNG)
+    assert good["type"] == "ack"
+    assert stored(web, "SELECT filename, content_type, size FROM attachments") == [("photo.png", "image/png", len(PNG))]
+
+    interaction_id = stored(web, "SELECT id FROM interactions")[0][0]
+    alice = web.api().login("alice")
+    status, view = alice.call("GET", f"/api/interactions/{interaction_id}")
+    attachment = view["messages"][0]["attachments"][0]
+    assert (view["messages"][0]["text"], attachment["filename"]) == ("[file: photo.png]", "photo.png")
+    import urllib.request
+
+    request = urllib.request.Request(web.base + f"/api/attachments/{attachment['id']}")
+    with alice.opener.open(request, timeout=10) as response:
+        assert response.read() == PNG
+        assert response.headers["Content-Disposition"] == 'attachment; filename=photo.png'
+        assert response.headers["Content-Type"] == "application/octet-stream"  # never rendered in our origin
+    assert web.api().login("bob").call("GET", f"/api/attachments/{attachment['id']}")[0] == 404

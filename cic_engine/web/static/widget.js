@@ -43,7 +43,11 @@
   const typing = make("div", { class: "typing", hidden: "" }, "The agent is typing…");
   const composer = make("form", { class: "composer", hidden: "" });
   const input = make("textarea", { rows: "2", placeholder: "Type a message", "aria-label": "Message" });
-  composer.append(input, make("button", { type: "submit" }, "Send"));
+  const picker = make("input", { type: "file", class: "picker", hidden: "" });
+  const attach = make("button", { type: "button", class: "attach", title: "Send a file", "aria-label": "Send a file" }, "📎");
+  composer.append(attach, input, make("button", { type: "submit", class: "send" }, "Send"), picker);
+  let settings = { max_upload_mb: 5, upload_types: [] };
+  const files = []; // files not acknowledged yet: kept in memory only (too big for localStorage)
   const status = make("div", { class: "status" });
   panel.append(title, form, log, typing, composer, status);
   root.append(button, panel);
@@ -101,16 +105,19 @@
       form.hidden = true;
       composer.hidden = false;
       for (const p of state.pending) socket.send(JSON.stringify({ type: "message", id: p.id, text: p.text }));
+      for (const f of files) socket.send(JSON.stringify(f));
     } else if (m.type === "message") {
       shown = Math.max(shown, m.message_id);
       typing.hidden = true;
       bubble(m);
     } else if (m.type === "ack") {
+      forgetFile(m.id);
       state.pending = state.pending.filter((p) => p.id !== m.id);
       save();
       const li = root.querySelector(`[data-client-id="${CSS.escape(m.id)}"]`);
       if (li) li.dataset.state = "delivered";
     } else if (m.type === "nack") {
+      forgetFile(m.id);
       state.pending = state.pending.filter((p) => p.id !== m.id);
       save();
       const li = root.querySelector(`[data-client-id="${CSS.escape(m.id)}"]`);
@@ -149,13 +156,43 @@
     e.preventDefault();
     const text = input.value;
     if (!text.trim()) return;
-    const id = (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random()).replace(/[^A-Za-z0-9]/g, "");
+    const id = newId();
     state.pending.push({ id, text });
     save();
     bubble({ id, direction: "inbound", text, author: "You", state: "sending" });
     input.value = "";
     if (socket && socket.readyState === 1) socket.send(JSON.stringify({ type: "message", id, text }));
   };
+  function newId() {
+    return (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random()).replace(/[^A-Za-z0-9]/g, "");
+  }
+
+  function forgetFile(id) {
+    const i = files.findIndex((f) => f.id === id);
+    if (i >= 0) files.splice(i, 1);
+  }
+
+  attach.onclick = () => picker.click();
+  picker.onchange = () => {
+    const file = picker.files[0];
+    picker.value = "";
+    if (!file) return;
+    if (file.size > settings.max_upload_mb * 1024 * 1024) {
+      status.textContent = `The file is too large: the limit is ${settings.max_upload_mb} MB.`;
+      return;
+    }
+    const reader = new FileReader();
+    reader.onload = () => {
+      const id = newId();
+      const message = { type: "file", id, filename: file.name, content_type: file.type,
+                        data: String(reader.result).split(",")[1] || "" };
+      files.push(message);
+      bubble({ id, direction: "inbound", text: `[file: ${file.name}]`, author: "You", state: "sending" });
+      if (socket && socket.readyState === 1) socket.send(JSON.stringify(message));
+    };
+    reader.readAsDataURL(file);
+  };
+
   input.oninput = () => {
     if (socket && socket.readyState === 1 && Date.now() - lastTyping > 2000) {
       lastTyping = Date.now();
@@ -164,6 +201,7 @@
   };
 
   fetch(base + `/chat/${encodeURIComponent(adapter)}/settings`).then((r) => r.json()).then((s) => {
+    settings = s;
     if (s.title) { title.textContent = s.title; button.textContent = s.title; }
   }).catch(() => {});
   if (state.token) { panel.hidden = false; connect(null); }
