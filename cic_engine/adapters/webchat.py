@@ -167,13 +167,20 @@ class CustomerChat:
         self.store = adapter.context.engine.store
         self.session: store_chat.ChatSession | None = None
         self.interactions: set[int] = set()
+        self._unwatch: list = []
         self.pushed = 0  # the last message id this socket has shown
 
     def send(self, **message) -> None:
         self.ws.send(json.dumps(message, default=str, ensure_ascii=False))
 
+    def _follow(self, interaction_ids) -> None:
+        """Hear the events of these interactions of the chat (from now on)."""
+        for interaction_id in interaction_ids:
+            if interaction_id not in self.interactions:
+                self.interactions.add(interaction_id)
+                self._unwatch.append(self.adapter.context.events.watch(interaction_id, self._on_event))
+
     def run(self) -> None:
-        unsubscribe = self.adapter.context.events.subscribe(self._on_event)
         try:
             while (raw := self.ws.receive()) is not None:
                 try:
@@ -185,12 +192,15 @@ class CustomerChat:
                     continue
                 self._handle(message)
         finally:
-            unsubscribe()
+            for stop in self._unwatch:
+                stop()
             self.ws.close()
 
     def _handle(self, message: dict) -> None:
         kind = message.get("type")
-        if kind == "start":
+        if kind in ("start", "resume") and self.session is not None:
+            self.send(type="error", error="this connection is in a chat already")
+        elif kind == "start":
             self._start(message)
         elif kind == "resume":
             self._resume(message)
@@ -234,8 +244,8 @@ class CustomerChat:
             return
         with self.store.transaction() as conn:
             session = store_chat.get(conn, _token_hash(token), self.adapter.name)
-            if session is not None:
-                self.interactions = set(store_chat.interactions(conn, session.key))
+            found = store_chat.interactions(conn, session.key) if session is not None else []
+        self._follow(found)
         if session is None:
             self.send(type="error", error="no such chat", code="unknown-session")
             return
@@ -289,7 +299,7 @@ class CustomerChat:
             self.send(type="retry", id=client_id, error="could not be saved yet; retrying")
             return
         self.adapter.messages_in += 0 if result.duplicate else 1
-        self.interactions.add(result.interaction_id)
+        self._follow([result.interaction_id])
         self.send(type="ack", id=client_id, message_id=result.message_id)
 
     def _file(self, message: dict) -> None:

@@ -54,12 +54,27 @@ class EventListener:
     def __init__(self, url: str):
         self.url = url
         self._subscribers: list[Subscriber] = []
+        # Subscribers to one interaction's events (a chat widget's socket): found by id, so that
+        # thousands of them cost nothing for the events of other interactions.
+        self._watchers: dict[int, list[Subscriber]] = {}
         self._greenlet: gevent.Greenlet | None = None
         self.listening = gevent.event.Event()
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         self._subscribers.append(subscriber)
         return lambda: self._subscribers.remove(subscriber)
+
+    def watch(self, interaction_id: int, subscriber: Subscriber) -> Callable[[], None]:
+        """Call `subscriber` with the events of one interaction; returns the way to stop."""
+        self._watchers.setdefault(interaction_id, []).append(subscriber)
+
+        def stop() -> None:
+            watchers = self._watchers.get(interaction_id, [])
+            if subscriber in watchers:
+                watchers.remove(subscriber)
+            if not watchers:
+                self._watchers.pop(interaction_id, None)
+        return stop
 
     def start(self) -> None:
         self._greenlet = gevent.spawn(self._run)
@@ -88,7 +103,8 @@ class EventListener:
                 backoff = min(backoff * 2, 10.0)
 
     def _dispatch(self, event: RoutingEvent) -> None:
-        for subscriber in list(self._subscribers):
+        watchers = self._watchers.get(event.interaction_id, ()) if event.interaction_id is not None else ()
+        for subscriber in [*self._subscribers, *watchers]:
             try:
                 subscriber(event)
             except Exception:
