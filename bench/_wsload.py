@@ -149,7 +149,7 @@ def main() -> None:
         started = time.perf_counter()
         stop_at[0] = started + args.seconds
         i = 0
-        while (now := time.perf_counter()) < stop_at[0]:
+        while time.perf_counter() < stop_at[0]:
             n = random.randrange(len(clients))
             send(clients[n], n, i)
             i += 1
