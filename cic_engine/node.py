@@ -12,6 +12,7 @@ from gevent.pywsgi import WSGIServer
 
 from . import __version__
 from .adapters import AdapterContext, ChannelAdapter
+from .callcontrol import CallControl
 from .config import LoadedConfig
 from .engine import Engine
 from .models import AdapterHealth
@@ -24,6 +25,7 @@ from .store import Store, migrations
 from .store.embedded import EmbeddedPostgres
 from .web.app import WebApp
 from .web.auth import Auth, LoginThrottle
+from .web.call_api import CallApi
 from .web.inbox_api import InboxApi
 from .web.live import AgentStream
 from .web.pages import Pages
@@ -88,6 +90,7 @@ class Node:
                     LoginThrottle(web.login_attempts, web.login_window_s))
         InboxApi(self.store, auth, self.engine, self.routing, Replies(self.store, self.engine.clock)).mount(app)
         SupervisorApi(self.store, auth, self.routing).mount(app)
+        CallApi(self.store, auth, CallControl(self.store, self.engine.clock)).mount(app)
         AgentStream(self.store, auth, self.events).mount(app)
         Pages().mount(app)
         return app

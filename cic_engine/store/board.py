@@ -61,16 +61,19 @@ def agents_by_state(conn: Conn) -> dict[int, dict[str, int]]:
 
 
 def agents(conn: Conn) -> list[dict]:
-    """Every agent with their state, since when, and what they hold per channel."""
+    """Every agent with their state, since when, what they hold per channel, and the call they
+    are on (for listening in)."""
     rows = conn.execute(
         """SELECT a.id, a.login, a.name, a.state, a.away_reason, a.state_since, a.loads, a.caps,
                   ARRAY(SELECT q.name FROM agent_queues aq JOIN queues q ON q.id = aq.queue_id
-                        WHERE aq.agent_id = a.id ORDER BY q.name)
+                        WHERE aq.agent_id = a.id ORDER BY q.name),
+                  (SELECT i.id FROM interactions i WHERE i.assigned_agent_id = a.id AND i.channel = 'voice'
+                   AND i.state = 'active' ORDER BY i.id DESC LIMIT 1)
            FROM agents a ORDER BY a.name""").fetchall()
     slots = ("voice", "email", "sms", "chat", "fax")
     return [{"id": r[0], "login": r[1], "name": r[2], "state": r[3], "away_reason": r[4], "state_since": r[5],
              "holding": {s: n for s, n in zip(slots, r[6], strict=True) if n},
-             "capacity": dict(zip(slots, r[7], strict=True)), "queues": list(r[8])} for r in rows]
+             "capacity": dict(zip(slots, r[7], strict=True)), "queues": list(r[8]), "on_call": r[9]} for r in rows]
 
 
 def waiting(conn: Conn, limit: int = 200) -> list[dict]:

@@ -103,3 +103,12 @@ def attachment(conn: Conn, attachment_id: int) -> tuple[int, str, str, bytes] | 
            JOIN messages m ON m.id = f.message_id WHERE f.id = %s""", (attachment_id,)).fetchone()
     return (row[0], row[1], row[2], bytes(row[3])) if row else None
 
+
+
+def events(conn: Conn, interaction_id: int) -> list[dict[str, Any]]:
+    """The interaction's timeline (offers, notes, transfers, holds, recordings...), oldest first."""
+    rows = conn.execute(
+        """SELECT t.id, t.at, t.kind, t.actor, a.name, t.data FROM timeline_events t
+           LEFT JOIN agents a ON a.id = t.agent_id WHERE t.interaction_id = %s ORDER BY t.id""",
+        (interaction_id,)).fetchall()
+    return [{"id": r[0], "at": r[1], "kind": r[2], "actor": r[3], "agent_name": r[4], "data": r[5]} for r in rows]

@@ -80,9 +80,7 @@ class InboxApi:
     # One interaction -----------------------------------------------------------------------
 
     def _visible(self, principal: Principal, interaction_id: int) -> None:
-        with self.store.transaction() as conn:
-            if not store_inbox.visible(conn, principal, interaction_id):
-                raise HttpError(404, f"no interaction {interaction_id}")
+        require_visible(self.store, principal, interaction_id)
 
     def get_interaction(self, request: Request, interaction_id: int) -> tuple[int, Any]:
         principal = self.auth.require(request, *AGENT_ROLES)
@@ -93,12 +91,14 @@ class InboxApi:
             if view is None:
                 raise HttpError(404, f"no interaction {interaction_id}")
             messages = store_inbox.messages(conn, interaction_id, after)
+            events = store_inbox.events(conn, interaction_id)
             history = store_inbox.customer_history(conn, view["customer_id"])
         try:
             customer = self.engine.get_customer(view["customer_id"]).model_dump(mode="json")
         except CustomerNotFound:
             customer = None
-        return 200, {"interaction": view, "customer": customer, "messages": messages, "history": history}
+        return 200, {"interaction": view, "customer": customer, "messages": messages, "events": events,
+                     "history": history}
 
     def accept(self, request: Request, interaction_id: int) -> tuple[int, Any]:
         principal = self.auth.require(request, *AGENT_ROLES)
@@ -170,6 +170,13 @@ class InboxApi:
         state, agent = self.routing.state(interaction_id)
         if agent != principal.agent_id or state not in ("active", "wrap_up"):
             raise HttpError(409, f"interaction {interaction_id} is not yours to answer (it is {state})")
+
+
+def require_visible(store: Store, principal: Principal, interaction_id: int) -> None:
+    """404 for an interaction the principal may not see, as for one that does not exist."""
+    with store.transaction() as conn:
+        if not store_inbox.visible(conn, principal, interaction_id):
+            raise HttpError(404, f"no interaction {interaction_id}")
 
 
 def act(action) -> tuple[int, Any]:

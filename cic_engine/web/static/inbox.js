@@ -189,6 +189,14 @@ async function openInteraction(id) {
     if (m.problems) li.appendChild(el("div", m.problems, "problems"));
     return li;
   }));
+  $("call-controls").hidden = !(i.channel === "voice" && i.state === "active");
+  $("events").replaceChildren(...view.events.map((e) => {
+    const who = e.agent_name || e.actor || "";
+    const detail = e.data.text || e.data.reason || e.data.recording || e.data.mode || e.data.to_queue || e.data.disposition || "";
+    const li = el("li", `${when(e.at)} · ${e.kind.replace(/_/g, " ")}${who ? " · " + who : ""}${detail ? " · " + detail : ""}`);
+    li.dataset.kind = e.kind;
+    return li;
+  }));
   const c = view.customer;
   $("customer-name").textContent = c ? (c.display_name || "(no name)") : "";
   $("customer-tier").textContent = c ? c.tier : "";
@@ -248,8 +256,20 @@ async function refreshBoard() {
       try { await api("POST", `/api/agents/${encodeURIComponent(a.login)}/state`, body); } catch (e) { $("board-error").textContent = e.message; }
       refreshBoard();
     };
+    const live = el("span");
+    if (a.on_call) {
+      for (const mode of ["listen", "whisper", "barge"]) {
+        const b = el("button", mode[0].toUpperCase() + mode.slice(1));
+        b.dataset.mode = mode;
+        b.onclick = async () => {
+          try { await api("POST", `/api/interactions/${a.on_call}/supervise`, { mode }); $("board-error").textContent = ""; }
+          catch (e) { $("board-error").textContent = e.message; }
+        };
+        live.appendChild(b);
+      }
+    }
     const tr = row([a.name, a.state + (a.away_reason ? ` (${a.away_reason})` : ""), when(a.state_since),
-                    Object.entries(a.holding).map(([k, v]) => `${k} ${v}`).join(", ") || "-", a.queues.join(", "), select]);
+                    Object.entries(a.holding).map(([k, v]) => `${k} ${v}`).join(", ") || "-", a.queues.join(", "), select, live]);
     tr.dataset.login = a.login;
     return tr;
   }));
@@ -298,6 +318,25 @@ document.addEventListener("DOMContentLoaded", () => {
       start();
     } catch (err) {
       $("login-error").textContent = err.message;
+    }
+  };
+  for (const button of document.querySelectorAll("#call-controls [data-call]")) {
+    button.onclick = () => {
+      const body = button.dataset.target ? { to: $("call-to").value, target: $("call-target").value } : {};
+      act(`call/${button.dataset.call}`, body);
+    };
+  }
+  $("dial-form").onsubmit = async (e) => {
+    e.preventDefault();
+    const number = $("dial-number").value;
+    if (!number.trim()) return;
+    try {
+      const made = await api("POST", "/api/calls", { number });
+      $("dial-number").value = "";
+      await refreshWork();
+      openInteraction(made.interaction_id);
+    } catch (err) {
+      alert(err.message);
     }
   };
   $("board-button").onclick = () => {
