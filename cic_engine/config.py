@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -102,12 +103,40 @@ class OutboxSection(StrictModel):
     max_attempts: int = Field(8, ge=1, le=50, description="after these, a temporary failure is final")
 
 
+CANNED_PLACEHOLDERS = ("customer_name", "agent_name", "ticket", "queue", "channel")
+
+
+class CannedResponse(StrictModel):
+    name: str = Field(min_length=1, max_length=100)
+    text: str = Field(min_length=1, max_length=10_000, description="placeholders: " + ", ".join(
+        "{" + p + "}" for p in CANNED_PLACEHOLDERS))
+
+    @field_validator("text")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+        except ValueError as exc:
+            raise ValueError(f"bad placeholder syntax ({exc}); write {{{{ and }}}} for literal braces") from None
+        unknown = sorted(set(fields) - set(CANNED_PLACEHOLDERS))
+        if unknown:
+            raise ValueError(f"unknown placeholder(s) {unknown}; known: {', '.join(CANNED_PLACEHOLDERS)}")
+        return value
+
+
+class InboxSection(StrictModel):
+    canned: list[CannedResponse] = Field(default_factory=list, description="canned responses agents can insert")
+    dispositions: list[str] = Field(
+        default_factory=list, description="wrap-up codes; when set, an agent must pick one of them")
+
+
 class CicConfig(StrictModel):
     engine: EngineSection = Field(default_factory=EngineSection)
     database: DatabaseSection = Field(default_factory=DatabaseSection)
     web: WebSection = Field(default_factory=WebSection)
     routing: RoutingSection = Field(default_factory=RoutingSection)
     outbox: OutboxSection = Field(default_factory=OutboxSection)
+    inbox: InboxSection = Field(default_factory=InboxSection)
     queues: list[QueueConfig] = Field(default_factory=lambda: [QueueConfig(name="general")])
     agents: list[AgentSeed] = Field(default_factory=list)
 

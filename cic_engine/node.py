@@ -46,6 +46,7 @@ class Node:
         self.adapter_failures: dict[str, str] = {}
         self.web: WSGIServer | None = None
         self.app: WebApp | None = None
+        self.replies: Replies | None = None
         self.router: Router | None = None
         self.routing: Routing | None = None
         self.events: EventListener | None = None
@@ -73,6 +74,7 @@ class Node:
         self.router.start()
         self.events = EventListener(url)
         self.events.start()
+        self.replies = Replies(self.store, self.engine.clock, adapter_for=self.adapter_for)
         self.app = self._web_app()
         self._start_adapters()
         self.web = WSGIServer(cic.web.address, self.app, log=None, error_log=logging.getLogger("cic_engine.web"),
@@ -88,7 +90,7 @@ class Node:
         app.route("/healthz", self._healthz)
         auth = Auth(self.store, self.engine.clock, web.session_ttl_s, web.secure_cookies,
                     LoginThrottle(web.login_attempts, web.login_window_s))
-        InboxApi(self.store, auth, self.engine, self.routing, Replies(self.store, self.engine.clock)).mount(app)
+        InboxApi(self.store, auth, self.engine, self.routing, self.replies).mount(app)
         SupervisorApi(self.store, auth, self.routing).mount(app)
         CallApi(self.store, auth, CallControl(self.store, self.engine.clock)).mount(app)
         AgentStream(self.store, auth, self.events).mount(app)
@@ -98,7 +100,7 @@ class Node:
     def _start_adapters(self) -> None:
         assert self.engine is not None and self.routing is not None and self.events is not None
         context = AdapterContext(node=self.name, engine=self.engine, routing=self.routing, events=self.events,
-                                 web=self.app)
+                                 web=self.app, replies=self.replies)
         for adapter_config in self.loaded.adapters:
             if not adapter_config.enabled:
                 log.info("adapter %s (%s) is disabled in %s", adapter_config.name, adapter_config.kind, adapter_config.path)
@@ -117,6 +119,13 @@ class Node:
         self.outbox = OutboxSender(self.store, self.events, {n: a.deliver for n, a in self.adapters.items()},
                                    self.engine.clock, self.loaded.cic.outbox.backoff_s, self.loaded.cic.outbox.max_attempts)
         self.outbox.start()
+
+    def adapter_for(self, channel: str) -> tuple[str, str | None] | None:
+        """(name, our address) of the first running adapter that sends on a channel."""
+        for name, adapter in self.adapters.items():
+            if getattr(adapter, "channel", adapter.kind) == channel:
+                return name, getattr(adapter, "address", None)
+        return None
 
     def health(self) -> dict[str, Any]:
         store = self.store.health() if self.store else {"ok": False, "error": "not started"}

@@ -5,6 +5,7 @@ answered, quoted), then sent by the node owning the adapter (outbox.py)."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .clock import Clock, SystemClock
@@ -24,14 +25,24 @@ class ReplyFile:
     content: bytes
 
 
+# The identity a reply on each channel is addressed to, when it is not the channel the customer wrote on.
+ADDRESS_KIND = {"email": "email", "sms": "phone", "fax": "phone", "voice": "phone"}
+
+
 class Replies:
-    def __init__(self, store: Store, clock: Clock | None = None):
+    def __init__(self, store: Store, clock: Clock | None = None,
+                 adapter_for: Callable[[str], tuple[str, str | None] | None] = lambda channel: None):
         self.store = store
         self.clock = clock or SystemClock()
+        # (name, our address) of the adapter that sends on a channel, for a reply on another one.
+        self.adapter_for = adapter_for
 
     def reply(self, interaction_id: int, text: str, agent_id: int | None = None, files: list[ReplyFile] = (),
-              kind: str = "reply", quote_previous: bool = True, subject: str | None = None) -> int:
-        """Queue a reply to the customer's last message; returns the outbox id."""
+              kind: str = "reply", quote_previous: bool = True, subject: str | None = None,
+              channel: str | None = None) -> int:
+        """Queue a reply to the customer's last message; returns the outbox id. With `channel`
+        other than the interaction's, it goes to the customer's address on that channel (an
+        email to a customer who chatted), if they have one and have not opted out of it."""
         now = self.clock.now()
         with self.store.transaction() as conn:
             row = conn.execute(
@@ -45,9 +56,13 @@ class Replies:
                    WHERE i.id = %s""", (interaction_id,)).fetchone()
             if row is None:
                 raise ReplyRefused(f"interaction {interaction_id} has no message from the customer to answer")
-            channel, thread_subject, opted_out, sender, sender_name, received_at, our_address, adapter, previous = row
+            own, thread_subject, opted_out, sender, sender_name, received_at, our_address, adapter, previous = row
+            channel = channel or own
             if channel in opted_out:
                 raise ReplyRefused(f"the customer opted out of {channel}")
+            if channel != own:
+                adapter, our_address, sender = self._elsewhere(conn, interaction_id, channel)
+                subject = subject or thread_subject or f"Your conversation with us (#{interaction_id})"
             if not adapter:
                 raise ReplyRefused(f"interaction {interaction_id}: no adapter received it, so none can answer")
             refs = [r[0] for r in conn.execute(
@@ -65,3 +80,17 @@ class Replies:
                                  "content": base64.b64encode(f.content).decode()} for f in files],
             }
             return store_outbox.enqueue(conn, interaction_id, channel, adapter, sender, payload, message_id, now)
+
+    def _elsewhere(self, conn, interaction_id: int, channel: str) -> tuple[str, str | None, str]:
+        """(adapter, our address, the customer's address) for a reply on another channel than
+        the interaction's."""
+        kind = ADDRESS_KIND.get(channel)
+        adapter = self.adapter_for(channel)
+        if kind is None or adapter is None:
+            raise ReplyRefused(f"no {channel} channel is set up to answer on")
+        found = conn.execute(
+            """SELECT ci.value FROM interactions i JOIN customer_identities ci ON ci.customer_id = i.customer_id
+               WHERE i.id = %s AND ci.kind = %s ORDER BY ci.id LIMIT 1""", (interaction_id, kind)).fetchone()
+        if found is None:
+            raise ReplyRefused(f"the customer has no {kind} on file to answer by {channel}")
+        return adapter[0], adapter[1], found[0]

@@ -17,6 +17,7 @@ from ..models import AdapterHealth, DeliveryResult, OutboundMessage
 
 if TYPE_CHECKING:
     from ..engine import Engine
+    from ..replies import Replies
     from ..routing.events import EventListener
     from ..routing.service import Routing
     from ..web.app import WebApp
@@ -35,6 +36,7 @@ class AdapterContext:
     routing: Routing
     events: EventListener
     web: WebApp | None = None
+    replies: Replies | None = None  # answers on any channel, for adapters that send on another one
 
 
 @runtime_checkable

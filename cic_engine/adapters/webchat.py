@@ -34,7 +34,9 @@ from ..models import (
     InboundContact,
     OutboundMessage,
 )
+from ..replies import ReplyRefused
 from ..routing.events import RoutingEvent
+from ..routing.schedule import is_open
 from ..store import chat as store_chat
 from ..web.app import TAKEN, HttpError, json_response
 from ..web.live import TYPING_EVENT, notify_typing
@@ -93,6 +95,7 @@ def _token_hash(token: str) -> bytes:
 
 class WebChatAdapter:
     kind: ClassVar[str] = "webchat"
+    channel: ClassVar[str] = "chat"
     Config: ClassVar[type[BaseModel]] = WebChatConfig
 
     def __init__(self, name: str, config: BaseModel, context: AdapterContext):
@@ -120,6 +123,8 @@ class WebChatAdapter:
                              detail={"sockets": self.sockets, "messages_in": self.messages_in})
 
     def deliver(self, outbound: OutboundMessage) -> DeliveryResult:
+        if outbound.channel != Channel.chat:
+            return DeliveryResult(ok=False, error=f"web chat cannot send {outbound.channel}; no adapter for it is set up")
         # Stored is delivered: the outbox's "sent" writes the message, whose event reaches the
         # customer's socket wherever it is; a widget that is away reads it when it resumes.
         return DeliveryResult(ok=True, external_id=outbound.message_id or f"<chat.{outbound.outbox_id}@cic.invalid>")
@@ -132,8 +137,19 @@ class WebChatAdapter:
             return False
         return origin.split("://", 1)[-1] == request.host or origin in self.config.allowed_origins
 
+    def is_open(self) -> bool:
+        """Whether the chat queue is within its opening hours now (closed: the offline form)."""
+        name = self.config.queue or self.context.engine.cic.engine.default_queue
+        queue = next((q for q in self.context.engine.cic.queues if q.name == name), None)
+        return queue is None or is_open(queue.hours, self.context.engine.clock.now())
+
+    def email_adapter(self) -> str | None:
+        found = self.context.replies.adapter_for("email") if self.context.replies else None
+        return found[0] if found else None
+
     def settings(self, request: Request):
         response = json_response(200, {"title": self.config.title, "greeting": self.config.greeting,
+                                        "open": self.is_open(), "transcripts": self.email_adapter() is not None,
                      "max_message_chars": self.config.max_message_chars, "max_upload_mb": self.config.max_upload_mb,
                      "upload_types": self.config.upload_types})
         if self._origin_allowed(request):  # read by the widget on the company's site
@@ -202,6 +218,8 @@ class CustomerChat:
             self.send(type="error", error="this connection is in a chat already")
         elif kind == "start":
             self._start(message)
+        elif kind == "offline":
+            self._offline(message)
         elif kind == "resume":
             self._resume(message)
         elif self.session is None:
@@ -215,6 +233,8 @@ class CustomerChat:
                 notify_typing(self.store, interaction_id, "customer")
         elif kind == "leave":
             self._leave()
+        elif kind == "transcript":
+            self._transcript()
         else:
             self.send(type="error", error=f"unknown message type {kind!r}")
 
@@ -235,7 +255,7 @@ class CustomerChat:
             store_chat.create(conn, _token_hash(token), key, self.adapter.name, name, email,
                               self.adapter.context.engine.clock.now())
         self.session = store_chat.ChatSession(key=key, adapter=self.adapter.name, name=name, email=email, ended=False)
-        self.send(type="session", token=token, name=name, greeting=self.adapter.config.greeting)
+        self.send(type="session", token=token, name=name, email=email, greeting=self.adapter.config.greeting)
 
     def _resume(self, message: dict) -> None:
         token = message.get("token")
@@ -252,7 +272,7 @@ class CustomerChat:
         self.session = session
         after = message.get("after")
         self.pushed = after if isinstance(after, int) and after >= 0 else 0
-        self.send(type="session", name=session.name, greeting=self.adapter.config.greeting)
+        self.send(type="session", name=session.name, email=session.email, greeting=self.adapter.config.greeting)
         self._push_new()
 
     def _client_id(self, message: dict) -> str | None:
@@ -321,6 +341,63 @@ class CustomerChat:
             return
         self._ingest(client_id, f"[file: {filename}]",
                      [Attachment(filename=filename, content_type=content_type, content=content)])
+
+    def _offline(self, message: dict) -> None:
+        """The offline form (the queue is closed): a message answered later by email, taken in
+        as an email would be (by the email adapter when one is set up)."""
+        client_id = self._client_id(message)
+        if client_id is None:
+            return
+        name = str(message.get("name") or "").strip()[:200]
+        text = message.get("text")
+        try:
+            email = normalise_email(str(message.get("email") or ""))
+        except InvalidIdentity:
+            self.send(type="nack", id=client_id, error="please give an email address we can answer to")
+            return
+        if not name or not isinstance(text, str) or not text.strip():
+            self.send(type="nack", id=client_id, error="please give your name and a message")
+            return
+        if len(text) > self.adapter.config.max_message_chars:
+            self.send(type="nack", id=client_id, error=f"message over {self.adapter.config.max_message_chars} characters")
+            return
+        mailer = self.adapter.email_adapter()
+        contact = InboundContact(
+            channel=Channel.email if mailer else Channel.chat, endpoint=self.adapter.name,
+            external_id=f"chat-offline:{self.adapter.name}:{client_id}", sender=email,
+            sender_kind=IdentityKind.email, sender_name=name, subject="Message from the web site (chat was closed)",
+            parts=[ContentPart(body=text)], queue=self.adapter.config.queue,
+            metadata={"adapter": mailer or self.adapter.name, "via": "chat offline form"},
+        )
+        try:
+            result = self.adapter.context.engine.ingest(contact)
+        except Exception as exc:  # not acknowledged: the widget sends it again
+            log.warning("%s: offline message not stored: %s", self.adapter.name, exc)
+            self.send(type="retry", id=client_id, error="could not be saved yet; retrying")
+            return
+        self.send(type="ack", id=client_id, message_id=result.message_id, offline=True)
+
+    def _transcript(self) -> None:
+        """The chat so far, emailed to the customer (who gave an email address)."""
+        assert self.session is not None
+        if not self.session.email:
+            self.send(type="error", error="no email address was given at the start of the chat")
+            return
+        replies = self.adapter.context.replies
+        if not self.interactions or replies is None or self.adapter.email_adapter() is None:
+            self.send(type="error", error="a transcript cannot be emailed now")
+            return
+        with self.store.transaction() as conn:
+            rows = store_chat.messages_after(conn, self.session.key, 0)
+        lines = [f"[{at:%Y-%m-%d %H:%M} UTC] {(agent or 'Agent') if direction == 'outbound' else (sender or 'You')}: {text}"
+                 for _, direction, text, at, agent, sender, _ in rows]
+        try:
+            replies.reply(max(self.interactions), "Your chat with us:\n\n" + "\n".join(lines), channel="email",
+                          kind="transcript", quote_previous=False, subject=f"Your chat transcript ({self.adapter.config.title})")
+        except ReplyRefused as exc:
+            self.send(type="error", error=str(exc))
+            return
+        self.send(type="notice", text=f"The transcript is on its way to {self.session.email}.")
 
     def _leave(self) -> None:
         assert self.session is not None

@@ -112,3 +112,27 @@ def events(conn: Conn, interaction_id: int) -> list[dict[str, Any]]:
            LEFT JOIN agents a ON a.id = t.agent_id WHERE t.interaction_id = %s ORDER BY t.id""",
         (interaction_id,)).fetchall()
     return [{"id": r[0], "at": r[1], "kind": r[2], "actor": r[3], "agent_name": r[4], "data": r[5]} for r in rows]
+
+
+def search(conn: Conn, principal: Principal, text: str, limit: int = 20) -> dict[str, list[dict[str, Any]]]:
+    """Customers by name or any identity (phone, email...), and the interactions the principal
+    may see by id, subject or customer, newest first."""
+    like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    customers = conn.execute(
+        """SELECT c.id, c.display_name, c.tier, ARRAY(SELECT kind || ': ' || value FROM customer_identities
+                                                       WHERE customer_id = c.id ORDER BY id)
+           FROM customers c
+           WHERE c.merged_into IS NULL AND (c.display_name ILIKE %(like)s OR EXISTS (
+                 SELECT FROM customer_identities ci WHERE ci.customer_id = c.id AND ci.value ILIKE %(like)s))
+           ORDER BY c.id DESC LIMIT %(limit)s""", {"like": like, "limit": limit}).fetchall()
+    number = int(text) if text.isdigit() and len(text) < 18 else None
+    interactions = conn.execute(
+        f"""SELECT {_SUMMARY} FROM interactions i LEFT JOIN queues q ON q.id = i.queue_id
+            JOIN customers c ON c.id = i.customer_id
+            WHERE (i.id = %(number)s OR i.subject ILIKE %(like)s OR c.display_name ILIKE %(like)s
+                   OR i.customer_id = ANY(%(customers)s)) AND {_VISIBLE}
+            ORDER BY i.last_message_at DESC LIMIT %(limit)s""",  # noqa: S608 - constants
+        {**_who(principal), "number": number, "like": like, "customers": [r[0] for r in customers],
+         "limit": limit}).fetchall()
+    return {"customers": [{"id": r[0], "display_name": r[1], "tier": r[2], "identities": list(r[3])} for r in customers],
+            "interactions": [_summary(r) for r in interactions]}

@@ -44,7 +44,9 @@ class InboxApi:
         app.route("/api/interactions/<int:interaction_id>/transfer", self.transfer, ("POST",))
         app.route("/api/interactions/<int:interaction_id>/end", self.end, ("POST",))
         app.route("/api/interactions/<int:interaction_id>/wrap-up", self.wrap_up, ("POST",))
+        app.route("/api/interactions/<int:interaction_id>/canned", self.canned)
         app.route("/api/attachments/<int:attachment_id>", self.attachment)
+        app.route("/api/search", self.search)
 
     # Who and how ---------------------------------------------------------------------------
 
@@ -53,7 +55,8 @@ class InboxApi:
         status = self.routing.status(principal.agent_id)
         return 200, {**me(principal), "state": status.state, "presence": status.presence,
                      "away_reason": status.away_reason, "away_reasons": self.engine.cic.routing.away_reasons,
-                     "queues": sorted(q.name for q in self.engine.cic.queues)}
+                     "queues": sorted(q.name for q in self.engine.cic.queues),
+                     "dispositions": self.engine.cic.inbox.dispositions}
 
     def set_state(self, request: Request) -> tuple[int, Any]:
         principal = self.auth.require(request, *AGENT_ROLES)
@@ -115,6 +118,9 @@ class InboxApi:
     def wrap_up(self, request: Request, interaction_id: int) -> tuple[int, Any]:
         principal = self.auth.require(request, *AGENT_ROLES)
         disposition = read_json(request).get("disposition")
+        codes = self.engine.cic.inbox.dispositions
+        if codes and disposition not in codes:
+            raise HttpError(400, f"pick a disposition: {', '.join(codes)}")
         if disposition is not None and (not isinstance(disposition, str) or len(disposition) > 100):
             raise HttpError(400, "disposition must be a short text")
         return act(lambda: self.routing.complete_wrap_up(interaction_id, principal.agent_id, disposition))
@@ -138,9 +144,13 @@ class InboxApi:
     def reply(self, request: Request, interaction_id: int) -> tuple[int, Any]:
         principal = self.auth.require(request, *AGENT_ROLES)
         self._holds(principal, interaction_id)
-        text = _text(read_json(request))
+        body = read_json(request)
+        text = _text(body)
+        channel = body.get("channel")
+        if channel is not None and channel not in ("voice", "email", "sms", "chat", "fax"):
+            raise HttpError(400, f"unknown channel {channel!r}")
         try:
-            outbox_id = self.replies.reply(interaction_id, text, agent_id=principal.agent_id)
+            outbox_id = self.replies.reply(interaction_id, text, agent_id=principal.agent_id, channel=channel)
         except ReplyRefused as exc:
             raise HttpError(409, str(exc)) from None
         return 202, {"outbox_id": outbox_id}
@@ -152,6 +162,25 @@ class InboxApi:
         self.routing.note(interaction_id, "note", agent_id=principal.agent_id, data={"text": text},
                           actor=principal.login)
         return 201, {"ok": True}
+
+    def canned(self, request: Request, interaction_id: int) -> tuple[int, Any]:
+        """The configured canned responses with this interaction's placeholders filled in."""
+        principal = self.auth.require(request, *AGENT_ROLES)
+        self._visible(principal, interaction_id)
+        with self.store.transaction() as conn:
+            view = store_inbox.interaction(conn, interaction_id)
+        assert view is not None
+        values = {"customer_name": view["customer_name"] or "", "agent_name": principal.name,
+                  "ticket": str(interaction_id), "queue": view["queue"] or "", "channel": view["channel"]}
+        return 200, [{"name": c.name, "text": c.text.format(**values)} for c in self.engine.cic.inbox.canned]
+
+    def search(self, request: Request) -> tuple[int, Any]:
+        principal = self.auth.require(request, *AGENT_ROLES)
+        text = (request.args.get("q") or "").strip()
+        if len(text) < 2:
+            raise HttpError(400, "search for at least 2 characters")
+        with self.store.transaction() as conn:
+            return 200, store_inbox.search(conn, principal, text[:200])
 
     def attachment(self, request: Request, attachment_id: int) -> Response:
         principal = self.auth.require(request, *AGENT_ROLES)

@@ -19,11 +19,14 @@ PASSWORD = "correct horse battery"
 HASH = hash_password(PASSWORD)
 
 
-def web_config(tmp_path: Path, db_url: str, port: int, chat_extra: str = "", cic_extra: str = "") -> Path:
+def web_config(tmp_path: Path, db_url: str, port: int, chat_extra: str = "", cic_extra: str = "",
+               channels: dict[str, str] | None = None, chat_queue: str = "chat") -> Path:
     (tmp_path / "channels").mkdir(exist_ok=True)
-    (tmp_path / "channels" / "webchat.toml").write_text(textwrap.dedent("""\
+    for name, text in (channels or {}).items():
+        (tmp_path / "channels" / f"{name}.toml").write_text(text)
+    (tmp_path / "channels" / "webchat.toml").write_text(textwrap.dedent(f"""\
         kind = "webchat"
-        queue = "chat"
+        queue = "{chat_queue}"
         title = "Chat with Example"
         greeting = "Hello from the test"
         """) + chat_extra)
@@ -98,8 +101,9 @@ class WebEngine:
         self.ws_base = f"ws://127.0.0.1:{self.port}"
         self.proc = None
 
-    def start(self, chat_extra: str = "", cic_extra: str = "") -> WebEngine:
-        config = web_config(self.tmp_path, self.db_url, self.port, chat_extra, cic_extra)
+    def start(self, chat_extra: str = "", cic_extra: str = "", channels: dict[str, str] | None = None,
+              chat_queue: str = "chat") -> WebEngine:
+        config = web_config(self.tmp_path, self.db_url, self.port, chat_extra, cic_extra, channels, chat_queue)
         self.proc = start(config, log=self.tmp_path / "engine.log")
         return self
 
@@ -115,9 +119,20 @@ class WebEngine:
 
 
 @pytest.fixture
-def web(tmp_path, db_url):
-    engine = WebEngine(tmp_path, db_url).start()
-    yield engine
-    if engine.proc.poll() is None:
-        assert stop(engine.proc) == 0
+def web(start_web):
+    return start_web()
+
+
+@pytest.fixture
+def start_web(tmp_path, db_url):
+    """Start the web test engine with extra settings: chat_extra, cic_extra, channels={name: toml}."""
+    started: list[WebEngine] = []
+
+    def start_with(**settings) -> WebEngine:
+        started.append(WebEngine(tmp_path, db_url).start(**settings))
+        return started[-1]
+    yield start_with
+    for engine in started:
+        if engine.proc.poll() is None:
+            assert stop(engine.proc) == 0
     print_engine_log(tmp_path)

@@ -43,7 +43,7 @@ def test_customer_chats_with_an_agent_through_widget_and_inbox(web):
         customer.fill("input[name=email]", "li.lei@example.cn")
         customer.click("text=Start chat")
         expect(customer.locator(".notice").first).to_have_text("Hello from the test")
-        customer.fill("textarea", payload)
+        customer.fill(".composer textarea", payload)
         customer.click(".composer button.send")
         expect(customer.locator(".message.inbound")).to_have_attribute("data-state", "delivered")
 
@@ -73,7 +73,7 @@ def test_customer_chats_with_an_agent_through_widget_and_inbox(web):
         # The engine dies mid-chat. The customer writes meanwhile; the widget holds the message
         # and sends it once the engine is back. The agent's inbox reconnects too.
         web.kill()
-        customer.fill("textarea", "Are you still there?")
+        customer.fill(".composer textarea", "Are you still there?")
         customer.click(".composer button.send")
         expect(customer.locator(".message.inbound").last).to_have_attribute("data-state", "sending")
         web.restart()

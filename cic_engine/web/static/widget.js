@@ -39,6 +39,12 @@
   const nameInput = make("input", { name: "name", placeholder: "Your name", required: "", maxlength: "200", "aria-label": "Your name" });
   const emailInput = make("input", { name: "email", type: "email", placeholder: "Email (optional)", maxlength: "254", "aria-label": "Email" });
   form.append(nameInput, emailInput, make("button", { type: "submit" }, "Start chat"));
+  const offline = make("form", { class: "prechat offline", hidden: "" });
+  const offlineName = make("input", { name: "name", placeholder: "Your name", required: "", maxlength: "200", "aria-label": "Your name" });
+  const offlineEmail = make("input", { name: "email", type: "email", placeholder: "Your email", required: "", maxlength: "254", "aria-label": "Your email" });
+  const offlineText = make("textarea", { name: "text", rows: "4", placeholder: "Your message", required: "", "aria-label": "Your message" });
+  offline.append(make("p", {}, "We are closed right now. Leave a message and we will answer by email."),
+                 offlineName, offlineEmail, offlineText, make("button", { type: "submit" }, "Send message"));
   const log = make("ol", { class: "log", "aria-live": "polite" });
   const typing = make("div", { class: "typing", hidden: "" }, "The agent is typing…");
   const composer = make("form", { class: "composer", hidden: "" });
@@ -49,7 +55,8 @@
   let settings = { max_upload_mb: 5, upload_types: [] };
   const files = []; // files not acknowledged yet: kept in memory only (too big for localStorage)
   const status = make("div", { class: "status" });
-  panel.append(title, form, log, typing, composer, status);
+  const transcript = make("button", { type: "button", class: "transcript", hidden: "" }, "Email me the transcript");
+  panel.append(title, form, offline, log, typing, composer, transcript, status);
   root.append(button, panel);
 
   button.onclick = () => {
@@ -103,7 +110,9 @@
         notice(m.greeting);
       }
       form.hidden = true;
+      offline.hidden = true;
       composer.hidden = false;
+      transcript.hidden = !(settings.transcripts && m.email);
       for (const p of state.pending) socket.send(JSON.stringify({ type: "message", id: p.id, text: p.text }));
       for (const f of files) socket.send(JSON.stringify(f));
     } else if (m.type === "message") {
@@ -145,6 +154,22 @@
       status.textContent = m.error;
     }
   }
+
+  offline.onsubmit = (e) => {
+    e.preventDefault();
+    const message = { type: "offline", id: newId(), name: offlineName.value, email: offlineEmail.value, text: offlineText.value };
+    const url = base.replace(/^http/, "ws") + `/chat/${encodeURIComponent(adapter)}/socket`;
+    const once = new WebSocket(url);
+    once.onopen = () => once.send(JSON.stringify(message));
+    once.onmessage = (event) => {
+      const m = JSON.parse(event.data);
+      if (m.type === "ack") { offline.hidden = true; notice("Thank you. We will answer by email."); once.close(); }
+      else if (m.error) status.textContent = m.error;
+    };
+  };
+  transcript.onclick = () => {
+    if (socket && socket.readyState === 1) socket.send(JSON.stringify({ type: "transcript" }));
+  };
 
   form.onsubmit = (e) => {
     e.preventDefault();
@@ -203,6 +228,7 @@
   fetch(base + `/chat/${encodeURIComponent(adapter)}/settings`).then((r) => r.json()).then((s) => {
     settings = s;
     if (s.title) { title.textContent = s.title; button.textContent = s.title; }
+    if (!s.open && !state.token) { form.hidden = true; offline.hidden = false; }
   }).catch(() => {});
   if (state.token) { panel.hidden = false; connect(null); }
 })();
