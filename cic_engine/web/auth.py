@@ -128,7 +128,10 @@ class Auth:
         return response
 
     def principal(self, request: Request) -> Principal | None:
-        token = request.cookies.get(COOKIE)
+        return self.principal_of(request.cookies.get(COOKIE))
+
+    def principal_of(self, token: str | None) -> Principal | None:
+        """Who holds this session token now (None once it expired or was logged out)."""
         if not token or len(token) > 200:
             return None
         with self.store.transaction() as conn:

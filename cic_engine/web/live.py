@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import gevent
@@ -16,11 +17,12 @@ from ..store import Store
 from ..store import inbox as store_inbox
 from ..store.sessions import Principal
 from .app import TAKEN, HttpError, WebApp
-from .auth import Auth
+from .auth import COOKIE, Auth
 from .websocket import WebSocket, WebSocketRefused
 
 log = logging.getLogger(__name__)
 TYPING_EVENT = "chat.typing"
+RECHECK_S = 30.0
 
 
 def same_origin(request: Request) -> bool:
@@ -59,28 +61,50 @@ class AgentStream:
             ws = WebSocket(request.environ)
         except WebSocketRefused as exc:
             raise HttpError(400, str(exc)) from None
-        Session(self.store, principal, ws).run(self.events)
+        token = request.cookies.get(COOKIE)
+        Session(self.store, principal, ws, lambda: self.auth.principal_of(token)).run(self.events)
         return TAKEN
 
 
 class Session:
-    def __init__(self, store: Store, principal: Principal, ws: WebSocket):
+    """One inbox socket. The login is checked again on every message from the page and every
+    RECHECK_S: a logout, an expiry or a changed role ends the socket."""
+
+    def __init__(self, store: Store, principal: Principal, ws: WebSocket, still: Callable[[], Principal | None]):
         self.store = store
         self.principal = principal
         self.ws = ws
+        self.still = still
         self.holding: set[int] = set()
         self._refreshing: gevent.Greenlet | None = None
 
     def run(self, events: EventListener) -> None:
         self._refresh()
         unsubscribe = events.subscribe(self._on_event)
+        checker = gevent.spawn(self._recheck)
         try:
             self.ws.send(json.dumps({"type": "hello", "agent_id": self.principal.agent_id}))
             while (raw := self.ws.receive()) is not None:
+                if not self._still_valid():
+                    break
                 self._on_message(raw)
         finally:
+            checker.kill(block=False)
             unsubscribe()
-            self.ws.close()
+            self.ws.close(4401, "logged out")
+
+    def _still_valid(self) -> bool:
+        now = self.still()
+        if now is None or now.roles != self.principal.roles:
+            self.ws.close(4401, "the login ended; log in again")
+            return False
+        return True
+
+    def _recheck(self) -> None:
+        while not self.ws.closed:
+            gevent.sleep(RECHECK_S)
+            if not self._still_valid():
+                return
 
     def _refresh(self) -> None:
         with self.store.transaction() as conn:

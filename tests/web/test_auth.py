@@ -101,3 +101,16 @@ def test_an_agent_cannot_read_another_queues_interaction_by_id(web):
     # Not even a member may answer what is not theirs.
     status, body = web.api().login("alice").call("POST", f"/api/interactions/{interaction_id}/reply", {"text": "hi"})
     assert status == 409 and "not yours to answer" in body["error"]
+
+
+def test_logging_out_ends_the_live_socket_at_its_next_message(web):
+    api = web.api().login("alice")
+    ws = WsClient(web.ws_base + "/api/live", origin=web.base, cookie=api.cookie)
+    assert ws.receive()["type"] == "hello"
+    cookie = api.cookie
+    assert api.call("POST", "/api/logout", {})[0] == 200
+    ws.send({"type": "ping"})
+    assert ws.receive(timeout=5) is None and ws.closed == 4401
+    with pytest.raises(Refused) as refused:
+        WsClient(web.ws_base + "/api/live", origin=web.base, cookie=cookie)  # the old cookie is worth nothing now
+    assert refused.value.status == 401

@@ -168,3 +168,40 @@ def test_agent_transfers_a_chat_to_another_queue(web):
     assert (offer["queue"], offer["customer_name"]) == ("billing", "Transfer Customer")
     bob.call("POST", f"/api/interactions/{offer['id']}/accept", {})
     assert ws.receive_until("notice")["text"] == "Bob Smith joined the chat."
+
+
+def test_email_html_and_subjects_render_inert_in_the_inbox(web, store):
+    from cic_engine.config import CicConfig
+    from cic_engine.engine import Engine
+    from cic_engine.models import Channel, ContentPart, InboundContact
+
+    # Straight into ingest, not through the email adapter's sanitiser: even HTML that was never
+    # cleaned must not run in the inbox.
+    hostile = ('<p>Invoice attached</p><img src=x onerror="parent.pwned=1"><script>parent.pwned=2</script>'
+               '<a href="javascript:parent.pwned=3">pay</a>')
+    engine = Engine(store, CicConfig.model_validate({"queues": [{"name": "general"}, {"name": "chat"}]}))
+    engine.ingest(InboundContact(
+        channel=Channel.email, endpoint="support@example.com", external_id="<hostile@example.org>",
+        sender="Mallory <mallory@example.org>", sender_name='<img src=x onerror="parent.pwned=4">',
+        subject='<script>parent.pwned=5</script>Invoice', parts=[
+            ContentPart(content_type="text/plain", body="Invoice attached"),
+            ContentPart(content_type="text/html", body=hostile)],
+        metadata={"adapter": "support"}))
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_context().new_page()
+        log_in(page, web.base, "alice")
+        page.select_option("#state-select", "available")
+        page.locator("#offers .item button.accept").click()
+        expect(page.locator("#detail-title")).to_have_text("<script>parent.pwned=5</script>Invoice")
+        expect(page.locator("#customer-name")).to_have_text('<img src=x onerror="parent.pwned=4">')
+        page.click("button.formatted")
+        frame = page.locator("iframe.mail-html")
+        expect(frame).to_have_attribute("sandbox", "")
+        expect(page.frame_locator("iframe.mail-html").locator("p")).to_have_text("Invoice attached")
+        page.frame_locator("iframe.mail-html").locator("a").click()
+        page.wait_for_timeout(500)
+        assert page.evaluate("window.pwned") is None
+        assert page.locator("#detail img, #customer-name img").count() == 0
+        screenshot(page, "inbox-email")
+        browser.close()

@@ -59,6 +59,7 @@ async function start() {
   $("board-button").hidden = !me.roles.some((r) => r === "supervisor" || r === "admin");
   const queues = $("transfer-queue");
   queues.replaceChildren(...me.queues.map((q) => { const o = el("option", q); o.value = q; return o; }));
+  $("dispositions").replaceChildren(...me.dispositions.map((d) => option(d, d)));
   connect();
 }
 
@@ -167,7 +168,9 @@ async function openInteraction(id) {
     $("detail-error").textContent = e.message;
     return;
   }
+  const switching = current !== id;
   current = id;
+  if (switching) $("reply-channel").replaceChildren();
   $("detail").hidden = false;
   $("detail-error").textContent = "";
   const i = view.interaction;
@@ -181,6 +184,21 @@ async function openInteraction(id) {
     li.appendChild(el("div", `${who} · ${when(m.at)}`, "meta"));
     if (m.subject && m.channel === "email") li.appendChild(el("div", m.subject, "subject"));
     li.appendChild(el("div", m.text, "text"));
+    if (m.html) {
+      // The mail's own layout, in a sandbox with no scripts, no forms, no same-origin access:
+      // whatever the sanitiser might miss still cannot run or reach the inbox.
+      const show = el("button", "Show formatted", "formatted");
+      show.type = "button";
+      show.onclick = () => {
+        const frame = document.createElement("iframe");
+        frame.setAttribute("sandbox", "");
+        frame.setAttribute("referrerpolicy", "no-referrer");
+        frame.className = "mail-html";
+        frame.srcdoc = m.html;
+        show.replaceWith(frame);
+      };
+      li.appendChild(show);
+    }
     for (const a of m.attachments) {
       const link = el("a", `${a.filename} (${Math.ceil(a.size / 1024)} KB)`, "attachment");
       link.href = `/api/attachments/${a.id}`;
@@ -190,6 +208,15 @@ async function openInteraction(id) {
     return li;
   }));
   $("call-controls").hidden = !(i.channel === "voice" && i.state === "active");
+  const channels = [i.channel, ...["email", "sms"].filter((c) => c !== i.channel &&
+    (view.customer ? view.customer.identities.some((x) => x.kind === (c === "email" ? "email" : "phone")) : false) &&
+    !(view.customer && view.customer.opted_out_channels.includes(c)))];
+  const chosen = $("reply-channel").value;
+  $("reply-channel").replaceChildren(...channels.map((c) => option(c, c)));
+  if (channels.includes(chosen) && id === current) $("reply-channel").value = chosen;
+  api("GET", `/api/interactions/${id}/canned`).then((list) => {
+    $("canned").replaceChildren(option("", "Canned response…"), ...list.map((c) => option(c.text, c.name)));
+  }).catch(() => {});
   $("events").replaceChildren(...view.events.map((e) => {
     const who = e.agent_name || e.actor || "";
     const detail = e.data.text || e.data.reason || e.data.recording || e.data.mode || e.data.to_queue || e.data.disposition || "";
@@ -358,7 +385,29 @@ document.addEventListener("DOMContentLoaded", () => {
     e.preventDefault();
     const text = $("reply-text").value;
     if (!text.trim()) return;
-    if (await act("reply", { text })) $("reply-text").value = "";
+    const channel = $("reply-channel").value || undefined;
+    if (await act("reply", { text, channel })) $("reply-text").value = "";
+  };
+  $("canned").onchange = (e) => {
+    if (!e.target.value) return;
+    const box = $("reply-text");
+    box.value = box.value ? box.value + "\n" + e.target.value : e.target.value;
+    e.target.value = "";
+    box.focus();
+  };
+  $("search-form").onsubmit = async (e) => {
+    e.preventDefault();
+    const q = $("search-text").value.trim();
+    if (q.length < 2) { $("search-results").hidden = true; return; }
+    const found = await api("GET", `/api/search?q=${encodeURIComponent(q)}`);
+    $("found-customers").replaceChildren(...found.customers.map((c) =>
+      el("li", `${c.display_name || "(no name)"} · ${c.tier} · ${c.identities.join(", ")}`)));
+    $("found-interactions").replaceChildren(...found.interactions.map((w) => {
+      const li = el("li", `#${w.id} · ${w.channel} · ${w.customer_name || ""} · ${w.subject || w.last_text} · ${w.state}`, "item");
+      li.onclick = () => openInteraction(w.id);
+      return li;
+    }));
+    $("search-results").hidden = false;
   };
   $("reply-text").oninput = () => {
     if (socket && socket.readyState === 1 && current !== null && Date.now() - lastTypingSent > 2000) {
@@ -370,7 +419,8 @@ document.addEventListener("DOMContentLoaded", () => {
     const text = $("reply-text").value;
     if (text.trim() && await act("note", { text })) $("reply-text").value = "";
   };
-  $("transfer-button").onclick = () => act("transfer", { queue: $("transfer-queue").value });
+  $("transfer-button").onclick = () =>
+    act("transfer", { queue: $("transfer-queue").value, agent: $("transfer-agent").value.trim() || undefined });
   $("end-button").onclick = () => act("end");
   $("wrap-button").onclick = () => act("wrap-up", { disposition: $("disposition").value || null });
   start();
