@@ -48,8 +48,9 @@ def cmd_check_config(args) -> int:
     return 0
 
 
-def _with_database(config_path: str, work) -> object:
-    """Run work(url) against the configured database, the embedded one started for it if need be."""
+def _with_database(config_path: str, work, upgrade_first: bool = True) -> object:
+    """Run work(url) against the configured database (brought up to date first, unless told
+    not to), the embedded one started for it if need be."""
     from .store import migrations
     from .store.embedded import EmbeddedPostgres
 
@@ -60,7 +61,8 @@ def _with_database(config_path: str, work) -> object:
         embedded = EmbeddedPostgres(loaded.resolve(loaded.cic.database.embedded_dir))
         url = embedded.start()
     try:
-        migrations.upgrade(url)
+        if upgrade_first:
+            migrations.upgrade(url)
         return work(url)
     finally:
         if embedded:
@@ -70,7 +72,7 @@ def _with_database(config_path: str, work) -> object:
 def cmd_db_upgrade(args) -> int:
     from .store import migrations
 
-    applied = _with_database(args.config, migrations.upgrade)
+    applied = _with_database(args.config, migrations.upgrade, upgrade_first=False)
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
     return 0
 

@@ -54,9 +54,11 @@ def problems(conf_dir: Path) -> list[str]:
 
 
 def test_the_shipped_configuration_is_valid():
-    loaded = load_config(REPO / "cic.toml", {})
+    loaded = load_config(REPO / "cic.toml")  # with the installed adapter kinds
     assert loaded.cic.web.bind == "127.0.0.1:8080" and loaded.cic.database.url == ""
-    assert {q.name for q in loaded.cic.queues} >= {"general"}
+    assert {q.name for q in loaded.cic.queues} >= {"general", "chat"}
+    assert [(a.name, a.kind) for a in loaded.adapters] == [("webchat", "webchat")]
+    assert all(a.password_hash and a.password_hash.startswith("$argon2id$") for a in loaded.cic.agents)
 
 
 def test_a_valid_adapter_file_is_loaded_with_its_kinds_settings(conf_dir):

@@ -114,3 +114,22 @@ def test_logging_out_ends_the_live_socket_at_its_next_message(web):
     with pytest.raises(Refused) as refused:
         WsClient(web.ws_base + "/api/live", origin=web.base, cookie=cookie)  # the old cookie is worth nothing now
     assert refused.value.status == 401
+
+
+def test_passwd_sets_a_new_password_and_logs_the_agent_out(web):
+    import subprocess
+    import sys
+
+    api = web.api().login("alice")
+    short = subprocess.run([sys.executable, "-m", "cic_engine", "passwd", "alice", "--config", str(web.tmp_path / "cic.toml")],
+                           input="short\n", capture_output=True, text=True, timeout=60)
+    assert short.returncode == 2 and "at least 8 characters" in short.stderr
+    done = subprocess.run([sys.executable, "-m", "cic_engine", "passwd", "alice", "--config", str(web.tmp_path / "cic.toml")],
+                          input="a much better secret\n", capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert api.call("GET", "/api/me")[0] == 401
+    assert web.api().call("POST", "/api/login", {"login": "alice", "password": PASSWORD})[0] == 401
+    web.api().login("alice", "a much better secret")
+    hashed = subprocess.run([sys.executable, "-m", "cic_engine", "hash-password"], input="another secret\n",
+                            capture_output=True, text=True, timeout=60)
+    assert hashed.returncode == 0 and hashed.stdout.startswith("$argon2id$")
