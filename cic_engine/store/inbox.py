@@ -87,13 +87,17 @@ def messages(conn: Conn, interaction_id: int, after_id: int = 0) -> list[dict[st
 
 
 def customer_history(conn: Conn, customer_id: int, limit: int = 50) -> list[dict[str, Any]]:
-    """Every interaction of the customer on any channel, newest first (summaries only)."""
+    """Every interaction of the customer on any channel, newest first (summaries, with the
+    recordings of calls)."""
     rows = conn.execute(
-        f"""SELECT {_SUMMARY} FROM interactions i LEFT JOIN queues q ON q.id = i.queue_id
+        f"""SELECT {_SUMMARY},
+                   ARRAY(SELECT t.data ->> 'recording' FROM timeline_events t
+                         WHERE t.interaction_id = i.id AND t.kind = 'recording' ORDER BY t.id)
+            FROM interactions i LEFT JOIN queues q ON q.id = i.queue_id
             JOIN customers c ON c.id = i.customer_id
             WHERE i.customer_id = %s ORDER BY i.last_message_at DESC, i.id DESC LIMIT %s""",  # noqa: S608 - constant
         (customer_id, limit)).fetchall()
-    return [_summary(r) for r in rows]
+    return [{**_summary(r[:13]), "recordings": [x for x in r[13] if x]} for r in rows]
 
 
 def attachment(conn: Conn, attachment_id: int) -> tuple[int, str, str, bytes] | None:

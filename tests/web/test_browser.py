@@ -22,7 +22,19 @@ def log_in(page, base: str, login: str) -> None:
     expect(page.locator("#me-name")).to_have_text({"alice": "Alice Chen", "sue": "Sue Visor"}[login])
 
 
-def test_customer_chats_with_an_agent_through_widget_and_inbox(web):
+def earlier_email(store, sender: str, name: str, subject: str) -> None:
+    """A mail the customer sent before, taken in as the email channel does."""
+    from cic_engine.config import CicConfig
+    from cic_engine.engine import Engine
+    from cic_engine.models import Channel, ContentPart, InboundContact
+
+    Engine(store, CicConfig.model_validate({"queues": [{"name": "general"}, {"name": "chat"}]})).ingest(InboundContact(
+        channel=Channel.email, endpoint="support@example.com", external_id=f"<{subject}@example.org>", sender=sender, sender_name=name,
+        subject=subject, parts=[ContentPart(body="see subject")], needs_agent=False, metadata={"adapter": "support"}))
+
+
+def test_customer_chats_with_an_agent_through_widget_and_inbox(web, store):
+    earlier_email(store, "li.lei@example.cn", "Li Lei <b>bold</b>", "Parcel 1234 is late")
     payload = 'Hi <img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
     with sync_playwright() as p:
         browser = launch(p)
@@ -56,6 +68,9 @@ def test_customer_chats_with_an_agent_through_widget_and_inbox(web):
         expect(agent.locator("#mine .item")).to_have_count(1)
         expect(agent.locator("#customer-name")).to_have_text("Li Lei <b>bold</b>")
         expect(agent.locator("#customer-identities")).to_contain_text("email: li.lei@example.cn")
+        # The customer's history across channels: the chat now, and the mail of last week.
+        expect(agent.locator("#history li")).to_have_count(2)
+        expect(agent.locator('#history li[data-channel="email"]')).to_contain_text("Parcel 1234 is late")
         expect(agent.locator("#messages .message .text")).to_have_text([payload])
         expect(customer.locator(".notice").last).to_have_text("Alice Chen joined the chat.")
 
@@ -100,10 +115,11 @@ def test_customer_chats_with_an_agent_through_widget_and_inbox(web):
         assert errors == []
         browser.close()
 
-    with psycopg.connect(web.db_url) as conn:
-        assert conn.execute("SELECT direction, count(*) FROM messages GROUP BY 1 ORDER BY 1").fetchall() == [
-            ("inbound", 2), ("outbound", 2)]
-        assert conn.execute("SELECT state, disposition FROM interactions").fetchall() == [("closed", "resolved")]
+    with psycopg.connect(web.db_url) as conn:  # the chat's messages, each once
+        assert conn.execute("""SELECT direction, count(*) FROM messages WHERE channel = 'chat'
+                               GROUP BY 1 ORDER BY 1""").fetchall() == [("inbound", 2), ("outbound", 2)]
+        assert conn.execute("SELECT state, disposition FROM interactions WHERE channel = 'chat'").fetchall() == [
+            ("closed", "resolved")]
 
 
 def test_supervisor_board_follows_the_queue_live(web):

@@ -231,8 +231,11 @@ async function openInteraction(id) {
   $("customer-identities").replaceChildren(...(c ? c.identities : []).map((x) => el("li", `${x.kind}: ${x.value}`)));
   $("customer-notes").textContent = c && c.notes ? c.notes : "";
   $("history").replaceChildren(...view.history.map((h) => {
-    const li = el("li", `${when(h.last_message_at)} · ${h.channel} · ${h.subject || h.last_text || ""} · ${h.state}`);
+    const li = el("li", `${when(h.last_message_at)} · ${h.channel} · ${h.subject || h.last_text || ""} · ${h.state}`, "item");
     li.dataset.id = h.id;
+    li.dataset.channel = h.channel;
+    for (const r of h.recordings) li.appendChild(el("div", `recording: ${r}`, "meta recording"));
+    if (h.id !== id) li.onclick = () => openInteraction(h.id);
     return li;
   }));
   const box = $("messages");
