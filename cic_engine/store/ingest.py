@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import ClientCursor, sql
+from psycopg.errors import InvalidSqlStatementName
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
@@ -185,7 +186,16 @@ def begin_and_resolve(conn: Conn, lock: str, contact: InboundContact, kind: str,
         contact.channel.value, contact.external_id, kind, address, list(contact.thread_refs),
         contact.conversation_key, contact.endpoint, contact.continue_within_s, now,
     ])
-    row = _last_row(_run_batch(conn, ["BEGIN", f"SELECT pg_advisory_xact_lock({advisory_key(lock):d})", resolve]))
+    batch = ["BEGIN", f"SELECT pg_advisory_xact_lock({advisory_key(lock):d})", resolve]
+    try:
+        row = _last_row(_run_batch(conn, batch))
+    except InvalidSqlStatementName:
+        # psycopg answers a ROLLBACK on a connection where it prepared statements of its own
+        # with DEALLOCATE ALL, which takes ours too: prepare them again and read again.
+        conn.execute("ROLLBACK")
+        _prepared_on.discard(conn)
+        _ensure_prepared(conn)
+        row = _last_row(_run_batch(conn, batch))
     assert row is not None
     seen = (row[0], row[1], row[2]) if row[0] is not None else None
     return Resolution(

@@ -265,3 +265,24 @@ def test_a_router_is_notified_after_commit(engine, db_url):
         result = engine.ingest(sms("n-1"))
         notes = list(listener.notifies(timeout=5, stop_after=1))
     assert [n.payload for n in notes] == [str(result.interaction_id)]
+
+
+def test_ingest_survives_psycopg_dropping_every_prepared_statement_after_a_rollback(db_url, cic_config, clock):
+    from cic_engine.engine import Engine
+    from cic_engine.store import Store
+
+    store = Store(db_url, min_size=1, max_size=1).open()  # one connection: every step below uses it
+    try:
+        engine = Engine(store, cic_config, clock)
+        engine.load_directory()
+        assert not engine.ingest(sms("before")).duplicate
+        with store.connection() as conn:
+            for _ in range(6):  # psycopg prepares a statement run this often...
+                conn.execute("SELECT count(*) FROM messages WHERE channel = %s", ("sms",))
+        with pytest.raises(RuntimeError), store.transaction() as conn:
+            conn.execute("SELECT 1")
+            raise RuntimeError("something failed in a transaction")  # ...and answers its ROLLBACK with DEALLOCATE ALL
+        assert not engine.ingest(sms("after")).duplicate
+        assert count(store, "SELECT count(*) FROM messages") == 2
+    finally:
+        store.close()

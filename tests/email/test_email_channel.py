@@ -10,6 +10,7 @@ import pytest
 
 from cic_engine.replies import Replies, ReplyFile
 from tests.email.conftest import MAILBOX
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -25,16 +26,6 @@ def mail(sender: str = "li.wei@example.cn", subject: str = "Order 1234 has not a
         msg[name.replace("_", "-")] = value
     msg.set_content(body)
     return msg.as_bytes()
-
-
-def wait_for(condition, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not met within {timeout}s")
 
 
 def rows(store, sql: str, *args) -> list[tuple]:

@@ -22,6 +22,13 @@ def log_in(page, base: str, login: str) -> None:
     expect(page.locator("#me-name")).to_have_text({"alice": "Alice Chen", "sue": "Sue Visor"}[login])
 
 
+def accept_the_offer(page, base: str) -> None:
+    """Alice logs in, becomes available and accepts the offer waiting for her."""
+    log_in(page, base, "alice")
+    page.select_option("#state-select", "available")
+    page.locator("#offers .item button.accept").click()
+
+
 def earlier_email(store, sender: str, name: str, subject: str) -> None:
     """A mail the customer sent before, taken in as the email channel does."""
     from cic_engine.config import CicConfig
@@ -123,8 +130,8 @@ def test_customer_chats_with_an_agent_through_widget_and_inbox(web, store):
 
 
 def test_supervisor_board_follows_the_queue_live(web):
+    from tests.waiting import wait_for
     from tests.web.test_chat_socket import start as start_chat
-    from tests.web.test_chat_socket import wait_for
 
     with sync_playwright() as p:
         browser = launch(p)
@@ -159,8 +166,8 @@ def test_supervisor_board_follows_the_queue_live(web):
 
 
 def test_agent_transfers_a_chat_to_another_queue(web):
+    from tests.waiting import wait_for
     from tests.web.test_chat_socket import start as start_chat
-    from tests.web.test_chat_socket import wait_for
 
     ws, _ = start_chat(web, name="Transfer Customer")
     ws.send({"type": "message", "id": "billing-question", "text": "I was charged twice."})
@@ -168,9 +175,7 @@ def test_agent_transfers_a_chat_to_another_queue(web):
     with sync_playwright() as p:
         browser = launch(p)
         page = browser.new_context().new_page()
-        log_in(page, web.base, "alice")
-        page.select_option("#state-select", "available")
-        page.locator("#offers .item button.accept").click()
+        accept_the_offer(page, web.base)
         expect(page.locator("#customer-name")).to_have_text("Transfer Customer")
         page.select_option("#transfer-queue", "billing")
         page.click("#transfer-button")
@@ -206,9 +211,7 @@ def test_email_html_and_subjects_render_inert_in_the_inbox(web, store):
     with sync_playwright() as p:
         browser = launch(p)
         page = browser.new_context().new_page()
-        log_in(page, web.base, "alice")
-        page.select_option("#state-select", "available")
-        page.locator("#offers .item button.accept").click()
+        accept_the_offer(page, web.base)
         expect(page.locator("#detail-title")).to_have_text("<script>parent.pwned=5</script>Invoice")
         expect(page.locator("#customer-name")).to_have_text('<img src=x onerror="parent.pwned=4">')
         page.click("button.formatted")

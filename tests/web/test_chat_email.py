@@ -10,8 +10,9 @@ import pytest
 from tests.mailservers.dovecot import PASSWORD as MAIL_PASSWORD
 from tests.mailservers.dovecot import Dovecot
 from tests.mailservers.smtp import SmtpServer
+from tests.waiting import wait_for
 from tests.web.conftest import HASH
-from tests.web.test_chat_socket import chat, stored, wait_for
+from tests.web.test_chat_socket import chat, stored
 from tests.web.test_chat_socket import start as start_chat
 from tests.web.test_inbox_tools import accepted_chat
 

@@ -3,11 +3,10 @@ messages not doubled, a session sees only its own conversation, bad input answer
 
 from __future__ import annotations
 
-import time
-
 import psycopg
 import pytest
 
+from tests.waiting import wait_for
 from tests.web.wsclient import Refused, WsClient
 
 
@@ -26,16 +25,6 @@ def start(web, name: str = "Wang Fang", email: str | None = None) -> tuple[WsCli
 def stored(web, sql: str, *args):
     with psycopg.connect(web.db_url) as conn:
         return conn.execute(sql, args).fetchall()
-
-
-def wait_for(predicate, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_a_message_is_stored_before_its_ack_and_a_resend_is_not_doubled(web):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import textwrap
 
+from tests.waiting import wait_for
 from tests.web.test_chat_socket import start as start_chat
-from tests.web.test_chat_socket import stored, wait_for
+from tests.web.test_chat_socket import stored
 
 INBOX = textwrap.dedent("""\
     [inbox]
