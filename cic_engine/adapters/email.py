@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import random
-from pathlib import Path
 from typing import ClassVar, Literal
 
 import aiosmtplib
 import gevent
 import psycopg
 from gevent.pool import Pool
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from .. import aio
 from ..identity import InvalidIdentity
@@ -39,6 +37,7 @@ from ..replies import Replies, ReplyRefused
 from ..store import checkpoints
 from ..store import outbox as store_outbox
 from . import AdapterContext
+from .secret import Secret
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
@@ -50,36 +49,6 @@ def _digest(text: str) -> str:
     """A short id from text, the same in every process (str hashes are salted per process, so a
     re-read after a restart would not find what the first read wrote)."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-
-
-class Secret(BaseModel):
-    """A password given inline (for tests), or better by environment variable or file."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    password: SecretStr | None = None
-    password_env: str | None = None
-    password_file: str | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> Secret:
-        given = [x for x in (self.password, self.password_env, self.password_file) if x]
-        if len(given) > 1:
-            raise ValueError("give one of password, password_env, password_file")
-        return self
-
-    def read(self, what: str) -> str:
-        if self.password_env:
-            value = os.environ.get(self.password_env)
-            if value is None:
-                raise ValueError(f"{what}: environment variable {self.password_env} is not set")
-            return value
-        if self.password_file:
-            try:
-                return Path(self.password_file).read_text().strip()
-            except OSError as exc:
-                raise ValueError(f"{what}: cannot read password_file {self.password_file}: {exc}") from None
-        return self.password.get_secret_value() if self.password else ""
 
 
 class ImapSettings(Secret):

@@ -52,15 +52,17 @@ def parse(short_message: bytes, tlvs: dict[int, bytes] | None = None) -> Receipt
     return Receipt(message_id=message_id, stat=stat, error=None if error in (None, "", "000") else error)
 
 
-def same_id(ours: str, theirs: str) -> bool:
-    """SMSCs write the id of the receipt in another base than the submit_sm_resp at times
-    (hex there, decimal here): the same number is the same message."""
-    if ours == theirs:
-        return True
-    for base_ours, base_theirs in ((16, 10), (10, 16)):
+def id_forms(message_id: str) -> list[str]:
+    """The forms an SMSC's id may take between its submit_sm_resp and its receipt: the same
+    number in hex or decimal, zero-padded or not, in any case. Compared after normal_id."""
+    forms = {normal_id(message_id)}
+    for base_from, render in ((10, lambda n: format(n, "X")), (16, str)):
         try:
-            if int(ours, base_ours) == int(theirs, base_theirs):
-                return True
+            forms.add(normal_id(render(int(message_id, base_from))))
         except ValueError:
             continue
-    return False
+    return sorted(forms)
+
+
+def normal_id(message_id: str) -> str:
+    return message_id.strip().upper().lstrip("0")

@@ -40,7 +40,7 @@ class SubmitFailed(RuntimeError):
 class Inbound:
     """A deliver_sm as the callback sees it."""
 
-    source: str
+    source: str  # international numbers (TON 1) with their +
     destination: str
     esm_class: int
     data_coding: int
@@ -135,7 +135,10 @@ class SmppLink:
             value = getattr(pdu, name, None)
             if value is not None:
                 tlvs[tag] = value if isinstance(value, bytes) else _tlv_bytes(tag, value)
-        message = Inbound(source=_text(pdu.source_addr), destination=_text(pdu.destination_addr),
+        source = _text(pdu.source_addr)
+        if getattr(pdu, "source_addr_ton", 0) == 1 and source and not source.startswith("+"):
+            source = "+" + source
+        message = Inbound(source=source, destination=_text(pdu.destination_addr),
                           esm_class=pdu.esm_class or 0, data_coding=pdu.data_coding or 0,
                           short_message=pdu.short_message or b"", tlvs=tlvs)
         try:

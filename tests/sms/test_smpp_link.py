@@ -72,7 +72,7 @@ def test_parts_from_the_smsc_are_read_back_into_one_message(link, smsc):
     assert sorted(got) == [1, 2]
     body = b"".join(segments.read_part(got[n].short_message, 0x40)[1] for n in (1, 2))
     assert alphabet.decode(got[1].data_coding, body)[0] == "退" * 100
-    assert got[1].source == "8613800138000"
+    assert got[1].source == "+8613800138000"  # TON 1: international
 
 
 def test_throttling_is_retried_and_a_final_refusal_says_why(link, smsc):

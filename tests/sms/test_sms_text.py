@@ -107,7 +107,8 @@ def test_delivery_receipts_in_text_and_in_tlvs():
     assert (tlv.message_id, tlv.stat, tlv.outcome) == ("abc", "UNDELIV", "failed")
     assert receipts.parse(b"no receipt here") is None
     assert receipts.is_receipt(0x04) and not receipts.is_receipt(0x40)
-    assert receipts.same_id("1A", "26") and not receipts.same_id("1A", "27")
+    assert receipts.normal_id("0000001A") in receipts.id_forms("26")  # decimal in the receipt, hex in the answer
+    assert receipts.normal_id("26") in receipts.id_forms("0x1A".removeprefix("0x"))
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -44,9 +44,11 @@ class TestSmsc:
     def submits(self) -> list[dict]:
         return self.ask(cmd="submits")["submits"]
 
-    def deliver(self, source: str, destination: str, body: bytes, data_coding: int = 0, esm_class: int = 0) -> int:
+    def deliver(self, source: str, destination: str, body: bytes, data_coding: int = 0, esm_class: int = 0,
+                source_ton: int = 1) -> int:
+        """A deliver_sm to the bound ESME (TON 1: an international number without its +)."""
         return self.ask(cmd="deliver", source=source, destination=destination, body_hex=body.hex(),
-                        data_coding=data_coding, esm_class=esm_class)["status"]
+                        data_coding=data_coding, esm_class=esm_class, source_ton=source_ton)["status"]
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -92,6 +92,7 @@ class Smsc:
                 return {"error": "no ESME is bound to receive"}
             resp = await receivers[0].deliver_sm(
                 source_addr=request["source"], destination_addr=request["destination"],
+                source_addr_ton=request.get("source_ton", 1),
                 short_message=bytes.fromhex(request["body_hex"]), data_coding=request.get("data_coding", 0),
                 esm_class=request.get("esm_class", 0))
             return {"status": resp.command_status}
