@@ -30,7 +30,6 @@ class Smsc:
         self.next_id = 1
 
     async def run(self) -> None:
-        await self.server.start()
         while True:
             event = await self.server.next()
             if isinstance(event, smpp34.Esme):
@@ -86,6 +85,25 @@ class Smsc:
             return {"ok": True}
         if cmd == "bound":
             return {"sessions": [s.system_id for s in self.sessions.values()]}
+        if cmd == "flood":
+            # n deliver_sm to the bound ESME, `window` awaiting their answer at once; the rate
+            # at which they were answered.
+            receivers = [s for s in self.sessions.values() if s.can_receive]
+            if not receivers:
+                return {"error": "no ESME is bound to receive"}
+            esme, window = receivers[0], asyncio.Semaphore(request.get("window", 10))
+            statuses: list[int] = []
+
+            async def one(i: int) -> None:
+                async with window:
+                    text = f"{request.get('text', 'message')} {i}".encode()
+                    resp = await esme.deliver_sm(source_addr=f"86138{i % 2000:08d}", destination_addr=request["destination"],
+                                                 short_message=text, source_addr_ton=1)
+                    statuses.append(resp.command_status)
+            started = asyncio.get_running_loop().time()
+            await asyncio.gather(*(one(i) for i in range(request["n"])))
+            elapsed = asyncio.get_running_loop().time() - started
+            return {"per_s": request["n"] / elapsed, "ok": statuses.count(0), "seconds": elapsed}
         if cmd == "deliver":
             receivers = [s for s in self.sessions.values() if s.can_receive]
             if not receivers:
@@ -101,6 +119,7 @@ class Smsc:
 
 async def main(port: int, control_port: int) -> None:
     smsc = Smsc(port)
+    await smsc.server.start()
     control = await asyncio.start_server(smsc.control, "127.0.0.1", control_port)
     print("ready", flush=True)
     async with control:
