@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import gevent
 import gevent.event
 import gevent.lock
+import gevent.socket
 import smpplib.client
 import smpplib.consts
 import smpplib.exceptions
@@ -46,6 +47,16 @@ class Inbound:
     data_coding: int
     short_message: bytes
     tlvs: dict[int, bytes]
+
+
+class _CooperativeClient(smpplib.client.Client):
+    """smpplib's client on gevent's socket, whether or not the process is monkey-patched: a
+    blocking socket would stall every call and chat of the node while it waits for the SMSC."""
+
+    def _create_socket(self):
+        sock = gevent.socket.socket(gevent.socket.AF_INET, gevent.socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        return sock
 
 
 class SmppLink:
@@ -99,7 +110,7 @@ class SmppLink:
             backoff = min(backoff * 2, 30.0)
 
     def _session(self) -> None:
-        client = smpplib.client.Client(self.host, self.port, timeout=self.enquire_link_s, allow_unknown_opt_params=True)
+        client = _CooperativeClient(self.host, self.port, timeout=self.enquire_link_s, allow_unknown_opt_params=True)
         client.set_message_received_handler(self._delivered)
         client.set_message_sent_handler(self._answered)
         client.set_error_pdu_handler(lambda pdu: None)  # statuses are read where the answer is awaited

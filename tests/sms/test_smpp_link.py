@@ -4,21 +4,13 @@ own process): long messages both ways, delivery receipts, throttling, an SMSC re
 from __future__ import annotations
 
 import gevent
-import gevent.socket
 import pytest
-import smpplib.client
 
 from cic_engine.sms import alphabet, receipts, segments
 from cic_engine.sms.smpp import ESME_ROK, ESME_RX_T_APPN, SmppLink, SubmitFailed
 from tests.smsc import TestSmsc
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(autouse=True)
-def cooperative_smpplib(monkeypatch):
-    # The engine runs monkey-patched; this test process is not, so smpplib gets gevent's sockets here.
-    monkeypatch.setattr(smpplib.client, "socket", gevent.socket)
 
 
 @pytest.fixture
