@@ -11,10 +11,15 @@ submitted within the window and rate, and their receipts put on the timeline.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
+import time
+import urllib.error
+import urllib.request
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from ..identity import InvalidIdentity
 from ..models import (
@@ -26,7 +31,7 @@ from ..models import (
     InboundContact,
     OutboundMessage,
 )
-from ..sms import alphabet, keywords, receipts, segments
+from ..sms import alphabet, keywords, provider, receipts, segments
 from ..sms.smpp import ESME_ROK, Inbound, SmppLink, SubmitFailed
 from ..store import sms as store_sms
 from ..store.routing import record
@@ -48,12 +53,40 @@ class SmppSettings(Secret):
     timeout_s: float = Field(10, gt=0, le=300)
 
 
+class HttpSettings(Secret):
+    """The provider's API. `password*` is the webhook's signing secret; `token*` the send API's."""
+
+    send_url: str = Field(pattern=r"^https?://", description="where replies are POSTed")
+    send_body: str = Field('{"from": "{from}", "to": "{to}", "text": "{text}", "reference": "{reference}"}',
+                           description="JSON template; placeholders {from} {to} {text} {reference}")
+    token: SecretStr | None = None
+    token_env: str | None = None
+    auth_header: str = "Authorization"
+    auth_scheme: str = "Bearer"
+    id_response_field: str = Field("id", description="the provider's message id in its JSON answer")
+    signature_header: str = "X-Signature"
+    timestamp_header: str = "X-Timestamp"
+    max_skew_s: float = Field(300, gt=0, le=3600)
+    fields: dict[str, str] = Field(default_factory=lambda: {"id": "id", "from": "from", "to": "to", "text": "text"},
+                                   description="our names (id, from, to, text) to the webhook's JSON fields")
+    timeout_s: float = Field(10, gt=0, le=120)
+
+    def read_token(self, what: str) -> str:
+        if self.token_env:
+            value = os.environ.get(self.token_env)
+            if value is None:
+                raise ValueError(f"{what}: environment variable {self.token_env} is not set")
+            return value
+        return self.token.get_secret_value() if self.token else ""
+
+
 class SmsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     address: str = Field(min_length=1, max_length=32, description="the company number or short code customers text")
-    transport: Literal["smpp"] = "smpp"
-    smpp: SmppSettings
+    transport: Literal["smpp", "http"] = "smpp"
+    smpp: SmppSettings | None = None
+    http: HttpSettings | None = None
     queue: str | None = None
     region: str | None = Field(None, min_length=2, max_length=2, description="for numbers without a country code")
     continue_within_s: float = Field(24 * 3600, ge=0, description="texts from one number within this continue "
@@ -62,6 +95,12 @@ class SmsConfig(BaseModel):
     opt_out_keywords: list[str] = Field(default_factory=lambda: list(keywords.DEFAULT_OPT_OUT))
     opt_in_keywords: list[str] = Field(default_factory=lambda: list(keywords.DEFAULT_OPT_IN))
     receipts: bool = Field(True, description="ask the SMSC for delivery receipts")
+
+    @model_validator(mode="after")
+    def _transport_settings(self) -> SmsConfig:
+        if getattr(self, self.transport) is None:
+            raise ValueError(f"transport {self.transport!r} needs its [{self.transport}] settings")
+        return self
 
 
 class SmsAdapter:
@@ -76,22 +115,33 @@ class SmsAdapter:
         self.address = config.address
         self.received = 0
         self.sent = 0
-        smpp = config.smpp
-        self.link = SmppLink(smpp.host, smpp.port, smpp.system_id, smpp.read(f"{name}.smpp"), self._delivered,
-                             system_type=smpp.system_type, window=smpp.window, per_second=smpp.per_second,
-                             enquire_link_s=smpp.enquire_link_s, timeout_s=smpp.timeout_s, name=name)
+        self.link: SmppLink | None = None
+        if config.smpp is not None and config.transport == "smpp":
+            smpp = config.smpp
+            self.link = SmppLink(smpp.host, smpp.port, smpp.system_id, smpp.read(f"{name}.smpp"), self._delivered,
+                                 system_type=smpp.system_type, window=smpp.window, per_second=smpp.per_second,
+                                 enquire_link_s=smpp.enquire_link_s, timeout_s=smpp.timeout_s, name=name)
+        self.webhook_secret = config.http.read(f"{name}.http") if config.http and config.transport == "http" else ""
 
     @property
     def store(self):
         return self.context.engine.store
 
     def start(self) -> None:
-        self.link.start()
+        if self.link is not None:
+            self.link.start()
+        else:
+            if self.context.web is None:
+                raise RuntimeError("the http transport needs the node's web server for its webhook")
+            self.context.web.route(f"/sms/{self.name}/inbound", self._webhook, ("POST",))
 
     def stop(self, timeout: float) -> None:
-        self.link.stop()
+        if self.link is not None:
+            self.link.stop()
 
     def health(self) -> AdapterHealth:
+        if self.link is None:
+            return AdapterHealth(ok=True, state="running", detail={"received": self.received, "sent": self.sent})
         bound = self.link.bound.is_set()
         return AdapterHealth(ok=bound, state="running" if bound else "degraded", last_error=self.link.last_error,
                              detail={"bound": bound, "binds": self.link.binds, "received": self.received,
@@ -107,33 +157,53 @@ class SmsAdapter:
         part, payload = segments.read_part(message.short_message, message.esm_class, message.tlvs)
         now = self.context.engine.clock.now()
         if part is None:
-            self._take(message.source, message.data_coding, payload, now)
+            self._take_pdu(message.source, message.data_coding, payload, now)
             return ESME_ROK
         with self.store.transaction() as conn:
             whole = store_sms.add_part(conn, self.name, message.source, part.reference, part.total, part.seq,
                                        message.data_coding, payload, now, self.config.parts_wait_s)
         if whole is not None:
             body = b"".join(p for _, _, p in whole)
-            self._take(message.source, whole[0][1], body, now, parts=len(whole))
+            self._take_pdu(message.source, whole[0][1], body, now, parts=len(whole))
             with self.store.transaction() as conn:
                 store_sms.forget_set(conn, self.name, message.source, part.reference, part.total)
         return ESME_ROK
 
-    def _take(self, sender: str, data_coding: int, body: bytes, now, parts: int = 1) -> None:
+    def _webhook(self, request):
+        """The provider's inbound webhook: signature, then commit, then 2xx. A retry of a
+        webhook whose answer was lost carries the same id and is taken once."""
+        http = self.config.http
+        assert http is not None
+        body = request.get_data(cache=False)
+        try:
+            provider.verify(self.webhook_secret, request.headers.get(http.timestamp_header),
+                            request.headers.get(http.signature_header), body, time.time(), http.max_skew_s)
+            sms = provider.parse_inbound(body, http.fields)
+        except provider.WebhookRefused as exc:
+            log.warning("%s: webhook refused: %s", self.name, exc)
+            return exc.status, {"error": str(exc)}
+        duplicate = self._take(sms.sender, sms.text, f"http:{self.name}:{sms.message_id}", {"via": "http"})
+        return 200, {"ok": True, "duplicate": duplicate}
+
+    def _take_pdu(self, sender: str, data_coding: int, body: bytes, now, parts: int = 1) -> bool:
+        """A text from the SMSC. It names no id for it: the same text from the same number
+        within ten minutes is one message (a redelivery after our answer was lost)."""
         text, problem = alphabet.decode(data_coding, body)
-        word = keywords.keyword(text, tuple(self.config.opt_out_keywords), tuple(self.config.opt_in_keywords))
-        # The SMSC names no id for a customer's text: the same text from the same number within
-        # ten minutes is one message (a redelivery after our answer was lost).
         digest = hashlib.sha256(f"{sender}|{self.address}|{data_coding}|{now:%Y%m%d%H}{now.minute // 10}|".encode()
                                 + body).hexdigest()[:32]
-        metadata = {"adapter": self.name, "parts": str(parts), "data_coding": str(data_coding)}
+        metadata = {"parts": str(parts), "data_coding": str(data_coding)}
         if problem:
             metadata["problems"] = problem
+        return self._take(sender, text, f"smpp:{self.name}:{digest}", metadata)
+
+    def _take(self, sender: str, text: str, external_id: str, metadata: dict[str, str]) -> bool:
+        """Ingest one whole text; True when it had been taken before."""
+        word = keywords.keyword(text, tuple(self.config.opt_out_keywords), tuple(self.config.opt_in_keywords))
+        metadata = {"adapter": self.name, **metadata}
         if word:
             metadata["keyword"] = word
         contact = InboundContact(
-            channel=Channel.sms, endpoint=self.address, external_id=f"smpp:{self.name}:{digest}", sender=sender,
-            region=self.config.region, recipient=self.address, parts=[ContentPart(body=text)],
+            channel=Channel.sms, endpoint=self.address, external_id=external_id, sender=sender, region=self.config.region, recipient=self.address, parts=[ContentPart(body=text)],
             continue_within_s=self.config.continue_within_s, queue=self.config.queue,
             needs_agent=word is None, metadata=metadata)
         try:
@@ -148,6 +218,7 @@ class SmsAdapter:
         if word and not result.duplicate:
             self.context.engine.set_opt_out(result.customer_id, Channel.sms, word == "opt-out",
                                             actor=f"customer ({text.strip()[:20]})")
+        return result.duplicate
 
     def _receipt(self, message: Inbound) -> None:
         found = receipts.parse(message.short_message, message.tlvs)
@@ -178,6 +249,8 @@ class SmsAdapter:
             outgoing = segments.split(text, reference=outbound.outbox_id)
         except segments.MessageTooLong as exc:
             return DeliveryResult(ok=False, error=str(exc))
+        if self.link is None:
+            return self._send_http(outbound, text)
         destination = outbound.recipient.lstrip("+")
         try:
             ids = self.link.submit(outgoing, self.address, destination, receipt=self.config.receipts)
@@ -190,3 +263,28 @@ class SmsAdapter:
         self.sent += 1
         return DeliveryResult(ok=True, external_id=f"smpp:{self.name}:{ids[0]}")
 
+
+    def _send_http(self, outbound: OutboundMessage, text: str) -> DeliveryResult:
+        http = self.config.http
+        assert http is not None
+        body = provider.render(http.send_body, {"from": self.address, "to": outbound.recipient, "text": text,
+                                                "reference": str(outbound.outbox_id)})
+        headers = {"Content-Type": "application/json"}
+        token = http.read_token(f"{self.name}.http")
+        if token:
+            headers[http.auth_header] = f"{http.auth_scheme} {token}".strip()
+        request = urllib.request.Request(http.send_url, data=body.encode(), headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=http.timeout_s) as response:
+                answer = response.read(65536)
+        except urllib.error.HTTPError as exc:
+            reason = f"provider answered {exc.code}: {exc.read(500).decode('utf-8', 'replace')}"
+            return DeliveryResult(ok=False, error=reason, retry=exc.code >= 500 or exc.code == 429)
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            return DeliveryResult(ok=False, error=f"provider unreachable: {exc}", retry=True)
+        try:
+            found = json.loads(answer).get(http.id_response_field)
+        except (ValueError, AttributeError):
+            found = None
+        self.sent += 1
+        return DeliveryResult(ok=True, external_id=f"http:{self.name}:{found or outbound.outbox_id}")
