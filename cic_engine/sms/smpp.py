@@ -2,7 +2,8 @@
 on gevent's sockets): bind, enquire_link keep-alive, reconnect with backoff, a submit window
 and a messages-per-second limit, throttling answers retried, and every deliver_sm handed to a
 callback whose answer is the deliver_sm_resp status, so a message is acknowledged only after
-the callback (which commits it) returns."""
+the callback (which commits it) returns. Up to `inbound_window` deliver_sm are taken at once,
+one sender's in order."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import gevent
 import gevent.event
 import gevent.lock
+import gevent.pool
 import gevent.socket
 import smpplib.client
 import smpplib.consts
@@ -62,7 +64,7 @@ class _CooperativeClient(smpplib.client.Client):
 class SmppLink:
     def __init__(self, host: str, port: int, system_id: str, password: str, on_deliver: Callable[[Inbound], int],
                  system_type: str = "", window: int = 10, per_second: float = 50.0, enquire_link_s: float = 30.0,
-                 timeout_s: float = 10.0, throttle_retries: int = 5, name: str = "smpp"):
+                 timeout_s: float = 10.0, throttle_retries: int = 5, name: str = "smpp", inbound_window: int = 10):
         self.host, self.port = host, port
         self.system_id, self.password, self.system_type = system_id, password, system_type
         self.on_deliver = on_deliver
@@ -78,6 +80,8 @@ class SmppLink:
         self._client: smpplib.client.Client | None = None
         self._waiting: dict[int, gevent.event.AsyncResult] = {}
         self._send_lock = gevent.lock.Semaphore()
+        self._wire = gevent.lock.Semaphore()
+        self.inbound_window = inbound_window
         self._next_send = 0.0
         self._greenlet: gevent.Greenlet | None = None
 
@@ -121,9 +125,50 @@ class SmppLink:
         self.last_error = None
         self.bound.set()
         log.info("%s: bound to %s:%s as %s", self.name, self.host, self.port, self.system_id)
-        # read_once sends an enquire_link when nothing came within the socket timeout.
-        while True:
-            client.read_once()
+        self._read(client)
+
+    def _read(self, client) -> None:
+        """The session's reader. deliver_sm are taken several at once (up to the window; one
+        sender's in order, so that a long message's parts and a conversation keep their order),
+        each answered when taken; everything else is handled here, in order."""
+        pool = gevent.pool.Pool(self.inbound_window)
+        senders: dict[str, gevent.lock.Semaphore] = {}
+        try:
+            while True:
+                try:
+                    pdu = client.read_pdu()
+                except TimeoutError:  # quiet for enquire_link_s: is the SMSC still there?
+                    self._write(client, smpplib.smpp.make_pdu("enquire_link", client=client))
+                    continue
+                if pdu.command == "deliver_sm":
+                    source = _text(pdu.source_addr)
+                    pool.spawn(self._take_in_turn, client, pdu, senders.setdefault(source, gevent.lock.Semaphore()))
+                elif pdu.command == "submit_sm_resp":
+                    self._answered(pdu)
+                elif pdu.command == "enquire_link":
+                    answer = smpplib.smpp.make_pdu("enquire_link_resp", client=client)
+                    answer.sequence = pdu.sequence
+                    self._write(client, answer)
+                elif pdu.command == "unbind":
+                    raise smpplib.exceptions.ConnectionError("the SMSC unbound")
+                if len(senders) > 10_000:
+                    senders = {k: v for k, v in senders.items() if v.locked()}
+        finally:
+            pool.kill()
+
+    def _take_in_turn(self, client, pdu, turn: gevent.lock.Semaphore) -> None:
+        with turn:
+            status = self._delivered(pdu)
+        answer = smpplib.smpp.make_pdu("deliver_sm_resp", client=client, status=status)
+        answer.sequence = pdu.sequence
+        try:
+            self._write(client, answer)
+        except smpplib.exceptions.ConnectionError:
+            pass  # not answered: the SMSC delivers it again, and the store knows it
+
+    def _write(self, client, pdu) -> None:
+        with self._wire:  # one PDU on the wire at a time
+            client.send_pdu(pdu)
 
     def _drop(self) -> None:
         self.bound.clear()
@@ -202,7 +247,7 @@ class SmppLink:
                     registered_delivery=1 if receipt else 0)
                 self._waiting[pdu.sequence] = waiting
                 try:
-                    client.send_pdu(pdu)
+                    self._write(client, pdu)
                 except smpplib.exceptions.ConnectionError:
                     self._waiting.pop(pdu.sequence, None)
                     raise SubmitFailed("the connection to the SMSC broke while sending", temporary=True) from None

@@ -95,3 +95,10 @@ def test_the_link_binds_again_after_the_smsc_restarts(link, smsc):
     assert link.bound.wait(15), link.last_error
     assert link.submit(segments.split("after the restart", 1), "10086", "8613800138000")
     assert link.binds >= 2
+
+
+def test_deliveries_are_taken_several_at_once_each_answered_once(link, smsc):
+    result = off_hub(smsc.ask, cmd="flood", n=300, destination="10086", text="flood", window=10)
+    assert result["ok"] == 300
+    texts = sorted(m.short_message for m in link.inbound)
+    assert texts == sorted(f"flood {i}".encode() for i in range(300))
