@@ -39,7 +39,7 @@ from . import AdapterContext
 from .secret import Secret
 
 log = logging.getLogger(__name__)
-ESME_RINVSRCADR = 0x0A
+DUPLICATE_SLOT_S = 600
 
 
 class SmppSettings(Secret):
@@ -187,14 +187,20 @@ class SmsAdapter:
 
     def _take_pdu(self, sender: str, data_coding: int, body: bytes, now, parts: int = 1) -> bool:
         """A text from the SMSC. It names no id for it: the same text from the same number
-        within ten minutes is one message (a redelivery after our answer was lost)."""
+        within ten minutes is one message (a redelivery after our answer was lost). The id is
+        the text's digest and its ten-minute slot; the slot before counts too, so a redelivery
+        just across a slot's end is still found. (One sender's texts are taken in turn.)"""
         text, problem = alphabet.decode(data_coding, body)
-        digest = hashlib.sha256(f"{sender}|{self.address}|{data_coding}|{now:%Y%m%d%H}{now.minute // 10}|".encode()
-                                + body).hexdigest()[:32]
+        digest = hashlib.sha256(f"{sender}|{self.address}|{data_coding}|".encode() + body).hexdigest()[:32]
+        slot = int(now.timestamp()) // DUPLICATE_SLOT_S
+        ids = [f"smpp:{self.name}:{digest}:{s}" for s in (slot, slot - 1)]
+        with self.store.transaction() as conn:
+            if store_sms.taken(conn, ids):
+                return True
         metadata = {"parts": str(parts), "data_coding": str(data_coding)}
         if problem:
             metadata["problems"] = problem
-        return self._take(sender, text, f"smpp:{self.name}:{digest}", metadata)
+        return self._take(sender, text, ids[0], metadata)
 
     def _take(self, sender: str, text: str, external_id: str, metadata: dict[str, str]) -> bool:
         """Ingest one whole text; True when it had been taken before."""

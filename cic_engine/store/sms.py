@@ -77,3 +77,9 @@ def opted_out(conn: Conn, interaction_id: int) -> bool:
         """SELECT 'sms' = ANY(c.opted_out_channels) FROM interactions i JOIN customers c ON c.id = i.customer_id
            WHERE i.id = %s""", (interaction_id,)).fetchone()
     return bool(row and row[0])
+
+
+def taken(conn: Conn, external_ids: list[str]) -> bool:
+    """Whether an SMS with one of these ids is stored already."""
+    return conn.execute("SELECT EXISTS (SELECT FROM messages WHERE channel = 'sms' AND external_id = ANY(%s))",
+                        (external_ids,)).fetchone()[0]
