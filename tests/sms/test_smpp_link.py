@@ -3,6 +3,8 @@ own process): long messages both ways, delivery receipts, throttling, an SMSC re
 
 from __future__ import annotations
 
+import time
+
 import gevent
 import pytest
 
@@ -25,6 +27,16 @@ def off_hub(fn, *args, **kwargs):
     return gevent.get_hub().threadpool.apply(fn, args, kwargs)
 
 
+def bound_both_ways(link, smsc) -> None:
+    """Our side has its bind answer; wait until the SMSC has the session too (it registers it
+    just after answering), before asking it to deliver."""
+    assert link.bound.wait(10), link.last_error
+    deadline = time.monotonic() + 10
+    while off_hub(smsc.ask, cmd="bound")["sessions"] != ["cic"]:
+        assert time.monotonic() < deadline, "the SMSC never listed the session"
+        gevent.sleep(0.05)
+
+
 @pytest.fixture
 def link(smsc):
     inbound = []
@@ -35,7 +47,7 @@ def link(smsc):
     link = SmppLink("127.0.0.1", smsc.port, "cic", "secret", take, per_second=200, enquire_link_s=2, timeout_s=5)
     link.inbound = inbound
     link.start()
-    assert link.bound.wait(10), link.last_error
+    bound_both_ways(link, smsc)
     yield link
     link.stop()
 
@@ -83,7 +95,7 @@ def test_a_message_the_engine_cannot_take_is_left_to_the_smsc_to_resend(smsc):
     link = SmppLink("127.0.0.1", smsc.port, "cic", "secret", broken, timeout_s=5)
     link.start()
     try:
-        assert link.bound.wait(10)
+        bound_both_ways(link, smsc)
         assert off_hub(smsc.deliver, "8613800138000", "10086", b"hello") == ESME_RX_T_APPN
     finally:
         link.stop()
