@@ -105,7 +105,8 @@ class SmppLink:
             except (smpplib.exceptions.ConnectionError, OSError) as exc:
                 self.last_error = f"connection: {exc or type(exc).__name__}"
             except smpplib.exceptions.PDUError as exc:
-                self.last_error = f"refused: {exc}"
+                # PDUError's args are (text, status): the text names the status, e.g. "Invalid Password".
+                self.last_error = f"bind refused by the SMSC: {exc.args[0] if exc.args else exc}"
                 backoff = 30.0  # a refused bind will be refused again right away
             finally:
                 self._drop()
