@@ -80,6 +80,8 @@ class Attachment(_Strict):
     content: bytes = Field(max_length=MAX_ATTACHMENT_BYTES)
     content_id: str | None = Field(None, max_length=MAX_EXTERNAL_ID)
     inline: bool = False
+    derived: bool = Field(False, description="made by the engine from the customer's file (a fax's PDF), so "
+                          "safe to show in the inbox, unlike the customer's own files")
 
 
 class InboundContact(_Strict):
@@ -216,6 +218,7 @@ class OutboundMessage(_Strict):
     message_id: str | None = Field(None, description="our id for it (email: the Message-ID), the same on every retry")
     quote: str | None = Field(None, description="the message answered, quoted, to put under the reply")
     kind: str = Field("reply", description="reply, auto-reply, ...")
+    attempt: int = Field(1, ge=1, description="1 the first time the outbox hands it over, then 2, 3...")
 
 
 class DeliveryResult(_Strict):
@@ -223,6 +226,9 @@ class DeliveryResult(_Strict):
     external_id: str | None = None
     error: str | None = None
     retry: bool = Field(False, description="a transient failure: try again later")
+    retry_after_s: float | None = Field(None, gt=0, description="when to try again; default: the outbox's backoff")
+    detail: dict[str, Any] = Field(default_factory=dict, description="what the channel reports of the delivery "
+                                   "(a fax's pages and result), put on the interaction's timeline")
 
 
 PUBLIC_MODELS: tuple[type[BaseModel], ...] = (

@@ -26,14 +26,14 @@ MAX_BACKOFF_S = 3600.0
 
 
 def outbound_message(row: tuple) -> OutboundMessage:
-    outbox_id, interaction_id, channel, _adapter, recipient, payload, _attempts, external_id = row
+    outbox_id, interaction_id, channel, _adapter, recipient, payload, attempts, external_id = row
     return OutboundMessage(
         outbox_id=outbox_id, interaction_id=interaction_id, channel=channel, recipient=recipient,
         subject=payload.get("subject"), parts=[ContentPart(body=payload.get("text", ""))],
         attachments=[Attachment(filename=a["filename"], content_type=a["content_type"],
                                 content=base64.b64decode(a["content"])) for a in payload.get("attachments", [])],
         thread_refs=payload.get("thread_refs", []), message_id=external_id, quote=payload.get("quote"),
-        kind=payload.get("kind", "reply"),
+        kind=payload.get("kind", "reply"), attempt=max(1, attempts),
     )
 
 
@@ -47,7 +47,7 @@ class OutboxSender:
         self.clock = clock or SystemClock()
         self.backoff_s = backoff_s
         self.max_attempts = max_attempts
-        self._wake = Event()
+        self._wake: dict[str, Event] = {name: Event() for name in deliverers}
         self._greenlets: list[gevent.Greenlet] = []
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -59,7 +59,8 @@ class OutboxSender:
         if stuck:
             log.info("outbox: %d message(s) interrupted by the last stop are due again", stuck)
         self._unsubscribe = self.events.subscribe(self._queued)
-        self._greenlets = [gevent.spawn(self._run)]
+        # One sender per adapter: a fax that takes minutes to transmit must not hold up an email.
+        self._greenlets = [gevent.spawn(self._run, name) for name in self.deliverers]
 
     def stop(self) -> None:
         if self._unsubscribe is not None:
@@ -67,11 +68,12 @@ class OutboxSender:
         gevent.killall(self._greenlets, timeout=5)
 
     def _queued(self, event: RoutingEvent) -> None:
-        if event.event == "outbox.queued" and event.data.get("adapter") in self.deliverers:
-            self._wake.set()
+        if event.event == "outbox.queued" and event.data.get("adapter") in self._wake:
+            self._wake[event.data["adapter"]].set()
 
-    def _run(self) -> None:
-        adapters = list(self.deliverers)
+    def _run(self, adapter: str) -> None:
+        adapters = [adapter]
+        wake = self._wake[adapter]
         while True:
             try:
                 while self._send_one(adapters):
@@ -82,8 +84,8 @@ class OutboxSender:
                 log.warning("outbox: database unavailable (%s)", exc)
                 due = None
             wait = 5.0 if due is None else max(0.0, min(5.0, (due - self.clock.now()).total_seconds()))
-            self._wake.wait(timeout=wait)
-            self._wake.clear()
+            wake.wait(timeout=wait)
+            wake.clear()
 
     def _send_one(self, adapters: list[str]) -> bool:
         with self.store.connection() as conn:
@@ -99,12 +101,13 @@ class OutboxSender:
         now = self.clock.now()
         with self.store.transaction() as conn:
             if result.ok:
-                store_outbox.sent(conn, outbox_id, result.external_id, now)
+                store_outbox.sent(conn, outbox_id, result.external_id, now, result.detail)
             elif result.retry and attempts < self.max_attempts:
-                after = min(self.backoff_s * 2 ** (attempts - 1), MAX_BACKOFF_S)
+                after = result.retry_after_s or min(self.backoff_s * 2 ** (attempts - 1), MAX_BACKOFF_S)
                 log.info("outbox %s: temporary failure (%s); retry in %.0fs", outbox_id, result.error, after)
-                store_outbox.retry(conn, outbox_id, result.error or "temporary failure", after, now)
+                store_outbox.retry(conn, outbox_id, result.error or "temporary failure", after, now, attempts,
+                                   result.detail)
             else:
                 log.warning("outbox %s: failed: %s", outbox_id, result.error)
-                store_outbox.failed(conn, outbox_id, result.error or "failed", now)
+                store_outbox.failed(conn, outbox_id, result.error or "failed", now, detail=result.detail)
         return True

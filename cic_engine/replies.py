@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .clock import Clock, SystemClock
+from .fax import document
 from .mail.compose import Quoted, new_message_id, quote, reply_subject
 from .store import Store
 from .store import outbox as store_outbox
@@ -65,6 +66,8 @@ class Replies:
                 subject = subject or thread_subject or f"Your conversation with us (#{interaction_id})"
             if not adapter:
                 raise ReplyRefused(f"interaction {interaction_id}: no adapter received it, so none can answer")
+            if channel == "fax":
+                _faxable(text, files)
             refs = [r[0] for r in conn.execute(
                 """SELECT external_id FROM messages WHERE interaction_id = %s AND external_id LIKE '<%%>'
                    ORDER BY (direction = 'inbound' AND id = (SELECT max(id) FROM messages WHERE interaction_id = %s
@@ -94,3 +97,12 @@ class Replies:
         if found is None:
             raise ReplyRefused(f"the customer has no {kind} on file to answer by {channel}")
         return adapter[0], adapter[1], found[0]
+
+
+def _faxable(text: str, files) -> None:
+    """A fax carries PDF or TIFF pages (the text becomes a cover page); say so before it is queued."""
+    if not files and not text.strip():
+        raise ReplyRefused("nothing to fax: attach a PDF or write a cover page")
+    for f in files:
+        if document.kind_of(f.content) is None:
+            raise ReplyRefused(f"{f.filename} cannot be faxed: attach PDF or TIFF documents")

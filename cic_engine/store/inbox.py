@@ -72,7 +72,8 @@ def messages(conn: Conn, interaction_id: int, after_id: int = 0) -> list[dict[st
                             WHERE p.message_id = m.id), '{}'),
                   COALESCE((SELECT jsonb_agg(jsonb_build_object('id', f.id, 'filename', f.filename,
                                                                 'content_type', f.content_type, 'size', f.size,
-                                                                'inline', f.inline) ORDER BY f.seq)
+                                                                'inline', f.inline, 'derived', f.derived)
+                                            ORDER BY f.seq)
                             FROM attachments f WHERE f.message_id = m.id), '[]')
            FROM messages m
            LEFT JOIN outbox o ON o.id = (m.metadata ->> 'outbox_id')::bigint
@@ -100,12 +101,12 @@ def customer_history(conn: Conn, customer_id: int, limit: int = 50) -> list[dict
     return [{**_summary(r[:13]), "recordings": [x for x in r[13] if x]} for r in rows]
 
 
-def attachment(conn: Conn, attachment_id: int) -> tuple[int, str, str, bytes] | None:
-    """(interaction id, filename, content type, content) of one attachment."""
+def attachment(conn: Conn, attachment_id: int) -> tuple[int, str, str, bytes, bool] | None:
+    """(interaction id, filename, content type, content, made by the engine) of one attachment."""
     row = conn.execute(
-        """SELECT m.interaction_id, f.filename, f.content_type, f.content FROM attachments f
+        """SELECT m.interaction_id, f.filename, f.content_type, f.content, f.derived FROM attachments f
            JOIN messages m ON m.id = f.message_id WHERE f.id = %s""", (attachment_id,)).fetchone()
-    return (row[0], row[1], row[2], bytes(row[3])) if row else None
+    return (row[0], row[1], row[2], bytes(row[3]), row[4]) if row else None
 
 
 

@@ -23,11 +23,12 @@ class InteractionNotFound(LookupError):
 def add_attachments(conn: Conn, message_id: int, attachments: list[Attachment]) -> None:
     with conn.cursor() as cur:
         cur.executemany(
-            """INSERT INTO attachments (message_id, seq, filename, content_type, content_id, inline, size, sha256, content)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            """INSERT INTO attachments (message_id, seq, filename, content_type, content_id, inline, size, sha256,
+                                        content, derived)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
             [
                 (message_id, seq, a.filename, a.content_type, a.content_id, a.inline, len(a.content),
-                 hashlib.sha256(a.content).digest(), a.content)
+                 hashlib.sha256(a.content).digest(), a.content, a.derived)
                 for seq, a in enumerate(attachments, start=1)
             ],
         )

@@ -50,7 +50,8 @@ def release_stuck(conn: Conn, adapters: list[str]) -> int:
                         (adapters,)).rowcount
 
 
-def sent(conn: Conn, outbox_id: int, external_id: str | None, now: datetime) -> None:
+def sent(conn: Conn, outbox_id: int, external_id: str | None, now: datetime,
+         detail: dict[str, Any] | None = None) -> None:
     row = conn.execute(
         """UPDATE outbox SET state = 'sent', sent_at = %s, external_id = COALESCE(%s, external_id), last_error = NULL
            WHERE id = %s RETURNING interaction_id, channel, recipient, payload, external_id""",
@@ -67,24 +68,33 @@ def sent(conn: Conn, outbox_id: int, external_id: str | None, now: datetime) -> 
         conn.execute("INSERT INTO message_parts (message_id, seq, content_type, body) VALUES (%s, 1, 'text/plain', %s)",
                      (message[0], payload.get("text", "")))
     conn.execute("SELECT cic_record('message_sent', %s, customer_id, id, %s, NULL, %s) FROM interactions WHERE id = %s",
-                 (now, payload.get("agent_id"), Jsonb({"outbox_id": outbox_id, "channel": channel,
+                 (now, payload.get("agent_id"), Jsonb({**(detail or {}), "outbox_id": outbox_id, "channel": channel,
                                                       "kind": payload.get("kind", "reply"), "external_id": ext}),
                   interaction_id))
 
 
-def retry(conn: Conn, outbox_id: int, error: str, after_s: float, now: datetime) -> None:
-    conn.execute("UPDATE outbox SET state = 'pending', last_error = %s, next_attempt_at = %s WHERE id = %s",
-                 (error, now + timedelta(seconds=after_s), outbox_id))
+def retry(conn: Conn, outbox_id: int, error: str, after_s: float, now: datetime, attempt: int = 1,
+          detail: dict[str, Any] | None = None) -> None:
+    row = conn.execute(
+        """UPDATE outbox SET state = 'pending', last_error = %s, next_attempt_at = %s WHERE id = %s
+           RETURNING interaction_id, channel""", (error, now + timedelta(seconds=after_s), outbox_id)).fetchone()
+    if row is not None and detail:
+        # Only channels that report something worth seeing (a fax's busy line) put a retry on the timeline.
+        conn.execute("SELECT cic_record('delivery_retry', %s, customer_id, id, NULL, NULL, %s) FROM interactions "
+                     "WHERE id = %s", (now, Jsonb({**detail, "outbox_id": outbox_id, "channel": row[1], "error": error,
+                                                   "attempt": attempt, "retry_in_s": after_s}), row[0]))
 
 
-def failed(conn: Conn, outbox_id: int, error: str, now: datetime, kind: str = "delivery_failed") -> bool:
+def failed(conn: Conn, outbox_id: int, error: str, now: datetime, kind: str = "delivery_failed",
+           detail: dict[str, Any] | None = None) -> bool:
     row = conn.execute(
         "UPDATE outbox SET state = 'failed', last_error = %s WHERE id = %s RETURNING interaction_id, channel",
         (error, outbox_id)).fetchone()
     if row is None:
         return False
     conn.execute("SELECT cic_record(%s, %s, customer_id, id, NULL, NULL, %s) FROM interactions WHERE id = %s",
-                 (kind, now, Jsonb({"outbox_id": outbox_id, "channel": row[1], "error": error}), row[0]))
+                 (kind, now, Jsonb({**(detail or {}), "outbox_id": outbox_id, "channel": row[1], "error": error}),
+                  row[0]))
     return True
 
 

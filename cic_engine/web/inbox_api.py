@@ -4,12 +4,14 @@ exist, so ids cannot be probed."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
 from ..engine import Engine
-from ..replies import Replies, ReplyRefused
+from ..replies import Replies, ReplyFile, ReplyRefused
 from ..routing.service import Routing, RoutingError
 from ..store import Store
 from ..store import inbox as store_inbox
@@ -19,6 +21,8 @@ from .app import HttpError, WebApp, read_json
 from .auth import Auth, me
 
 MAX_TEXT = 20_000
+MAX_REPLY_FILES = 10
+MAX_REPLY_FILE_BYTES = 10 * 1024 * 1024
 AGENT_ROLES = ("agent", "supervisor", "admin")
 
 
@@ -144,13 +148,16 @@ class InboxApi:
     def reply(self, request: Request, interaction_id: int) -> tuple[int, Any]:
         principal = self.auth.require(request, *AGENT_ROLES)
         self._holds(principal, interaction_id)
-        body = read_json(request)
-        text = _text(body)
+        # Files travel base64 in the JSON: a third bigger than they are, hence the larger limit.
+        body = read_json(request, limit=MAX_REPLY_FILES * MAX_REPLY_FILE_BYTES * 4 // 3 + 1024 * 1024)
+        files = _files(body)
+        text = _text(body) if not files or body.get("text") else ""
         channel = body.get("channel")
         if channel is not None and channel not in ("voice", "email", "sms", "chat", "fax"):
             raise HttpError(400, f"unknown channel {channel!r}")
         try:
-            outbox_id = self.replies.reply(interaction_id, text, agent_id=principal.agent_id, channel=channel)
+            outbox_id = self.replies.reply(interaction_id, text, agent_id=principal.agent_id, channel=channel,
+                                           files=files)
         except ReplyRefused as exc:
             raise HttpError(409, str(exc)) from None
         return 202, {"outbox_id": outbox_id}
@@ -188,8 +195,15 @@ class InboxApi:
             found = store_inbox.attachment(conn, attachment_id)
             if found is None or not store_inbox.visible(conn, principal, found[0]):
                 raise HttpError(404, f"no attachment {attachment_id}")
-        _, filename, _content_type, content = found
-        # Always a download, never rendered: a customer's HTML or SVG must not run in our origin.
+        _, filename, content_type, content, derived = found
+        if derived and content_type == "application/pdf" and request.args.get("view") == "inline":
+            # A fax's pages, rendered by the engine as images in a PDF (no scripts, no forms): shown in place.
+            response = Response(content, content_type="application/pdf")
+            response.headers.set("Content-Disposition", "inline", filename=filename)
+            response.headers.set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'self'")
+            response.headers.set("X-Frame-Options", "SAMEORIGIN")
+            return response
+        # Otherwise a download, never rendered: a customer's HTML or SVG must not run in our origin.
         response = Response(content, content_type="application/octet-stream")
         response.headers.set("Content-Disposition", "attachment", filename=filename)
         return response
@@ -215,6 +229,28 @@ def act(action) -> tuple[int, Any]:
     except RoutingError as exc:
         raise HttpError(409, str(exc)) from None
     return 200, {"ok": True}
+
+
+def _files(body: dict) -> list[ReplyFile]:
+    """The reply's attachments: [{"filename", "content_type", "content" (base64)}]."""
+    given = body.get("files") or []
+    if not isinstance(given, list) or len(given) > MAX_REPLY_FILES:
+        raise HttpError(400, f"files must be a list of at most {MAX_REPLY_FILES}")
+    files = []
+    for item in given:
+        if not isinstance(item, dict) or not isinstance(item.get("filename"), str) \
+                or not isinstance(item.get("content"), str) or not 0 < len(item["filename"]) <= 200:
+            raise HttpError(400, "each file needs a filename (up to 200 characters) and base64 content")
+        try:
+            content = base64.b64decode(item["content"], validate=True)
+        except (binascii.Error, ValueError):
+            raise HttpError(400, f"{item['filename']}: content is not base64") from None
+        if not content or len(content) > MAX_REPLY_FILE_BYTES:
+            raise HttpError(413, f"{item['filename']}: empty, or over {MAX_REPLY_FILE_BYTES // 1024 // 1024} MB")
+        content_type = item.get("content_type") if isinstance(item.get("content_type"), str) else ""
+        files.append(ReplyFile(item["filename"].replace("/", "_").replace("\\", "_"),
+                               content_type[:100] or "application/octet-stream", content))
+    return files
 
 
 def _text(body: dict) -> str:

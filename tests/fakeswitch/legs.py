@@ -28,7 +28,7 @@ def parse_dial(text: str) -> tuple[dict[str, str], str, str]:
         for pair in inner.split(","):
             if "=" in pair:
                 name, _, value = pair.partition("=")
-                variables[name.strip()] = value.strip()
+                variables[name.strip()] = value.strip().strip("'")  # {fax_header='With spaces'}
     endpoint, _, rest = text.partition(" ")
     return variables, endpoint, rest.strip()
 

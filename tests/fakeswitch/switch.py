@@ -20,6 +20,7 @@ from gevent.server import StreamServer
 
 from . import wire
 from .calls import SimCall
+from .fax import FaxLeg, transmit
 from .legs import SimLeg, parse_dial, write_recording
 
 CORE_UUID = "62601309-a107-40ac-a566-6789f07eb057"
@@ -116,6 +117,11 @@ class FakeSwitch:
         self.record_s = 0.2  # how long a caller speaks into a recording
         self.talk_s: float | None = None  # after this, a bridged agent hangs up (None: when the test says)
         self.sequence = itertools.count(1000)
+        self.core_uuid, self.hostname = CORE_UUID, HOSTNAME
+        self.fax_ident = "+86 10 6552 0000"  # the fax lines' station id (the dialplan's fax_ident)
+        self.remote_station = "+86 21 5555 0100"  # the station id of fax machines we send to
+        self.faxes: list = []  # faxes received on fax lines (tests.fakeswitch.fax.FaxLeg)
+        self.sent_faxes: list[dict] = []  # what far-end fax machines got from txfax
         self.started_at = time.monotonic()
 
     @property
@@ -163,7 +169,7 @@ class FakeSwitch:
             ("Event-Sequence", str(next(self.sequence))),
         ]
         if subclass:
-            base.insert(1, ("Event-Subclass", subclass))
+            base.insert(0, ("Event-Subclass", subclass))  # switch_event_create_subclass adds it first
         self.emit_headers(name, base + headers, body, subclass)
 
     def emit_headers(self, name: str, headers: wire.Headers, body: str = "", subclass: str | None = None) -> None:
@@ -247,6 +253,8 @@ class FakeSwitch:
             return json.dumps({"row_count": len(rows), "rows": rows}, separators=(",", ":")) + "\n"
         if cmd == "originate":
             return self.originate(rest)
+        if cmd == "uuid_exists":
+            return "true" if rest.strip() in self.channels else "false"
         words = rest.split()
         if cmd == "uuid_hold":
             off = words[:1] == ["off"]
@@ -313,7 +321,7 @@ class FakeSwitch:
         name = endpoint.rsplit("/", 1)[-1]
         behaviour = self.phones.get(name, "answer")
         gevent.sleep(self.ring_s)
-        if behaviour != "answer":
+        if behaviour not in ("answer", "fax-drop", "voice"):
             return "-ERR USER_BUSY\n" if behaviour == "busy" else "-ERR NO_ANSWER\n"
         if app.startswith("'socket:"):
             host, port = app.split("socket:", 1)[1].split(" ", 1)[0].rsplit(":", 1)
@@ -324,8 +332,14 @@ class FakeSwitch:
             self.channels[call.uuid] = call
             call.start()
             return f"+OK {call.uuid}\n"
-        leg = self.new_leg(endpoint, variables)
         app_name, _, app_arg = app.removeprefix("&").partition("(")
+        if app_name == "txfax":
+            fax = FaxLeg(self, "tx", variables.get("origination_caller_id_number", "0000000000"), name,
+                         app_arg.rstrip(")"), variables, uuid=variables.get("origination_uuid"))
+            self.channels[fax.uuid] = fax
+            gevent.spawn(transmit, self, fax, behaviour)
+            return f"+OK {fax.uuid}\n"
+        leg = self.new_leg(endpoint, variables)
         leg.application, leg.target = app_name, app_arg.rstrip(")") or None
         if app_name == "eavesdrop":
             whisper_a = variables.get("eavesdrop_whisper_aleg") == "true"

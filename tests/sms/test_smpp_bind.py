@@ -10,8 +10,8 @@ import time
 import gevent
 import pytest
 
-from cic_engine.sms.smpp import ESME_ROK, SmppLink, SubmitFailed
 from cic_engine.sms import segments
+from cic_engine.sms.smpp import ESME_ROK, SmppLink, SubmitFailed
 from tests.core.test_run import free_port
 from tests.smsc import ROOT
 

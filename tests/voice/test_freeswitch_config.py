@@ -13,7 +13,8 @@ FILES = sorted(FREESWITCH.rglob("*.xml"))
 
 def test_there_is_configuration_to_install():
     assert {p.relative_to(FREESWITCH).as_posix() for p in FILES} == {
-        "autoload_configs/event_socket.conf.xml", "dialplan/public/00_cic.xml", "directory/default/cic-agents.xml"}
+        "autoload_configs/event_socket.conf.xml", "dialplan/public/00_cic.xml", "dialplan/public/10_cic_fax.xml",
+        "directory/default/cic-agents.xml"}
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -41,5 +42,13 @@ def test_the_readme_names_every_variable_the_files_use():
     for path in FILES:
         text = path.read_text()
         used |= {part.split("}")[0] for part in text.split("$${")[1:]}
-    assert used == {"cic_esl_password", "cic_engine_socket", "cic_agent_password"}
+    assert used == {"cic_esl_password", "cic_engine_socket", "cic_agent_password", "cic_fax_spool",
+                    "cic_fax_station_id"}
     assert all(f"data=\"{name}=" in readme for name in used)
+
+
+def test_fax_lines_receive_into_the_spool_file_the_fax_adapter_reads():
+    root = ET.parse(FREESWITCH / "dialplan/public/10_cic_fax.xml").getroot()
+    actions = [(a.get("application"), a.get("data")) for a in root.iter("action")]
+    assert ("rxfax", "$${cic_fax_spool}/rx-${uuid}.tif") in actions
+    assert actions.index(("answer", None)) < actions.index(("rxfax", "$${cic_fax_spool}/rx-${uuid}.tif"))
