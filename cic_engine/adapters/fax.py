@@ -45,6 +45,7 @@ from ..models import (
     OutboundMessage,
 )
 from . import AdapterContext
+from .voice_config import dial_template
 
 log = logging.getLogger(__name__)
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -90,9 +91,7 @@ class FaxConfig(BaseModel):
     @field_validator("dial")
     @classmethod
     def _has_number(cls, value: str) -> str:
-        if "{number}" not in value:
-            raise ValueError("must contain {number}, e.g. sofia/gateway/pstn/{number}")
-        return value
+        return dial_template(value, "number", "sofia/gateway/pstn/{number}")
 
     @field_validator("station_id")
     @classmethod

@@ -7,6 +7,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .ivr import IvrConfig
 
 
+def dial_template(value: str, placeholder: str, example: str) -> str:
+    """A dial string the adapter fills in: it must hold its placeholder."""
+    if "{" + placeholder + "}" not in value:
+        raise ValueError(f"must contain {{{placeholder}}}, e.g. {example}")
+    return value
+
+
 class Announcements(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -76,16 +83,12 @@ class VoiceConfig(BaseModel):
     @field_validator("agent_endpoint")
     @classmethod
     def _has_login(cls, value: str) -> str:
-        if "{login}" not in value:
-            raise ValueError("must contain {login}, e.g. user/{login}")
-        return value
+        return dial_template(value, "login", "user/{login}")
 
     @field_validator("number_endpoint")
     @classmethod
     def _has_number(cls, value: str) -> str:
-        if "{number}" not in value:
-            raise ValueError("must contain {number}, e.g. sofia/gateway/pstn/{number}")
-        return value
+        return dial_template(value, "number", "sofia/gateway/pstn/{number}")
 
     @property
     def bind(self) -> tuple[str, int]:

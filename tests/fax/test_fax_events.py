@@ -61,12 +61,16 @@ def _events(frames):
     return [f for f in frames if f.content_type == "text/event-plain"]
 
 
-def test_the_simulators_events_have_the_captured_headers_in_the_captured_order(listener, tmp_path):
-    switch, frames = listener
-    leg = simfax.receive(switch, "+862155550100", "+861065520001", str(tmp_path), simfax.fax_pages(2),
-                         station="+86 21 5555 0100")
+def received(switch, spool, pages: int, **options) -> None:
+    """A fax in on the simulated line, its events all heard."""
+    leg = simfax.receive(switch, "+862155550100", "+861065520001", str(spool), simfax.fax_pages(pages), **options)
     leg.greenlet.join(10)
     gevent.sleep(0.2)
+
+
+def test_the_simulators_events_have_the_captured_headers_in_the_captured_order(listener, tmp_path):
+    switch, frames = listener
+    received(switch, tmp_path, 2, station="+86 21 5555 0100")
     captured = {}
     for frame in FrameReader().feed(CAPTURE.read_bytes()):
         if frame.content_type == "text/event-plain":
@@ -90,10 +94,7 @@ def test_the_simulators_events_have_the_captured_headers_in_the_captured_order(l
 
 def test_a_sender_hanging_up_after_one_page_is_a_partial_fax_with_spandsps_code(listener, tmp_path):
     switch, frames = listener
-    leg = simfax.receive(switch, "+862155550100", "+861065520001", str(tmp_path), simfax.fax_pages(3),
-                         outcome="dropped")
-    leg.greenlet.join(10)
-    gevent.sleep(0.2)
+    received(switch, tmp_path, 3, outcome="dropped")
     rx = results.outcome(parse_event(_events(frames)[-1]))
     assert (rx.success, rx.code, rx.text, rx.pages, rx.partial) == (False, 49, "The call dropped prematurely", 1, True)
     assert document.read_tiff(Path(rx.filename).read_bytes()).pages == 1

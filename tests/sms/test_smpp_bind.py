@@ -37,6 +37,14 @@ def link_to(port: int, system_id: str, password: str) -> SmppLink:
     return link
 
 
+def refused(port: int, system_id: str, password: str) -> SmppLink:
+    """A link whose bind has been answered (and refused, the tests check)."""
+    link = link_to(port, system_id, password)
+    wait_for(lambda: link.last_error is not None)
+    assert not link.bound.is_set()
+    return link
+
+
 def wait_for(predicate, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -45,14 +53,12 @@ def wait_for(predicate, timeout: float = 10.0) -> None:
 
 
 def test_a_wrong_password_is_refused_with_the_smscs_reason_and_not_retried_in_a_tight_loop(checking_smsc):
-    link = link_to(checking_smsc.port, "cic", "wrong")
+    link = refused(checking_smsc.port, "cic", "wrong")
     try:
-        wait_for(lambda: link.last_error is not None)
-        assert not link.bound.is_set()
         assert link.last_error == "bind refused by the SMSC: (14) bind_transceiver_resp: Invalid Password"
-        with pytest.raises(SubmitFailed) as refused:
+        with pytest.raises(SubmitFailed) as not_bound:
             link.submit(segments.split("hello", reference=1), "10086", "+8613800138000")
-        assert refused.value.temporary and "not bound" in str(refused.value)
+        assert not_bound.value.temporary and "not bound" in str(not_bound.value)
         gevent.sleep(2.0)  # a refused bind waits about 30 s before the next try
     finally:
         link.stop()
@@ -62,10 +68,8 @@ def test_a_wrong_password_is_refused_with_the_smscs_reason_and_not_retried_in_a_
 
 
 def test_an_unknown_system_id_is_refused_too(checking_smsc):
-    link = link_to(checking_smsc.port, "somebody", "s3cret")
+    link = refused(checking_smsc.port, "somebody", "s3cret")
     try:
-        wait_for(lambda: link.last_error is not None)
-        assert not link.bound.is_set()
         assert link.last_error == "bind refused by the SMSC: (15) bind_transceiver_resp: Invalid System ID"
     finally:
         link.stop()

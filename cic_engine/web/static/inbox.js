@@ -203,6 +203,19 @@ async function openInteraction(id) {
       const link = el("a", `${a.filename} (${Math.ceil(a.size / 1024)} KB)`, "attachment");
       link.href = `/api/attachments/${a.id}`;
       li.appendChild(link);
+      if (a.derived && a.content_type === "application/pdf") {
+        // A fax's pages, rendered by the engine (images only): shown in place on request.
+        const view = el("button", "View fax", "view-fax");
+        view.type = "button";
+        view.onclick = () => {
+          const frame = document.createElement("iframe");
+          frame.className = "fax-pdf";
+          frame.title = a.filename;
+          frame.src = `/api/attachments/${a.id}?view=inline`;
+          view.replaceWith(frame);
+        };
+        li.appendChild(view);
+      }
     }
     if (m.problems) li.appendChild(el("div", m.problems, "problems"));
     return li;
@@ -324,6 +337,17 @@ async function refreshBoard() {
   }));
 }
 
+function readFile(file) {
+  // The file as the reply API takes it: base64 in the JSON.
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve({ filename: file.name, content_type: file.type || "application/octet-stream",
+                                    content: String(reader.result).split(",", 2)[1] || "" });
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+
 async function act(path, body) {
   if (current === null) return false;
   $("detail-error").textContent = "";
@@ -387,9 +411,14 @@ document.addEventListener("DOMContentLoaded", () => {
   $("reply-form").onsubmit = async (e) => {
     e.preventDefault();
     const text = $("reply-text").value;
-    if (!text.trim()) return;
+    const picked = [...$("reply-files").files];
+    if (!text.trim() && !picked.length) return;
     const channel = $("reply-channel").value || undefined;
-    if (await act("reply", { text, channel })) $("reply-text").value = "";
+    const files = await Promise.all(picked.map(readFile));
+    if (await act("reply", { text, channel, files })) {
+      $("reply-text").value = "";
+      $("reply-files").value = "";
+    }
   };
   $("canned").onchange = (e) => {
     if (!e.target.value) return;
