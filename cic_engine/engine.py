@@ -7,15 +7,16 @@ returns: by then the contact is committed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from psycopg.errors import UniqueViolation
 
 from .clock import Clock, SystemClock
 from .config import CicConfig
-from .identity import normalise
+from .identity import InvalidIdentity, normalise
 from .models import Channel, Customer, IdentityKind, InboundContact, IngestResult, Tier, TimelineEvent
 from .routing.ordering import rank_at
-from .store import Store, customers, directory, timeline
+from .store import Store, advisory_key, customers, directory, timeline
 from .store import ingest as store_ingest
 from .store import routing as store_routing
 from .store.directory import QueueRow
@@ -54,46 +55,98 @@ class Engine:
             raise IngestRefused(f"queue {name!r} does not take {contact.channel} contacts")
         return queue
 
-    def ingest(self, contact: InboundContact) -> IngestResult:
+    def ingest(self, contact: InboundContact, known_as: Sequence[str] = ()) -> IngestResult:
         """Commit one inbound contact: customer, interaction, message and timeline in one transaction.
 
         Idempotent on (channel, external_id), also across processes: a redelivered contact
-        returns the first ingest's ids with duplicate=True and writes nothing.
-        Raises InvalidIdentity for a sender address that identifies nobody, IngestRefused
-        when the target queue cannot take it.
+        returns the first ingest's ids with duplicate=True and writes nothing. `known_as`: other
+        external ids under which the same contact may have been taken before (an SMS's earlier
+        de-duplication slot). Raises InvalidIdentity for a sender address that identifies nobody,
+        IngestRefused when the target queue cannot take it.
         """
-        kind = contact.identity_kind
-        address = normalise(kind, contact.sender, contact.region or self.cic.engine.phone_region)
-        queue = self._queue_for(contact) if contact.needs_agent else None
         for attempt in range(1, INGEST_ATTEMPTS + 1):
             try:
-                return self._ingest_once(contact, kind.value, address, queue)
+                result = self.ingest_many([contact], [known_as])[0]
             except (UniqueViolation, store_ingest.InteractionClosedMeanwhile) as exc:
                 # Another transaction won a race this one lost; the next attempt reads its result.
                 if attempt == INGEST_ATTEMPTS:
                     raise
                 log.info("ingest of %s %s retried: %s", contact.channel, contact.external_id, exc)
+                continue
+            if isinstance(result, Exception):
+                raise result
+            return result
         raise AssertionError("unreachable")
 
-    def _ingest_once(self, contact: InboundContact, kind: str, address: str, queue: QueueRow | None) -> IngestResult:
+    def ingest_many(self, contacts: Sequence[InboundContact],
+                    known_as: Sequence[Sequence[str]] | None = None) -> list[IngestResult | Exception]:
+        """Several contacts in one transaction: one commit, so one WAL flush, for all of them.
+        Results in order; a contact that cannot be taken (its sender identifies nobody, its queue
+        does not take it) gets its exception in its place. Raises when the transaction fails (a
+        race lost, the database gone): nothing of the batch is written, and the caller may take
+        the contacts one by one."""
+        results: list[IngestResult | Exception | None] = [None] * len(contacts)
+        work = []
+        for n, contact in enumerate(contacts):
+            try:
+                kind = contact.identity_kind
+                address = normalise(kind, contact.sender, contact.region or self.cic.engine.phone_region)
+                queue = self._queue_for(contact) if contact.needs_agent else None
+            except (InvalidIdentity, IngestRefused) as exc:
+                results[n] = exc
+                continue
+            work.append((customers.identity_lock_key(kind.value, address), n, contact, kind.value, address, queue))
+        # Sender locks in one order, so two batches never wait on each other in a circle; the
+        # sort is stable, so one sender's contacts keep their order.
+        work.sort(key=lambda item: advisory_key(item[0]))
+        aliases = {n: list(known_as[n]) for n in range(len(contacts)) if known_as and known_as[n]}
+        if not work:
+            return results  # type: ignore[return-value]
         now = self.clock.now()
-        lock = customers.identity_lock_key(kind, address)
+        wanted = [a for _, n, *_ in work for a in aliases.get(n, [])]
+        # Rounds of distinct senders: a sender's second contact must read what its first wrote.
+        rounds: list[list[tuple]] = []
+        depth: dict[str, int] = {}
+        for item in work:
+            level = depth[item[0]] = depth.get(item[0], -1) + 1
+            if level == len(rounds):
+                rounds.append([])
+            rounds[level].append(item)
         with self.store.connection() as conn, store_ingest.transaction(conn):
-            found = store_ingest.begin_and_resolve(conn, lock, contact, kind, address, now)
-            if found.seen is not None:
-                return IngestResult(
-                    message_id=found.seen[0], interaction_id=found.seen[1], customer_id=found.seen[2],
-                    duplicate=True, new_interaction=False, new_customer=False,
-                )
-            message_id, interaction_id, customer_id = store_ingest.write(
-                conn, found, contact, kind, address,
-                (queue.id, contact.priority + queue.priority) if queue else None, now,
-            )
-        log.debug("ingested %s %s as message %s of interaction %s", contact.channel, contact.external_id, message_id, interaction_id)
-        return IngestResult(
-            message_id=message_id, interaction_id=interaction_id, customer_id=customer_id,
-            duplicate=False, new_interaction=found.continues is None, new_customer=found.customer_id is None,
-        )
+            # BEGIN travels with the first statement: the alias lookup, or the first round's reads.
+            earlier = store_ingest.begin_and_find(conn, work[0][2].channel.value, wanted) if wanted else {}
+            begun = bool(wanted)
+            for level in rounds:
+                fresh = []
+                for item in level:
+                    seen = next((earlier[a] for a in aliases.get(item[1], []) if a in earlier), None)
+                    if seen is None:
+                        fresh.append(item)
+                    else:
+                        results[item[1]] = _duplicate(seen)
+                if not fresh:
+                    continue
+                resolved = store_ingest.resolve(conn, [(lock, c, kind, address) for lock, _, c, kind, address, _ in fresh],
+                                                now, begin=not begun)
+                begun = True
+                to_write = []
+                for (_, n, contact, kind, address, queue), found in zip(fresh, resolved, strict=True):
+                    if found.seen is not None:
+                        results[n] = _duplicate(found.seen)
+                    else:
+                        to_write.append((n, found, contact, kind, address,
+                                         (queue.id, contact.priority + queue.priority) if queue else None))
+                if not to_write:
+                    continue
+                written = store_ingest.write(conn, [item[1:] for item in to_write], now,
+                                             commit=level is rounds[-1])
+                for (n, found, *_), (message_id, interaction_id, customer_id) in zip(to_write, written, strict=True):
+                    results[n] = IngestResult(
+                        message_id=message_id, interaction_id=interaction_id, customer_id=customer_id,
+                        duplicate=False, new_interaction=found.continues is None,
+                        new_customer=found.customer_id is None)
+        log.debug("ingested %d contact(s) in one transaction", len(work))
+        return results  # type: ignore[return-value]
 
     # Customer profile -------------------------------------------------------------------
 
@@ -149,3 +202,9 @@ class Engine:
     def customer_history(self, customer_id: int) -> list[TimelineEvent]:
         with self.store.transaction() as conn:
             return timeline.for_customer(conn, customer_id)
+
+
+def _duplicate(seen: tuple[int, int, int]) -> IngestResult:
+    """The result of a contact taken before: its (message, interaction, customer)."""
+    return IngestResult(message_id=seen[0], interaction_id=seen[1], customer_id=seen[2], duplicate=True,
+                        new_interaction=False, new_customer=False)

@@ -22,6 +22,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from ..identity import InvalidIdentity
+from ..ingest_batch import IngestBatcher
 from ..models import (
     AdapterHealth,
     Channel,
@@ -116,6 +117,8 @@ class SmsAdapter:
         self.received = 0
         self.sent = 0
         self.link: SmppLink | None = None
+        # Texts the SMSC delivers at once are committed together (one WAL flush), each answered after.
+        self.batcher = IngestBatcher(context.engine)
         if config.smpp is not None and config.transport == "smpp":
             smpp = config.smpp
             self.link = SmppLink(smpp.host, smpp.port, smpp.system_id, smpp.read(f"{name}.smpp"), self._delivered,
@@ -194,15 +197,13 @@ class SmsAdapter:
         digest = hashlib.sha256(f"{sender}|{self.address}|{data_coding}|".encode() + body).hexdigest()[:32]
         slot = int(now.timestamp()) // DUPLICATE_SLOT_S
         ids = [f"smpp:{self.name}:{digest}:{s}" for s in (slot, slot - 1)]
-        with self.store.transaction() as conn:
-            if store_sms.taken(conn, ids):
-                return True
         metadata = {"parts": str(parts), "data_coding": str(data_coding)}
         if problem:
             metadata["problems"] = problem
-        return self._take(sender, text, ids[0], metadata)
+        return self._take(sender, text, ids[0], metadata, known_as=ids[1:])
 
-    def _take(self, sender: str, text: str, external_id: str, metadata: dict[str, str]) -> bool:
+    def _take(self, sender: str, text: str, external_id: str, metadata: dict[str, str],
+              known_as: list[str] = ()) -> bool:
         """Ingest one whole text; True when it had been taken before."""
         word = keywords.keyword(text, tuple(self.config.opt_out_keywords), tuple(self.config.opt_in_keywords))
         metadata = {"adapter": self.name, **metadata}
@@ -213,7 +214,7 @@ class SmsAdapter:
             continue_within_s=self.config.continue_within_s, queue=self.config.queue,
             needs_agent=word is None, metadata=metadata)
         try:
-            result = self.context.engine.ingest(contact)
+            result = self.batcher.ingest(contact, known_as)
         except InvalidIdentity as exc:
             log.warning("%s: text from an unusable number %r kept under its raw sender: %s", self.name, sender, exc)
             metadata["problems"] = (metadata.get("problems", "") + f"; sender unusable: {exc}").strip("; ")

@@ -13,7 +13,8 @@ duplicate.
 Round trips. On this path a round trip costs about as much as the work, so the reads and the
 final write are server-side prepared statements (planned once per connection) sent inside
 simple-query batches: `BEGIN; lock; EXECUTE resolve(...)` is one round trip and
-`EXECUTE append(...); COMMIT` another. Each statement of a batch still gets its own snapshot.
+`EXECUTE append(...); COMMIT` another. Contacts taken together (Engine.ingest_many) share both:
+every sender's lock and read in the first, every write in the second, one COMMIT. Each statement of a batch still gets its own snapshot.
 Values travel as literals quoted by psycopg (ClientCursor.mogrify), never pasted as text.
 """
 
@@ -168,45 +169,67 @@ def _run_batch(conn: Conn, statements: list[str]):
     return conn.execute("; ".join(statements).encode(), prepare=False)
 
 
-def _last_row(cur) -> tuple | None:
-    # A simple-query batch returns one result per statement; the interesting one is the last.
-    while cur.nextset():
-        pass
-    return cur.fetchone()
+def _result_sets(cur) -> list[list[tuple] | None]:
+    """Every statement's rows of a simple-query batch, in order (None for a statement without rows)."""
+    out = []
+    while True:
+        out.append(cur.fetchall() if cur.description is not None else None)
+        if not cur.nextset():
+            return out
 
 
-def begin_and_resolve(conn: Conn, lock: str, contact: InboundContact, kind: str, address: str, now: datetime) -> Resolution:
-    """Open the ingest's transaction, take the sender lock and read, in one round trip.
-    Whether this contact was ingested before, who sent it, and which open interaction it
-    continues. Continuation, strongest first: a reply to one of our messages (email
-    References), the same conversation key (a chat session), then the customer's latest open
-    interaction on the same endpoint within the contact's window (an SMS conversation)."""
+def begin_and_find(conn: Conn, channel: str, external_ids: list[str]) -> dict[str, tuple[int, int, int]]:
+    """Open the transaction and find, in the same round trip, which of these ids were taken
+    before: id -> (message, interaction, customer)."""
+    sets = _result_sets(_run_batch(conn, ["BEGIN", ClientCursor(conn).mogrify(
+        """SELECT m.external_id, m.id, m.interaction_id, i.customer_id FROM messages m
+           JOIN interactions i ON i.id = m.interaction_id WHERE m.channel = %s AND m.external_id = ANY(%s)""",
+        (channel, external_ids))]))
+    return {row[0]: (row[1], row[2], row[3]) for row in sets[-1] or []}
+
+
+Sender = tuple[str, InboundContact, str, str]  # (lock, contact, identity kind, address)
+
+
+def resolve(conn: Conn, senders: list[Sender], now: datetime, begin: bool = True) -> list[Resolution]:
+    """Take each contact's sender lock and read, all in one round trip (opening the transaction
+    with `begin`): whether the contact was ingested before, who sent it, and which open
+    interaction it continues. Continuation, strongest first: a reply to one of our messages
+    (email References), the same conversation key (a chat session), then the customer's latest
+    open interaction on the same endpoint within the contact's window (an SMS conversation).
+    The senders must differ: a contact's read must see what the previous one from its sender
+    wrote, so that one goes in a later call."""
     _ensure_prepared(conn)
-    resolve = _execute(ClientCursor(conn), RESOLVE, [
-        contact.channel.value, contact.external_id, kind, address, list(contact.thread_refs),
-        contact.conversation_key, contact.endpoint, contact.continue_within_s, now,
-    ])
-    batch = ["BEGIN", f"SELECT pg_advisory_xact_lock({advisory_key(lock):d})", resolve]
+    mog = ClientCursor(conn)
+    batch = ["BEGIN"] * begin
+    for lock, contact, kind, address in senders:
+        batch += [f"SELECT pg_advisory_xact_lock({advisory_key(lock):d})", _execute(mog, RESOLVE, [
+            contact.channel.value, contact.external_id, kind, address, list(contact.thread_refs),
+            contact.conversation_key, contact.endpoint, contact.continue_within_s, now])]
     try:
-        row = _last_row(_run_batch(conn, batch))
+        sets = _result_sets(_run_batch(conn, batch))
     except InvalidSqlStatementName:
+        if not begin:
+            raise  # within a transaction: the caller rolls it back and tries again
         # psycopg answers a ROLLBACK on a connection where it prepared statements of its own
         # with DEALLOCATE ALL, which takes ours too: prepare them again and read again.
         conn.execute("ROLLBACK")
         _prepared_on.discard(conn)
         _ensure_prepared(conn)
-        row = _last_row(_run_batch(conn, batch))
-    assert row is not None
-    seen = (row[0], row[1], row[2]) if row[0] is not None else None
-    return Resolution(
-        seen=seen, customer_id=row[3], continues=row[4], new_customer_id=row[5], new_interaction_id=row[6]
-    )
+        sets = _result_sets(_run_batch(conn, batch))
+    resolved = []
+    for n in range(len(senders)):
+        row = sets[begin + 2 * n + 1][0]
+        resolved.append(Resolution(seen=(row[0], row[1], row[2]) if row[0] is not None else None,
+                                   customer_id=row[3], continues=row[4], new_customer_id=row[5],
+                                   new_interaction_id=row[6]))
+    return resolved
 
 
 @contextmanager
 def transaction(conn: Conn) -> Iterator[None]:
-    """The bounds of one ingest's transaction. BEGIN travels with begin_and_resolve and, when
-    it can, COMMIT with write; whatever is still open at the end is committed here, and an
+    """The bounds of one ingest's transaction. BEGIN travels with the first read and, when it
+    can, COMMIT with write; whatever is still open at the end is committed here, and an
     error rolls it back."""
     try:
         yield
@@ -218,18 +241,43 @@ def transaction(conn: Conn) -> Iterator[None]:
         conn.execute("COMMIT")
 
 
-def write(
-    conn: Conn, found: Resolution, contact: InboundContact, kind: str, address: str,
-    queue: tuple[int, int] | None, now: datetime,
-) -> tuple[int, int, int]:
-    """Create what the contact needs (customer, interaction) and append its message, its parts,
-    its attachments and its timeline events; without attachments, COMMIT in the same round trip.
-    `queue` is (queue id, priority) for a contact that needs an agent, None for self-service.
-    Returns (message, interaction, customer) ids."""
+def write(conn: Conn, items: list[tuple[Resolution, InboundContact, str, str, tuple[int, int] | None]],
+          now: datetime, commit: bool = True) -> list[tuple[int, int, int]]:
+    """Create what each contact needs (customer, interaction) and append its message, its parts,
+    its attachments and its timeline events, all in one round trip; with `commit` and no
+    attachments, COMMIT in it too (otherwise transaction() commits). An item is (resolution,
+    contact, identity kind, address, (queue id, priority) for a contact that needs an agent or
+    None for self-service). Returns (message, interaction, customer) ids, in order."""
+    mog = ClientCursor(conn)
+    statements: list[str] = []
+    ends = []
+    for found, contact, kind, address, queue in items:
+        statements += _write_statements(mog, found, contact, kind, address, queue, now)
+        ends.append(len(statements) - 1)  # the APPEND's result
+    attachments = any(contact.attachments for _, contact, *_ in items)
+    if commit and not attachments:  # attachments need the message id first
+        statements.append("COMMIT")
+    sets = _result_sets(_run_batch(conn, statements))
+    written = []
+    for (found, contact, *_), end in zip(items, ends, strict=True):
+        row = sets[end][0] if sets[end] else None
+        interaction_id = found.continues or found.new_interaction_id
+        if row is None:
+            # APPEND found the interaction closed by someone else; nothing of this contact was
+            # written (an interaction it continues means its customer existed already).
+            raise InteractionClosedMeanwhile(
+                f"interaction {interaction_id} was closed while {contact.external_id!r} arrived")
+        if contact.attachments:
+            add_attachments(conn, row[0], contact.attachments)
+        written.append((row[0], interaction_id, found.customer_id or found.new_customer_id))
+    return written
+
+
+def _write_statements(mog: ClientCursor, found: Resolution, contact: InboundContact, kind: str, address: str,
+                      queue: tuple[int, int] | None, now: datetime) -> list[str]:
     customer_id = found.customer_id or found.new_customer_id
     interaction_id = found.continues or found.new_interaction_id
     assert customer_id is not None and interaction_id is not None
-    mog = ClientCursor(conn)
     statements: list[str] = []
     if found.customer_id is None:
         statements.append(_execute(mog, CREATE_CUSTOMER, [customer_id, kind, address, contact.sender_name, now]))
@@ -244,17 +292,4 @@ def write(
         contact.sender, contact.sender_name, contact.recipient, contact.subject, Jsonb(contact.metadata),
         contact.received_at, now, [p.content_type for p in contact.parts], [p.body for p in contact.parts],
     ]))
-    commit = not contact.attachments  # attachments need the message id first
-    if commit:
-        statements.append("COMMIT")
-    cur = _run_batch(conn, statements)
-    for _ in range(len(statements) - (2 if commit else 1)):
-        cur.nextset()  # to the APPEND's result
-    row = cur.fetchone()
-    if row is None:
-        # APPEND found the interaction closed by someone else; nothing of this contact was
-        # written (an interaction it continues means its customer existed already).
-        raise InteractionClosedMeanwhile(f"interaction {interaction_id} was closed while {contact.external_id!r} arrived")
-    if contact.attachments:
-        add_attachments(conn, row[0], contact.attachments)
-    return row[0], interaction_id, customer_id
+    return statements

@@ -79,7 +79,3 @@ def opted_out(conn: Conn, interaction_id: int) -> bool:
     return bool(row and row[0])
 
 
-def taken(conn: Conn, external_ids: list[str]) -> bool:
-    """Whether an SMS with one of these ids is stored already."""
-    return conn.execute("SELECT EXISTS (SELECT FROM messages WHERE channel = 'sms' AND external_id = ANY(%s))",
-                        (external_ids,)).fetchone()[0]
