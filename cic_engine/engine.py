@@ -113,26 +113,19 @@ class Engine:
                 rounds.append([])
             rounds[level].append(item)
         with self.store.connection() as conn, store_ingest.transaction(conn):
-            # BEGIN travels with the first statement: the alias lookup, or the first round's reads.
-            earlier = store_ingest.begin_and_find(conn, work[0][2].channel.value, wanted) if wanted else {}
-            begun = bool(wanted)
+            begun, earlier = False, {}
             for level in rounds:
-                fresh = []
-                for item in level:
-                    seen = next((earlier[a] for a in aliases.get(item[1], []) if a in earlier), None)
-                    if seen is None:
-                        fresh.append(item)
-                    else:
-                        results[item[1]] = _duplicate(seen)
-                if not fresh:
-                    continue
-                resolved = store_ingest.resolve(conn, [(lock, c, kind, address) for lock, _, c, kind, address, _ in fresh],
-                                                now, begin=not begun)
+                # The first round's reads open the transaction and look the other ids up too.
+                resolved, taken_as = store_ingest.resolve(
+                    conn, [(lock, c, kind, address) for lock, _, c, kind, address, _ in level], now, begin=not begun,
+                    known=(work[0][2].channel.value, wanted) if wanted and not begun else None)
                 begun = True
+                earlier.update(taken_as)
                 to_write = []
-                for (_, n, contact, kind, address, queue), found in zip(fresh, resolved, strict=True):
-                    if found.seen is not None:
-                        results[n] = _duplicate(found.seen)
+                for (_, n, contact, kind, address, queue), found in zip(level, resolved, strict=True):
+                    seen = next((earlier[a] for a in aliases.get(n, []) if a in earlier), found.seen)
+                    if seen is not None:
+                        results[n] = _duplicate(seen)
                     else:
                         to_write.append((n, found, contact, kind, address,
                                          (queue.id, contact.priority + queue.priority) if queue else None))

@@ -178,30 +178,27 @@ def _result_sets(cur) -> list[list[tuple] | None]:
             return out
 
 
-def begin_and_find(conn: Conn, channel: str, external_ids: list[str]) -> dict[str, tuple[int, int, int]]:
-    """Open the transaction and find, in the same round trip, which of these ids were taken
-    before: id -> (message, interaction, customer)."""
-    sets = _result_sets(_run_batch(conn, ["BEGIN", ClientCursor(conn).mogrify(
-        """SELECT m.external_id, m.id, m.interaction_id, i.customer_id FROM messages m
-           JOIN interactions i ON i.id = m.interaction_id WHERE m.channel = %s AND m.external_id = ANY(%s)""",
-        (channel, external_ids))]))
-    return {row[0]: (row[1], row[2], row[3]) for row in sets[-1] or []}
-
-
 Sender = tuple[str, InboundContact, str, str]  # (lock, contact, identity kind, address)
 
 
-def resolve(conn: Conn, senders: list[Sender], now: datetime, begin: bool = True) -> list[Resolution]:
+def resolve(conn: Conn, senders: list[Sender], now: datetime, begin: bool = True,
+            known: tuple[str, list[str]] | None = None) -> tuple[list[Resolution], dict[str, tuple[int, int, int]]]:
     """Take each contact's sender lock and read, all in one round trip (opening the transaction
     with `begin`): whether the contact was ingested before, who sent it, and which open
     interaction it continues. Continuation, strongest first: a reply to one of our messages
     (email References), the same conversation key (a chat session), then the customer's latest
     open interaction on the same endpoint within the contact's window (an SMS conversation).
     The senders must differ: a contact's read must see what the previous one from its sender
-    wrote, so that one goes in a later call."""
+    wrote, so that one goes in a later call. `known` is (channel, external ids): which of those
+    were taken before, found in the same round trip: id -> (message, interaction, customer)."""
     _ensure_prepared(conn)
     mog = ClientCursor(conn)
     batch = ["BEGIN"] * begin
+    if known:
+        batch.append(mog.mogrify(
+            """SELECT m.external_id, m.id, m.interaction_id, i.customer_id FROM messages m
+               JOIN interactions i ON i.id = m.interaction_id WHERE m.channel = %s AND m.external_id = ANY(%s)""",
+            known))
     for lock, contact, kind, address in senders:
         batch += [f"SELECT pg_advisory_xact_lock({advisory_key(lock):d})", _execute(mog, RESOLVE, [
             contact.channel.value, contact.external_id, kind, address, list(contact.thread_refs),
@@ -217,13 +214,15 @@ def resolve(conn: Conn, senders: list[Sender], now: datetime, begin: bool = True
         _prepared_on.discard(conn)
         _ensure_prepared(conn)
         sets = _result_sets(_run_batch(conn, batch))
+    first = begin + bool(known)
+    found = {row[0]: (row[1], row[2], row[3]) for row in (sets[first - 1] or [])} if known else {}
     resolved = []
     for n in range(len(senders)):
-        row = sets[begin + 2 * n + 1][0]
+        row = sets[first + 2 * n + 1][0]
         resolved.append(Resolution(seen=(row[0], row[1], row[2]) if row[0] is not None else None,
                                    customer_id=row[3], continues=row[4], new_customer_id=row[5],
                                    new_interaction_id=row[6]))
-    return resolved
+    return resolved, found
 
 
 @contextmanager
