@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import string
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 import phonenumbers
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from .cases.settings import CasesSection, check_placeholders
 from .routing.settings import (
     NAME_PATTERN,
     AgentSeed,
@@ -114,14 +114,7 @@ class CannedResponse(StrictModel):
     @field_validator("text")
     @classmethod
     def _known_placeholders(cls, value: str) -> str:
-        try:
-            fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
-        except ValueError as exc:
-            raise ValueError(f"bad placeholder syntax ({exc}); write {{{{ and }}}} for literal braces") from None
-        unknown = sorted(set(fields) - set(CANNED_PLACEHOLDERS))
-        if unknown:
-            raise ValueError(f"unknown placeholder(s) {unknown}; known: {', '.join(CANNED_PLACEHOLDERS)}")
-        return value
+        return check_placeholders(value, CANNED_PLACEHOLDERS)
 
 
 class InboxSection(StrictModel):
@@ -137,8 +130,22 @@ class CicConfig(StrictModel):
     routing: RoutingSection = Field(default_factory=RoutingSection)
     outbox: OutboxSection = Field(default_factory=OutboxSection)
     inbox: InboxSection = Field(default_factory=InboxSection)
+    cases: CasesSection = Field(default_factory=CasesSection)
     queues: list[QueueConfig] = Field(default_factory=lambda: [QueueConfig(name="general")])
     agents: list[AgentSeed] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _case_people(self) -> CicConfig:
+        departments = {d.name for d in self.cases.departments}
+        logins = {a.login for a in self.agents}
+        for agent in self.agents:
+            if agent.department is not None and agent.department not in departments:
+                raise ValueError(f"agent {agent.login!r}: no department named {agent.department!r} in cases.departments")
+        for department in self.cases.departments:
+            if department.escalate_to is not None and department.escalate_to not in logins:
+                raise ValueError(f"cases.departments {department.name!r}: escalate_to {department.escalate_to!r} is "
+                                 "not an agent login")
+        return self
 
 
 class AdapterFileHeader(StrictModel):

@@ -7,7 +7,7 @@ returns: by then the contact is committed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from psycopg.errors import UniqueViolation
 
@@ -36,6 +36,8 @@ class Engine:
         self.cic = cic
         self.clock = clock or SystemClock()
         self._queues: dict[str, QueueRow] = {}
+        # Called with each batch's results once committed (cases take a customer's messages).
+        self.after_ingest: list[Callable[[list[IngestResult | Exception]], None]] = []
 
     def load_directory(self) -> None:
         """Write the configured queues and seed agents, then cache the queue ids ingest needs."""
@@ -139,6 +141,11 @@ class Engine:
                         duplicate=False, new_interaction=found.continues is None,
                         new_customer=found.customer_id is None)
         log.debug("ingested %d contact(s) in one transaction", len(work))
+        for hook in self.after_ingest:
+            try:
+                hook(results)  # type: ignore[arg-type]
+            except Exception:  # the contacts are committed: a hook's failure must not undo their answer
+                log.exception("after-ingest hook %r failed", hook)
         return results  # type: ignore[return-value]
 
     # Customer profile -------------------------------------------------------------------

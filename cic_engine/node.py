@@ -13,6 +13,7 @@ from gevent.pywsgi import WSGIServer
 from . import __version__
 from .adapters import AdapterContext, ChannelAdapter
 from .callcontrol import CallControl
+from .cases.service import Cases
 from .config import LoadedConfig
 from .engine import Engine
 from .models import AdapterHealth
@@ -26,6 +27,7 @@ from .store.embedded import EmbeddedPostgres
 from .web.app import WebApp
 from .web.auth import Auth, LoginThrottle
 from .web.call_api import CallApi
+from .web.cases_api import CasesApi
 from .web.inbox_api import InboxApi
 from .web.live import AgentStream
 from .web.pages import Pages
@@ -51,6 +53,8 @@ class Node:
         self.routing: Routing | None = None
         self.events: EventListener | None = None
         self.outbox: OutboxSender | None = None
+        self.cases: Cases | None = None
+        self._sla_watch: gevent.Greenlet | None = None
         self.stopped = Event()
 
     @property
@@ -75,8 +79,12 @@ class Node:
         self.events = EventListener(url)
         self.events.start()
         self.replies = Replies(self.store, self.engine.clock, adapter_for=self.adapter_for)
+        self.cases = Cases(self.store, cic, self.engine.clock, self.replies)
+        self.engine.after_ingest.append(self.cases.customer_wrote)
         self.app = self._web_app()
         self._start_adapters()
+        if self.cases.enabled:
+            self._sla_watch = gevent.spawn(self.cases.watch, cic.cases.sla_check_s)
         self.web = WSGIServer(cic.web.address, self.app, log=None, error_log=logging.getLogger("cic_engine.web"),
                               handler_class=Handler)
         self.web.start()
@@ -93,6 +101,7 @@ class Node:
         InboxApi(self.store, auth, self.engine, self.routing, self.replies).mount(app)
         SupervisorApi(self.store, auth, self.routing).mount(app)
         CallApi(self.store, auth, CallControl(self.store, self.engine.clock)).mount(app)
+        CasesApi(self.store, auth, self.cases).mount(app)
         AgentStream(self.store, auth, self.events).mount(app)
         Pages().mount(app)
         return app
@@ -165,6 +174,8 @@ class Node:
             self.web.stop(timeout=2)
         if self.outbox is not None:
             self.outbox.stop()
+        if self._sla_watch is not None:
+            self._sla_watch.kill()
         for name, adapter in list(self.adapters.items()):
             try:
                 with gevent.Timeout(timeout):

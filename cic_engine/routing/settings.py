@@ -167,6 +167,8 @@ class AgentSeed(StrictModel):
     voice_exclusive: bool | None = Field(None, description="default: routing.voice_exclusive")
     password_hash: str | None = Field(
         None, description="argon2 hash (`cic-engine hash-password`); unset: the one set by `cic-engine passwd` stays")
+    department: Name | None = Field(None, description="for the department role: the department (cases.departments) "
+                                    "whose cases this user works")
 
     @field_validator("password_hash")
     @classmethod
@@ -178,10 +180,16 @@ class AgentSeed(StrictModel):
     @field_validator("roles")
     @classmethod
     def _known_roles(cls, value: list[str]) -> list[str]:
-        unknown = set(value) - {"agent", "supervisor", "admin"}
+        unknown = set(value) - {"agent", "supervisor", "admin", "department"}
         if unknown:
-            raise ValueError(f"unknown role(s) {sorted(unknown)}; use agent, supervisor or admin")
+            raise ValueError(f"unknown role(s) {sorted(unknown)}; use agent, supervisor, admin or department")
         return value
+
+    @model_validator(mode="after")
+    def _department_user(self) -> AgentSeed:
+        if ("department" in self.roles) != (self.department is not None):
+            raise ValueError("a department user has the role department and names its department, and only they do")
+        return self
 
 
 class RoutingSection(StrictModel):

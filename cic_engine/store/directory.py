@@ -28,6 +28,9 @@ def sync_from_config(conn: Conn, cic: CicConfig) -> None:
                                                 settings = EXCLUDED.settings, updated_at = now()""",
             (q.name, [c.value for c in q.channels], q.priority, Jsonb(q.model_dump(mode="json"))),
         )
+    for d in cic.cases.departments:
+        conn.execute("""INSERT INTO departments (name, title) VALUES (%s, %s)
+                        ON CONFLICT (name) DO UPDATE SET title = EXCLUDED.title""", (d.name, d.title))
     for a in cic.agents:
         exclusive = cic.routing.voice_exclusive if a.voice_exclusive is None else a.voice_exclusive
         row = conn.execute(
@@ -42,6 +45,8 @@ def sync_from_config(conn: Conn, cic: CicConfig) -> None:
              a.password_hash),
         ).fetchone()
         assert row is not None
+        conn.execute("UPDATE agents SET department_id = (SELECT id FROM departments WHERE name = %s) WHERE id = %s",
+                     (a.department, row[0]))
         # Kept rows keep their round-robin position across restarts.
         conn.execute(
             """DELETE FROM agent_queues WHERE agent_id = %s

@@ -17,6 +17,7 @@ class Principal:
     name: str
     roles: frozenset[str]
     queue_ids: frozenset[int]
+    department_id: int | None = None  # a department user's department
 
     @property
     def supervises(self) -> bool:
@@ -43,12 +44,13 @@ def create(conn: Conn, token_hash: bytes, agent_id: int, now: datetime, expires_
 def principal(conn: Conn, token_hash: bytes, now: datetime) -> Principal | None:
     row = conn.execute(
         """SELECT a.id, a.login, a.name, a.roles,
-                  ARRAY(SELECT queue_id FROM agent_queues WHERE agent_id = a.id)
+                  ARRAY(SELECT queue_id FROM agent_queues WHERE agent_id = a.id), a.department_id
            FROM web_sessions s JOIN agents a ON a.id = s.agent_id
            WHERE s.token_hash = %s AND s.expires_at > %s""", (token_hash, now)).fetchone()
     if row is None:
         return None
-    return Principal(agent_id=row[0], login=row[1], name=row[2], roles=frozenset(row[3]), queue_ids=frozenset(row[4]))
+    return Principal(agent_id=row[0], login=row[1], name=row[2], roles=frozenset(row[3]), queue_ids=frozenset(row[4]),
+                     department_id=row[5])
 
 
 def end(conn: Conn, token_hash: bytes) -> None:

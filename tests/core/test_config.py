@@ -135,7 +135,7 @@ def test_cross_references_are_checked(conf_dir):
         """)
     found = problems(conf_dir)
     prefix = f"{conf_dir}/cic.toml: "
-    assert found == [prefix + "agents[1].roles: Value error, unknown role(s) ['boss']; use agent, supervisor or admin"]
+    assert found == [prefix + "agents[1].roles: Value error, unknown role(s) ['boss']; use agent, supervisor, admin or department"]
     write(conf_dir, "cic.toml", (conf_dir / "cic.toml").read_text().replace('"agent", "boss"', '"agent"'))
     assert problems(conf_dir) == [
         prefix + "queues[1].name: duplicate queue 'general'",

@@ -1,0 +1,125 @@
+"""The cases' settings in cic.toml: departments, and per category its department, SLA and
+status workflow. Validated at start-up like everything else in the file."""
+
+from __future__ import annotations
+
+import string
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ..routing.settings import Name, StrictModel
+
+# The statuses the engine gives a meaning to; a category's workflow may add its own between them.
+NEW, IN_PROGRESS, WAITING, RESOLVED, CLOSED = "new", "in_progress", "waiting_for_customer", "resolved", "closed"
+DEFAULT_TRANSITIONS = {
+    NEW: [IN_PROGRESS, WAITING, RESOLVED],
+    IN_PROGRESS: [WAITING, RESOLVED],
+    WAITING: [IN_PROGRESS, RESOLVED],
+    RESOLVED: [IN_PROGRESS, CLOSED],  # back to in progress: reopened
+    CLOSED: [],
+}
+
+
+def check_placeholders(value: str, known: tuple[str, ...]) -> str:
+    """A template whose {placeholders} are all known (checked at start-up, not when it is sent)."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+    except ValueError as exc:
+        raise ValueError(f"bad placeholder syntax ({exc}); write {{{{ and }}}} for literal braces") from None
+    unknown = sorted(set(fields) - set(known))
+    if unknown:
+        raise ValueError(f"unknown placeholder(s) {unknown}; known: {', '.join(known)}")
+    return value
+
+
+NOTICE_PLACEHOLDERS = ("case", "title", "customer_name", "question", "resolution")
+
+
+class CaseNotices(StrictModel):
+    """What the customer is told, on the channel of the case's latest interaction."""
+
+    opened: str | None = "We have opened case #{case} ({title}) for you and will keep you informed."
+    question: str | None = "About your case #{case}: {question} Please reply to this message."
+    resolved: str | None = ("Your case #{case} ({title}) is resolved: {resolution} If something is still wrong, "
+                            "just reply to this message.")
+    after_call: list[Literal["sms", "email"]] = Field(
+        default_factory=lambda: ["sms", "email"], description="channels tried, in order, when the case came by "
+        "phone or fax")
+
+    @field_validator("opened", "question", "resolved")
+    @classmethod
+    def _placeholders(cls, value: str | None) -> str | None:
+        return None if value is None else check_placeholders(value, NOTICE_PLACEHOLDERS)
+
+
+class Department(StrictModel):
+    name: Name
+    title: str = Field(min_length=1, max_length=200)
+    escalate_to: str | None = Field(None, description="login a breached case is reassigned to (a lead of the "
+                                    "department); unset: it stays with its owner")
+
+
+class CaseCategory(StrictModel):
+    name: Name
+    title: str = Field(min_length=1, max_length=200)
+    department: Name
+    sla_h: float = Field(48, gt=0, le=24 * 365, description="hours from opening to the due date (paused time "
+                         "not counted)")
+    warn_at: float = Field(0.75, gt=0, lt=1, description="share of the SLA after which the case is in warning")
+    transitions: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in
+                                                                       DEFAULT_TRANSITIONS.items()},
+                                              description="status -> the statuses it may move to")
+    paused: list[str] = Field(default_factory=lambda: [WAITING], description="statuses in which the SLA "
+                              "clock stops (the customer has the ball)")
+    reopen_within_h: float = Field(72, ge=0, le=24 * 365, description="a customer reply this soon after "
+                                   "resolution reopens the case")
+
+    @model_validator(mode="after")
+    def _workflow(self) -> CaseCategory:
+        statuses = set(self.transitions) | {s for targets in self.transitions.values() for s in targets}
+        missing = {NEW, RESOLVED, CLOSED} - set(self.transitions)
+        if missing:
+            raise ValueError(f"transitions must list the statuses {sorted(missing)} (the engine's own)")
+        unknown = statuses - set(self.transitions)
+        if unknown:
+            raise ValueError(f"statuses {sorted(unknown)} are moved to but have no entry of their own in transitions")
+        if set(self.paused) - statuses:
+            raise ValueError(f"paused names statuses not in the workflow: {sorted(set(self.paused) - statuses)}")
+        if self.transitions[CLOSED]:
+            raise ValueError("closed is final: its transitions must be []")
+        return self
+
+    @property
+    def sla_s(self) -> float:
+        return self.sla_h * 3600
+
+    def can_move(self, status: str, to: str) -> bool:
+        return to in self.transitions.get(status, [])
+
+
+class CasesSection(StrictModel):
+    departments: list[Department] = Field(default_factory=list)
+    categories: list[CaseCategory] = Field(default_factory=list)
+    severities: list[str] = Field(default_factory=lambda: ["low", "normal", "high", "critical"])
+    notify: CaseNotices = Field(default_factory=CaseNotices)
+    sla_check_s: float = Field(30, gt=0, le=3600, description="how often SLA timers are checked")
+
+    @model_validator(mode="after")
+    def _departments_exist(self) -> CasesSection:
+        known = {d.name for d in self.departments}
+        for category in self.categories:
+            if category.department not in known:
+                raise ValueError(f"category {category.name!r}: no department named {category.department!r}")
+        return self
+
+    @field_validator("categories")
+    @classmethod
+    def _unique(cls, value: list[CaseCategory]) -> list[CaseCategory]:
+        names = [c.name for c in value]
+        if len(names) != len(set(names)):
+            raise ValueError("category names must be unique")
+        return value
+
+    def category(self, name: str) -> CaseCategory | None:
+        return next((c for c in self.categories if c.name == name), None)
