@@ -98,7 +98,7 @@ class Node:
         app.route("/healthz", self._healthz)
         auth = Auth(self.store, self.engine.clock, web.session_ttl_s, web.secure_cookies,
                     LoginThrottle(web.login_attempts, web.login_window_s))
-        InboxApi(self.store, auth, self.engine, self.routing, self.replies).mount(app)
+        InboxApi(self.store, auth, self.engine, self.routing, self.replies, self.cases).mount(app)
         SupervisorApi(self.store, auth, self.routing).mount(app)
         CallApi(self.store, auth, CallControl(self.store, self.engine.clock)).mount(app)
         CasesApi(self.store, auth, self.cases).mount(app)

@@ -10,6 +10,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from ..cases.service import Cases
 from ..engine import Engine
 from ..replies import Replies, ReplyFile, ReplyRefused
 from ..routing.service import Routing, RoutingError
@@ -27,12 +28,14 @@ AGENT_ROLES = ("agent", "supervisor", "admin")
 
 
 class InboxApi:
-    def __init__(self, store: Store, auth: Auth, engine: Engine, routing: Routing, replies: Replies):
+    def __init__(self, store: Store, auth: Auth, engine: Engine, routing: Routing, replies: Replies,
+                 cases: Cases | None = None):
         self.store = store
         self.auth = auth
         self.engine = engine
         self.routing = routing
         self.replies = replies
+        self.cases = cases
 
     def mount(self, app: WebApp) -> None:
         app.route("/api/login", self.auth.login, ("POST",))
@@ -104,8 +107,10 @@ class InboxApi:
             customer = self.engine.get_customer(view["customer_id"]).model_dump(mode="json")
         except CustomerNotFound:
             customer = None
+        # Screen pop: the customer's open cases and where they stand.
+        cases = self.cases.open_for_customer(view["customer_id"]) if self.cases is not None else []
         return 200, {"interaction": view, "customer": customer, "messages": messages, "events": events,
-                     "history": history}
+                     "history": history, "cases": cases}
 
     def accept(self, request: Request, interaction_id: int) -> tuple[int, Any]:
         principal = self.auth.require(request, *AGENT_ROLES)

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Request, Response
 from .app import HttpError, WebApp
 
 STATIC = Path(__file__).resolve().parent / "static"
-PAGES = {"/": "inbox.html", "/demo": "demo.html"}
+PAGES = {"/": "inbox.html", "/demo": "demo.html", "/department": "department.html"}
 
 
 class Pages:

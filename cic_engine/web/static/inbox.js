@@ -53,9 +53,14 @@ async function start() {
     showLogin();
     return;
   }
+  if (!me.roles.some((r) => ["agent", "supervisor", "admin"].includes(r))) {
+    window.location.assign("/department");  // a department user works cases, not the inbox
+    return;
+  }
   $("login").hidden = true;
   $("inbox").hidden = false;
   renderMe();
+  loadCaseCategories();
   $("board-button").hidden = !me.roles.some((r) => r === "supervisor" || r === "admin");
   const queues = $("transfer-queue");
   queues.replaceChildren(...me.queues.map((q) => { const o = el("option", q); o.value = q; return o; }));
@@ -243,6 +248,14 @@ async function openInteraction(id) {
   $("customer-tier").dataset.tier = c ? c.tier : "";
   $("customer-identities").replaceChildren(...(c ? c.identities : []).map((x) => el("li", `${x.kind}: ${x.value}`)));
   $("customer-notes").textContent = c && c.notes ? c.notes : "";
+  $("cases").replaceChildren(...(view.cases || []).map((k) => {
+    const li = el("li", `#${k.id} · ${k.category} · ${k.status.replace(/_/g, " ")} · ${k.department}`, "case");
+    li.dataset.status = k.status;
+    li.dataset.sla = k.sla;
+    li.appendChild(el("div", `${k.sla === "ok" ? "due" : k.sla} · ${when(k.due_at)}${k.reopened ? " · reopened" : ""}`,
+                      "meta"));
+    return li;
+  }));
   $("history").replaceChildren(...view.history.map((h) => {
     const li = el("li", `${when(h.last_message_at)} · ${h.channel} · ${h.subject || h.last_text || ""} · ${h.state}`, "item");
     li.dataset.id = h.id;
@@ -337,6 +350,18 @@ async function refreshBoard() {
   }));
 }
 
+async function loadCaseCategories() {
+  try {
+    const found = await api("GET", "/api/case-categories");
+    $("new-case").hidden = !found.categories.length;
+    $("case-category").replaceChildren(...found.categories.map((c) => option(c.name, `${c.title} (${c.department})`)));
+    $("case-severity").replaceChildren(...found.severities.map((s) => option(s, s)));
+    $("case-severity").value = found.severities.includes("normal") ? "normal" : found.severities[0];
+  } catch (e) {
+    $("new-case").hidden = true;
+  }
+}
+
 function readFile(file) {
   // The file as the reply API takes it: base64 in the JSON.
   return new Promise((resolve, reject) => {
@@ -407,6 +432,15 @@ document.addEventListener("DOMContentLoaded", () => {
     const body = value.startsWith("away:") ? { state: "away", reason: value.slice(5) } : { state: value };
     try { me = await api("POST", "/api/me/state", body); } catch (err) { alert(err.message); }
     renderMe();
+  };
+  $("case-form").onsubmit = async (e) => {
+    e.preventDefault();
+    const description = $("case-description").value;
+    if (!description.trim() || current === null) return;
+    if (await act("cases", { category: $("case-category").value, severity: $("case-severity").value, description })) {
+      $("case-description").value = "";
+      $("new-case").open = false;
+    }
   };
   $("reply-form").onsubmit = async (e) => {
     e.preventDefault();
