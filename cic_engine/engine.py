@@ -161,6 +161,18 @@ class Engine:
         with self.store.transaction() as conn:
             return customers.get(conn, customer_id)
 
+    def add_identity(self, customer_id: int, kind: IdentityKind, raw: str, actor: str | None = None) -> Customer:
+        """Another address of the customer; raises InvalidIdentity, or customers.IdentityTaken when
+        it is another customer's."""
+        value = normalise(kind, raw, self.cic.engine.phone_region)
+        with self.store.transaction() as conn:
+            customers.add_identity(conn, customer_id, kind.value, value, self.clock.now(), actor)
+            return customers.get(conn, customer_id)
+
+    def set_preferred_channel(self, customer_id: int, channel: Channel | None, actor: str | None = None) -> None:
+        with self.store.transaction() as conn:
+            customers.set_preferred_channel(conn, customer_id, channel, self.clock.now(), actor)
+
     def merge_customers(self, survivor_id: int, merged_id: int, actor: str | None = None) -> Customer:
         with self.store.transaction() as conn:
             customers.merge(conn, survivor_id, merged_id, self.clock.now(), actor)

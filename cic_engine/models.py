@@ -154,6 +154,7 @@ class Customer(_Strict):
     opted_out_channels: list[Channel]
     identities: list[Identity]
     created_at: datetime
+    preferred_channel: Channel | None = Field(None, description="where the customer wants to hear from us")
 
 
 class Interaction(_Strict):

@@ -236,8 +236,8 @@ class Cases:
     # The customer ----------------------------------------------------------------------------
 
     def _tell_customer(self, case_id: int, what: str, **values: str) -> None:
-        """The customer hears of their case on the channel of its latest interaction (or by SMS
-        or email after a call), from the configured template; a refusal (opted out, no address)
+        """The customer hears of their case on their preferred channel, else on the channel of the
+        case's latest interaction (SMS or email after a call), from the configured template; a refusal (opted out, no address)
         is on the case's timeline, not an error for the agent."""
         template = getattr(self.settings.notify, what, None)
         if not template or self.replies is None:
@@ -246,12 +246,16 @@ class Cases:
         with self.store.transaction() as conn:
             case = store_cases.get(conn, case_id)
             linked = store_cases.interactions(conn, case_id)
-            channel = conn.execute("SELECT channel FROM interactions WHERE id = %s", (linked[-1],)).fetchone()[0]
+            channel, preferred = conn.execute(
+                """SELECT i.channel, c.preferred_channel FROM interactions i JOIN customers c ON c.id = i.customer_id
+                   WHERE i.id = %s""", (linked[-1],)).fetchone()
         assert case is not None
         text = template.format(case=case_id, title=self._category(case["category"]).title,
                                customer_name=case["customer_name"] or "", question=values.get("question", ""),
                                resolution=values.get("resolution", ""))
-        tried = [channel] if channel in ("email", "sms", "chat") else list(self.settings.notify.after_call)
+        # Where they asked to hear from us, else where they last were, else what reaches a caller.
+        tried = list(dict.fromkeys([c for c in (preferred, channel, *self.settings.notify.after_call)
+                                    if c in ("email", "sms", "chat")]))
         problems = []
         for option in tried:
             try:

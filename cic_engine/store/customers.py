@@ -36,7 +36,7 @@ def find_id_by_identity(conn: Conn, kind: str, value: str) -> int | None:
 
 def get(conn: Conn, customer_id: int) -> Customer:
     row = conn.execute(
-        """SELECT id, display_name, tier, notes, opted_out_channels, created_at, merged_into
+        """SELECT id, display_name, tier, notes, opted_out_channels, created_at, merged_into, preferred_channel
            FROM customers WHERE id = %s""",
         (customer_id,),
     ).fetchone()
@@ -55,6 +55,7 @@ def get(conn: Conn, customer_id: int) -> Customer:
         opted_out_channels=[Channel(c) for c in row[4]],
         identities=[Identity(kind=IdentityKind(k), value=v) for k, v in identities],
         created_at=row[5],
+        preferred_channel=Channel(row[7]) if row[7] else None,
     )
 
 
@@ -83,6 +84,39 @@ def set_opt_out(conn: Conn, customer_id: int, channel: Channel, opted_out: bool,
         actor=actor,
         data={"channel": channel.value, "opted_out": opted_out},
     )
+
+
+class IdentityTaken(ValueError):
+    """The address identifies another customer already (merge the two profiles instead)."""
+
+    def __init__(self, message: str, owner: int):
+        super().__init__(message)
+        self.owner = owner
+
+
+def add_identity(conn: Conn, customer_id: int, kind: str, value: str, now: datetime, actor: str | None) -> bool:
+    """Another address of the customer (an agent takes the caller's email); False if they had it."""
+    lock_identity(conn, kind, value)
+    owner = find_id_by_identity(conn, kind, value)
+    if owner == customer_id:
+        return False
+    if owner is not None:
+        raise IdentityTaken(f"{kind} {value} belongs to customer {owner}; merge the two profiles", owner)
+    _update_live(conn, customer_id, "UPDATE customers SET updated_at = %s WHERE id = %s AND merged_into IS NULL",
+                 (now, customer_id))
+    conn.execute("INSERT INTO customer_identities (customer_id, kind, value) VALUES (%s, %s, %s)",
+                 (customer_id, kind, value))
+    timeline.append(conn, "identity_added", now, customer_id=customer_id, actor=actor,
+                    data={"kind": kind, "value": value})
+    return True
+
+
+def set_preferred_channel(conn: Conn, customer_id: int, channel: Channel | None, now: datetime,
+                          actor: str | None) -> None:
+    _update_live(conn, customer_id, "UPDATE customers SET preferred_channel = %s, updated_at = %s "
+                 "WHERE id = %s AND merged_into IS NULL", (channel.value if channel else None, now, customer_id))
+    timeline.append(conn, "contact_preference_changed", now, customer_id=customer_id, actor=actor,
+                    data={"preferred_channel": channel.value if channel else None})
 
 
 def _update_live(conn: Conn, customer_id: int, sql: str, params) -> None:

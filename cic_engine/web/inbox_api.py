@@ -12,11 +12,13 @@ from werkzeug.wrappers import Request, Response
 
 from ..cases.service import Cases
 from ..engine import Engine
+from ..identity import InvalidIdentity
+from ..models import Channel, IdentityKind
 from ..replies import Replies, ReplyFile, ReplyRefused
 from ..routing.service import Routing, RoutingError
 from ..store import Store
 from ..store import inbox as store_inbox
-from ..store.customers import CustomerNotFound
+from ..store.customers import CustomerNotFound, IdentityTaken
 from ..store.sessions import Principal
 from .app import HttpError, WebApp, read_json
 from .auth import Auth, me
@@ -54,6 +56,8 @@ class InboxApi:
         app.route("/api/interactions/<int:interaction_id>/canned", self.canned)
         app.route("/api/attachments/<int:attachment_id>", self.attachment)
         app.route("/api/search", self.search)
+        app.route("/api/customers/<int:customer_id>/identities", self.add_identity, ("POST",))
+        app.route("/api/customers/<int:customer_id>/preferred-channel", self.preferred_channel, ("POST",))
 
     # Who and how ---------------------------------------------------------------------------
 
@@ -193,6 +197,35 @@ class InboxApi:
             raise HttpError(400, "search for at least 2 characters")
         with self.store.transaction() as conn:
             return 200, store_inbox.search(conn, principal, text[:200])
+
+    def add_identity(self, request: Request, customer_id: int) -> tuple[int, Any]:
+        """An address the customer gives the agent (the caller's email), added to their profile."""
+        principal = self.auth.require(request, *AGENT_ROLES)
+        body = read_json(request)
+        kind, value = body.get("kind"), body.get("value")
+        if kind not in ("phone", "email") or not isinstance(value, str):
+            raise HttpError(400, "kind (phone or email) and value are required")
+        try:
+            customer = self.engine.add_identity(customer_id, IdentityKind(kind), value, actor=principal.login)
+        except InvalidIdentity as exc:
+            raise HttpError(400, str(exc)) from None
+        except IdentityTaken as exc:
+            raise HttpError(409, str(exc)) from None
+        except CustomerNotFound as exc:
+            raise HttpError(404, str(exc)) from None
+        return 201, customer.model_dump(mode="json")
+
+    def preferred_channel(self, request: Request, customer_id: int) -> tuple[int, Any]:
+        principal = self.auth.require(request, *AGENT_ROLES)
+        channel = read_json(request).get("channel")
+        if channel is not None and channel not in ("email", "sms", "chat", "voice", "fax"):
+            raise HttpError(400, "channel must be email, sms, chat, voice, fax or null")
+        try:
+            self.engine.set_preferred_channel(customer_id, Channel(channel) if channel else None,
+                                              actor=principal.login)
+        except CustomerNotFound as exc:
+            raise HttpError(404, str(exc)) from None
+        return 200, {"ok": True}
 
     def attachment(self, request: Request, attachment_id: int) -> Response:
         principal = self.auth.require(request, *AGENT_ROLES)

@@ -45,3 +45,6 @@ CREATE TABLE case_interactions (
 CREATE INDEX case_interactions_interaction ON case_interactions (interaction_id);
 
 CREATE INDEX timeline_events_case ON timeline_events (((data ->> 'case_id')::bigint)) WHERE data ? 'case_id';
+
+-- Where the customer wants to hear from us (case notices); unset: where they last wrote.
+ALTER TABLE customers ADD COLUMN preferred_channel text;
