@@ -36,8 +36,8 @@ class Engine:
         self.cic = cic
         self.clock = clock or SystemClock()
         self._queues: dict[str, QueueRow] = {}
-        # Called with each batch's results once committed (cases take a customer's messages).
-        self.after_ingest: list[Callable[[list[IngestResult | Exception]], None]] = []
+        # Called with each batch's contacts and results once committed (cases take a customer's messages).
+        self.after_ingest: list[Callable[[Sequence[InboundContact], list[IngestResult | Exception]], None]] = []
 
     def load_directory(self) -> None:
         """Write the configured queues and seed agents, then cache the queue ids ingest needs."""
@@ -143,7 +143,7 @@ class Engine:
         log.debug("ingested %d contact(s) in one transaction", len(work))
         for hook in self.after_ingest:
             try:
-                hook(results)  # type: ignore[arg-type]
+                hook(contacts, results)  # type: ignore[arg-type]
             except Exception:  # the contacts are committed: a hook's failure must not undo their answer
                 log.exception("after-ingest hook %r failed", hook)
         return results  # type: ignore[return-value]

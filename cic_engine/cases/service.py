@@ -6,6 +6,7 @@ Who may do what is checked here, so every entry point (API, rules, tests) gets t
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -15,7 +16,7 @@ import psycopg
 
 from ..clock import Clock, SystemClock
 from ..config import CicConfig
-from ..models import IngestResult
+from ..models import InboundContact, IngestResult
 from ..replies import Replies, ReplyRefused
 from ..store import Store
 from ..store import cases as store_cases
@@ -174,15 +175,29 @@ class Cases:
             self._move(conn, case, RESOLVED, now, actor, resolution)
         self._tell_customer(case_id, "resolved", resolution=resolution)
 
-    def customer_wrote(self, results: list[IngestResult]) -> None:
+    def customer_wrote(self, contacts: Sequence[InboundContact], results: list[IngestResult | Exception]) -> None:
         """After ingest: a message from a customer with a case lands in it. A case waiting for
         them goes back to in progress (its clock runs again); one resolved within its category's
-        reopen window is reopened."""
-        fresh = [r for r in results if isinstance(r, IngestResult) and not r.duplicate]
+        reopen window is reopened. A new interaction that lands in no case and matches a rule
+        opens one."""
+        fresh = [(c, r) for c, r in zip(contacts, results, strict=True)
+                 if isinstance(r, IngestResult) and not r.duplicate]
         if not fresh or not self.enabled:
             return
+        landed = self._land(dict((r.customer_id, r) for _, r in fresh))
+        for contact, result in fresh:
+            if result.new_interaction and result.interaction_id not in landed and contact.needs_agent:
+                rule = next((r for r in self.settings.rules if r.matches(
+                    contact.channel.value, contact.endpoint, contact.metadata)), None)
+                if rule is not None:
+                    text = contact.subject or next((p.body for p in contact.parts), "") or contact.channel.value
+                    case_id = self.open(ENGINE, result.interaction_id, rule.category, text[:2000], rule.severity)
+                    log.info("case %s opened by a rule for interaction %s", case_id, result.interaction_id)
+
+    def _land(self, by_customer: dict[int, IngestResult]) -> set[int]:
+        """Link the messages to their customers' cases; the interactions that landed in one."""
+        landed: set[int] = set()
         now = self.clock.now()
-        by_customer = {r.customer_id: r for r in fresh}
         with self.store.transaction() as conn:
             seen: set[int] = set()
             for case in store_cases.replied_to(conn, list(by_customer)):
@@ -195,6 +210,7 @@ class Cases:
                 if case["status"] == RESOLVED and case["resolved_at"] and now - case["resolved_at"] > window:
                     continue
                 store_cases.link(conn, case["id"], result.interaction_id, now)
+                landed.add(result.interaction_id)
                 store_cases.record(conn, case["id"], "case_customer_message", now, None, "customer",
                                    {"message_id": result.message_id}, result.interaction_id)
                 if case["status"] == WAITING and category.can_move(WAITING, IN_PROGRESS):
@@ -202,6 +218,7 @@ class Cases:
                 elif case["status"] == RESOLVED and category.can_move(RESOLVED, IN_PROGRESS):
                     self._move(conn, case, IN_PROGRESS, now, ENGINE, "the customer wrote after resolution",
                                result.interaction_id, reopen=True)
+        return landed
 
     def check_sla(self) -> list[tuple[int, str]]:
         """Warn the cases past their warning time, mark and escalate those past due: (case, what)."""

@@ -3,6 +3,7 @@ status workflow. Validated at start-up like everything else in the file."""
 
 from __future__ import annotations
 
+import re
 import string
 from typing import Literal
 
@@ -98,11 +99,38 @@ class CaseCategory(StrictModel):
         return to in self.transitions.get(status, [])
 
 
+class CaseRule(StrictModel):
+    """Open a case by itself for a new interaction that matches every condition given."""
+
+    category: Name
+    severity: str = "normal"
+    channel: Literal["voice", "email", "sms", "chat", "fax"] | None = None
+    endpoint: str | None = Field(None, description="our address it came to (e.g. complaints@...), any case")
+    metadata: dict[str, str] = Field(default_factory=dict, description="message metadata key -> regular "
+                                     "expression its value must match whole (e.g. ivr = '.*complaint.*')")
+
+    @field_validator("metadata")
+    @classmethod
+    def _patterns(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, pattern in value.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{key}: not a regular expression ({exc})") from None
+        return value
+
+    def matches(self, channel: str, endpoint: str, metadata: dict[str, str]) -> bool:
+        return ((self.channel is None or self.channel == channel)
+                and (self.endpoint is None or self.endpoint.lower() == endpoint.lower())
+                and all(re.fullmatch(p, metadata.get(k, ""), re.DOTALL) for k, p in self.metadata.items()))
+
+
 class CasesSection(StrictModel):
     departments: list[Department] = Field(default_factory=list)
     categories: list[CaseCategory] = Field(default_factory=list)
     severities: list[str] = Field(default_factory=lambda: ["low", "normal", "high", "critical"])
     notify: CaseNotices = Field(default_factory=CaseNotices)
+    rules: list[CaseRule] = Field(default_factory=list, description="cases opened by themselves, first match wins")
     sla_check_s: float = Field(30, gt=0, le=3600, description="how often SLA timers are checked")
 
     @model_validator(mode="after")
@@ -111,6 +139,12 @@ class CasesSection(StrictModel):
         for category in self.categories:
             if category.department not in known:
                 raise ValueError(f"category {category.name!r}: no department named {category.department!r}")
+        categories = {c.name for c in self.categories}
+        for n, rule in enumerate(self.rules):
+            if rule.category not in categories:
+                raise ValueError(f"rules[{n}]: no category named {rule.category!r}")
+            if rule.severity not in self.severities:
+                raise ValueError(f"rules[{n}]: severity must be one of {', '.join(self.severities)}")
         return self
 
     @field_validator("categories")

@@ -41,6 +41,7 @@ def world(store, clock):
     engine = Engine(store, cic, clock)
     engine.load_directory()
     cases = Cases(store, cic, clock, Replies(store, clock, adapter_for=lambda channel: None))
+    engine.after_ingest.append(cases.customer_wrote)  # as the node wires it
     with store.transaction() as conn:
         ids = dict(conn.execute("SELECT login, id FROM agents").fetchall())
         departments = dict(conn.execute("SELECT name, id FROM departments").fetchall())
@@ -118,7 +119,6 @@ def test_the_clock_stops_while_the_customer_has_the_question_and_their_answer_re
     clock.advance(100 * HOUR)  # far past the due date, but the customer had the ball
     assert cases.check_sla() == []
     answer = email(engine, 2, "The Visa ending 4242")
-    cases.customer_wrote([answer])
     case = cases.view(actor("bill"), case_id)
     assert case["status"] == "in_progress" and case["sla"] == "ok"
     assert (case["due_at"] - due).total_seconds() == 100 * HOUR  # moved by the paused time
@@ -132,13 +132,13 @@ def test_a_reply_soon_after_resolution_reopens_the_case_and_a_late_one_does_not(
     case_id = cases.open(actor("alice"), email(engine, 1).interaction_id, "billing_complaint", "Charged twice")
     cases.resolve(actor("bill"), case_id, "Refunded")
     clock.advance(24 * HOUR)
-    cases.customer_wrote([email(engine, 2, "Still not refunded!")])
+    email(engine, 2, "Still not refunded!")
     case = cases.view(actor("alice"), case_id)
     assert (case["status"], case["reopened"], case["resolved_at"]) == ("in_progress", 1, None)
     assert "case_reopened" in kinds(cases, actor("alice"), case_id)
     cases.resolve(actor("bill"), case_id, "Refunded, for real")
     clock.advance(73 * HOUR)
-    cases.customer_wrote([email(engine, 3, "Thanks")])
+    email(engine, 3, "Thanks")
     assert cases.view(actor("alice"), case_id)["status"] == "resolved"
     assert cases.open_for_customer(case["customer_id"])[0]["id"] == case_id  # screen pop: still open (not closed)
 
@@ -172,3 +172,32 @@ def test_bad_case_settings_name_the_problem():
     bad = {**CONFIG, "agents": [{"login": "x", "name": "X", "roles": ["department"], "department": "legal"}]}
     with pytest.raises(ValueError, match="no department named 'legal'"):
         CicConfig.model_validate(bad)
+
+
+def test_rules_open_a_case_by_themselves_for_matching_new_contacts(store, clock):
+    config = {**CONFIG, "cases": {**CONFIG["cases"], "rules": [
+        {"category": "billing_complaint", "channel": "email", "endpoint": "Complaints@Example.com"},
+        {"category": "outage", "severity": "high", "metadata": {"ivr": ".*outage.*"}}]}}
+    cic = CicConfig.model_validate(config)
+    engine = Engine(store, cic, clock)
+    engine.load_directory()
+    cases = Cases(store, cic, clock)
+    engine.after_ingest.append(cases.customer_wrote)
+    complaint = engine.ingest(InboundContact(
+        channel=Channel.email, endpoint="complaints@example.com", external_id="<r1@example.org>",
+        sender="li.na@example.org", subject="Overcharged", parts=[ContentPart(body="See attached")]))
+    call = engine.ingest(InboundContact(
+        channel=Channel.voice, endpoint="+861065529000", external_id="call-1", sender="+8613900139000",
+        metadata={"ivr": "main > report an outage"}))
+    other = engine.ingest(InboundContact(
+        channel=Channel.email, endpoint="support@example.com", external_id="<r2@example.org>",
+        sender="li.na@example.org", subject="Question", parts=[ContentPart(body="Hi")]))
+    opened = {c["category"]: c for c in cases.listing(Actor(None, "test"))}
+    assert opened["billing_complaint"]["description"] == "Overcharged"
+    assert opened["outage"]["severity"] == "high"
+    assert cases.view(Actor(None, "test"), opened["outage"]["id"])["interactions"] == [call.interaction_id]
+    assert complaint.interaction_id in cases.view(Actor(None, "test"), opened["billing_complaint"]["id"])[
+        "interactions"]
+    # Li Na's next mail lands in her open case instead of opening another.
+    assert other.interaction_id in cases.view(Actor(None, "test"), opened["billing_complaint"]["id"])["interactions"]
+    assert len(cases.listing(Actor(None, "test"))) == 2
