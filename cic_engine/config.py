@@ -13,6 +13,7 @@ import phonenumbers
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from .cases.settings import CasesSection, check_placeholders
+from .csat.settings import CsatSection
 from .routing.settings import (
     NAME_PATTERN,
     AgentSeed,
@@ -131,6 +132,7 @@ class CicConfig(StrictModel):
     outbox: OutboxSection = Field(default_factory=OutboxSection)
     inbox: InboxSection = Field(default_factory=InboxSection)
     cases: CasesSection = Field(default_factory=CasesSection)
+    csat: CsatSection = Field(default_factory=CsatSection)
     queues: list[QueueConfig] = Field(default_factory=lambda: [QueueConfig(name="general")])
     agents: list[AgentSeed] = Field(default_factory=list)
 

@@ -36,6 +36,8 @@ class Engine:
         self.cic = cic
         self.clock = clock or SystemClock()
         self._queues: dict[str, QueueRow] = {}
+        # Each contact passes through these first (a survey's answer needs no agent).
+        self.before_ingest: list[Callable[[InboundContact], InboundContact]] = []
         # Called with each batch's contacts and results once committed (cases take a customer's messages).
         self.after_ingest: list[Callable[[Sequence[InboundContact], list[IngestResult | Exception]], None]] = []
 
@@ -87,6 +89,8 @@ class Engine:
         does not take it) gets its exception in its place. Raises when the transaction fails (a
         race lost, the database gone): nothing of the batch is written, and the caller may take
         the contacts one by one."""
+        for classify in self.before_ingest:
+            contacts = [classify(c) for c in contacts]
         results: list[IngestResult | Exception | None] = [None] * len(contacts)
         work = []
         for n, contact in enumerate(contacts):

@@ -15,6 +15,7 @@ from .adapters import AdapterContext, ChannelAdapter
 from .callcontrol import CallControl
 from .cases.service import Cases
 from .config import LoadedConfig
+from .csat.surveys import Surveys
 from .engine import Engine
 from .models import AdapterHealth
 from .outbox import OutboxSender
@@ -54,6 +55,7 @@ class Node:
         self.events: EventListener | None = None
         self.outbox: OutboxSender | None = None
         self.cases: Cases | None = None
+        self.surveys: Surveys | None = None
         self._sla_watch: gevent.Greenlet | None = None
         self.stopped = Event()
 
@@ -81,6 +83,11 @@ class Node:
         self.replies = Replies(self.store, self.engine.clock, adapter_for=self.adapter_for)
         self.cases = Cases(self.store, cic, self.engine.clock, self.replies)
         self.engine.after_ingest.append(self.cases.customer_wrote)
+        self.surveys = Surveys(self.store, cic.csat, cic.engine.phone_region, self.engine.clock, self.replies)
+        if self.surveys.enabled:
+            self.engine.before_ingest.append(self.surveys.classify)
+            self.engine.after_ingest.append(self.surveys.answered)
+            self.events.subscribe(self.surveys.on_event)
         self.app = self._web_app()
         self._start_adapters()
         if self.cases.enabled:
@@ -109,7 +116,7 @@ class Node:
     def _start_adapters(self) -> None:
         assert self.engine is not None and self.routing is not None and self.events is not None
         context = AdapterContext(node=self.name, engine=self.engine, routing=self.routing, events=self.events,
-                                 web=self.app, replies=self.replies)
+                                 web=self.app, replies=self.replies, surveys=self.surveys)
         for adapter_config in self.loaded.adapters:
             if not adapter_config.enabled:
                 log.info("adapter %s (%s) is disabled in %s", adapter_config.name, adapter_config.kind, adapter_config.path)

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from ..models import AdapterHealth, DeliveryResult, OutboundMessage
 
 if TYPE_CHECKING:
+    from ..csat.surveys import Surveys
     from ..engine import Engine
     from ..replies import Replies
     from ..routing.events import EventListener
@@ -37,6 +38,7 @@ class AdapterContext:
     events: EventListener
     web: WebApp | None = None
     replies: Replies | None = None  # answers on any channel, for adapters that send on another one
+    surveys: Surveys | None = None  # satisfaction surveys, for a channel that asks in its own way (voice)
 
 
 @runtime_checkable

@@ -64,6 +64,7 @@ class Conversations:
                 step, session.next_step = session.next_step, None
                 if step is None:
                     self._finish(session)
+                    self._survey(call, session.interaction_id)
                     call.hangup()
                     return True
                 if step.kind == "transfer":
@@ -79,6 +80,20 @@ class Conversations:
             return True
         finally:
             call.on_event.remove(on_unbridge)
+
+    def _survey(self, call: OutboundCall, interaction_id: int) -> None:
+        """After the agent hangs up, the caller is asked for a score: one key, 1 to 5."""
+        surveys = self.context.surveys
+        if surveys is None or "interaction" not in surveys.settings.after or "voice" not in surveys.settings.channels:
+            return
+        survey_id = surveys.ask_in_call(interaction_id)
+        if survey_id is None:
+            return
+        done = call.run("play_and_get_digits",
+                        f"1 1 1 5000 # {surveys.settings.voice_prompt} silence_stream://250 cic_csat [1-5]")
+        key = done.get("variable_cic_csat") or ""
+        if key in ("1", "2", "3", "4", "5"):
+            surveys.record(survey_id, int(key), "voice")
 
     def _transfer(self, call: OutboundCall, session: CallSession, step: Step) -> bool:
         """A blind transfer: True when the call is done with, False when it waits in line."""

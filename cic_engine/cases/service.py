@@ -181,7 +181,7 @@ class Cases:
         reopen window is reopened. A new interaction that lands in no case and matches a rule
         opens one."""
         fresh = [(c, r) for c, r in zip(contacts, results, strict=True)
-                 if isinstance(r, IngestResult) and not r.duplicate]
+                 if isinstance(r, IngestResult) and not r.duplicate and "csat_survey" not in c.metadata]
         if not fresh or not self.enabled:
             return
         landed = self._land(dict((r.customer_id, r) for _, r in fresh))

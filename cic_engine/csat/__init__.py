@@ -1,0 +1,1 @@
+"""Customer satisfaction: surveys after interactions and case resolutions, and their scores."""
