@@ -97,7 +97,7 @@ class Surveys:
             row = conn.execute(
                 """INSERT INTO surveys (customer_id, interaction_id, case_id, case_round, agent_id, queue_id, category,
                                         channel, asked_at)
-                   SELECT i.customer_id, i.id, c.id, c.reopened, COALESCE(c.owner_agent_id, i.assigned_agent_id),
+                   SELECT i.customer_id, i.id, c.id, c.reopened, COALESCE(c.owner_agent_id, c.opened_by, i.assigned_agent_id),
                           i.queue_id, c.category, i.channel, %s
                    FROM interactions i LEFT JOIN cases c ON c.id = %s
                    WHERE i.id = %s AND i.channel = ANY(%s) AND NOT (%s AND i.channel = 'voice')

@@ -4,7 +4,7 @@ supervisor takes on them (move or assign an interaction, force an agent's state)
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from werkzeug.wrappers import Request
@@ -12,6 +12,7 @@ from werkzeug.wrappers import Request
 from ..routing.service import Routing, RoutingError
 from ..store import Store
 from ..store import board as store_board
+from ..store import reports as store_reports
 from .app import HttpError, WebApp, read_json
 from .auth import Auth
 from .inbox_api import act
@@ -30,6 +31,7 @@ class SupervisorApi:
         app.route("/api/interactions/<int:interaction_id>/move", self.move, ("POST",))
         app.route("/api/interactions/<int:interaction_id>/assign", self.assign, ("POST",))
         app.route("/api/agents/<login>/state", self.force_state, ("POST",))
+        app.route("/api/reports/cases", self.cases_report)
 
     def board(self, request: Request) -> tuple[int, Any]:
         """Per queue and channel since midnight (UTC): waiting, longest wait, service level,
@@ -42,6 +44,17 @@ class SupervisorApi:
             agents = store_board.agents(conn)
             waiting = store_board.waiting(conn)
         return 200, {"since": since, "now": now, "queues": queues, "agents": agents, "waiting": waiting}
+
+    def cases_report(self, request: Request) -> tuple[int, Any]:
+        """Open cases by age and department, SLA breaches, time to resolve and reopen rate per
+        category, satisfaction per agent, queue, category and channel; since ?days= (default 30)."""
+        self.auth.require(request, *SUPERVISORS)
+        days = request.args.get("days", 30, type=int)
+        if days is None or not 1 <= days <= 366:
+            raise HttpError(400, "days must be 1 to 366")
+        now = self.routing.clock.now()
+        with self.store.transaction() as conn:
+            return 200, store_reports.cases_report(conn, now - timedelta(days=days), now)
 
     def move(self, request: Request, interaction_id: int) -> tuple[int, Any]:
         principal = self.auth.require(request, *SUPERVISORS)
