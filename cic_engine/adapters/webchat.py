@@ -390,7 +390,7 @@ class CustomerChat:
         with self.store.transaction() as conn:
             rows = store_chat.messages_after(conn, self.session.key, 0)
         lines = [f"[{at:%Y-%m-%d %H:%M} UTC] {(agent or 'Agent') if direction == 'outbound' else (sender or 'You')}: {text}"
-                 for _, direction, text, at, agent, sender, _ in rows]
+                 for _, direction, text, at, agent, sender, _, _ in rows]
         try:
             replies.reply(max(self.interactions), "Your chat with us:\n\n" + "\n".join(lines), channel="email",
                           kind="transcript", quote_previous=False, subject=f"Your chat transcript ({self.adapter.config.title})")
@@ -412,14 +412,14 @@ class CustomerChat:
         with self.store.transaction() as conn:
             rows = store_chat.messages_after(conn, self.session.key, self.pushed)
         prefix = f"chat:{self.session.key}:"
-        for message_id, direction, text, at, agent_name, sender_name, external_id in rows:
+        for message_id, direction, text, at, agent_name, sender_name, external_id, kind in rows:
             if message_id <= self.pushed:
                 continue
             self.pushed = message_id
             # The widget's own id for a customer message, so that a tab showing it already does not show it twice.
             client_id = external_id[len(prefix):] if external_id and external_id.startswith(prefix) else None
             self.send(type="message", message_id=message_id, id=client_id, direction=direction, text=text, at=at,
-                      author=(agent_name or "Agent") if direction == "outbound" else sender_name)
+                      author=(agent_name or "Agent") if direction == "outbound" else sender_name, kind=kind)
 
     def _on_event(self, event: RoutingEvent) -> None:
         # Runs in the node's event listener: no waiting here, anything that reads is spawned.

@@ -41,12 +41,12 @@ def interactions(conn: Conn, key: str) -> list[int]:
 
 
 def messages_after(conn: Conn, key: str, after_id: int) -> list[tuple]:
-    """(id, direction, text, created_at, agent name, sender name, external id) of the chat's
-    messages after one id."""
+    """(id, direction, text, created_at, agent name, sender name, external id, kind) of the
+    chat's messages after one id (kind: reply, survey... for what we sent)."""
     return conn.execute(
         """SELECT m.id, m.direction,
                   COALESCE((SELECT body FROM message_parts p WHERE p.message_id = m.id ORDER BY seq LIMIT 1), ''),
-                  m.created_at, a.name, m.sender_name, m.external_id
+                  m.created_at, a.name, m.sender_name, m.external_id, m.metadata ->> 'kind'
            FROM interactions i JOIN messages m ON m.interaction_id = i.id
            LEFT JOIN outbox o ON o.id = (m.metadata ->> 'outbox_id')::bigint
            LEFT JOIN agents a ON a.id = (o.payload ->> 'agent_id')::bigint

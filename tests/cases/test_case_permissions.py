@@ -111,3 +111,36 @@ def test_nobody_logged_out_reaches_a_case(cases_web):
     web, _, opened = cases_web
     assert web.api().call("GET", f"/api/cases/{opened['outage']}")[0] == 401
     assert web.api().call("GET", "/api/cases")[0] == 401
+
+
+def test_supervisors_hear_live_of_a_case_breaching_its_sla_and_its_escalation(start_web, store):
+    from tests.web.wsclient import WsClient
+
+    fast = CASES.replace('title = "Billing complaint"\ndepartment = "billing"\n',
+                         'title = "Billing complaint"\ndepartment = "billing"\nsla_h = 0.0005\n') \
+        .replace('[[cases.departments]]\nname = "billing"\ntitle = "Billing"\n',
+                 '[[cases.departments]]\nname = "billing"\ntitle = "Billing"\nescalate_to = "bill"\n')
+    web = start_web(cic_extra="[cases]\nsla_check_s = 0.2\n" + fast)
+    sue = web.api().login("sue")
+    ws = WsClient(web.ws_base + "/api/live", origin=web.base, cookie=sue.cookie)
+    engine = Engine(store, CicConfig.model_validate({"queues": [{"name": "general"}, {"name": "chat"}]}))
+    mail = engine.ingest(InboundContact(
+        channel=Channel.email, endpoint="support@example.com", external_id="<c2@example.org>",
+        sender="zhang.wei@example.org", subject="Bill", parts=[ContentPart(body="Wrong")],
+        metadata={"adapter": "support"}))
+    alice = web.api().login("alice")
+    status, body = alice.call("POST", f"/api/interactions/{mail.interaction_id}/cases",
+                              {"category": "billing_complaint", "description": "Wrong bill"})
+    assert status == 201
+    seen = []
+    while "interaction.case_escalated" not in seen:
+        event = ws.receive(timeout=15)
+        assert event is not None, f"no escalation heard; heard {seen}"
+        if event.get("type") == "event" and event["event"].startswith("interaction.case_"):
+            seen.append(event["event"])
+            assert event["data"]["case_id"] == body["id"]
+    assert seen.index("interaction.case_sla_warning") < seen.index("interaction.case_sla_breach") \
+        < seen.index("interaction.case_escalated")
+    ws.close()
+    case = web.api().login("bill").call("GET", f"/api/cases/{body['id']}")[1]
+    assert case["owner"] == "bill" and case["sla"] == "breached"

@@ -4,9 +4,9 @@ and reported per agent, queue and category."""
 
 from __future__ import annotations
 
-import pytest
-
 from datetime import timedelta
+
+import pytest
 
 from cic_engine.cases.service import Actor, Cases
 from cic_engine.config import CicConfig

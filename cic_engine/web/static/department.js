@@ -5,28 +5,7 @@
 const $ = (id) => document.getElementById(id);
 let current = null;
 
-async function api(method, path, body) {
-  const init = { method, headers: {}, credentials: "same-origin" };
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  const response = await fetch(path, init);
-  const data = await response.json().catch(() => ({}));
-  if (response.status === 401 && path !== "/api/login") {
-    showLogin();
-    throw new Error(data.error || "log in first");
-  }
-  if (!response.ok) throw new Error(data.error || response.statusText);
-  return data;
-}
-
-function el(tag, text, className) {
-  const node = document.createElement(tag);
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  if (className) node.className = className;
-  return node;
-}
+const api = (method, path, body) => cicApi(method, path, body, showLogin);
 
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
 const words = (s) => s.replace(/_/g, " ");

@@ -12,28 +12,7 @@ let lastTypingSent = 0;
 let boardTimer = null;
 let boardPending = null;
 
-async function api(method, path, body) {
-  const init = { method, headers: {}, credentials: "same-origin" };
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  const response = await fetch(path, init);
-  const data = await response.json().catch(() => ({}));
-  if (response.status === 401 && path !== "/api/login") {
-    showLogin();
-    throw new Error(data.error || "log in first");
-  }
-  if (!response.ok) throw new Error(data.error || response.statusText);
-  return data;
-}
-
-function el(tag, text, className) {
-  const node = document.createElement(tag);
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  if (className) node.className = className;
-  return node;
-}
+const api = (method, path, body) => cicApi(method, path, body, showLogin);
 
 function when(iso) {
   return iso ? new Date(iso).toLocaleString() : "";
@@ -103,6 +82,17 @@ function connect() {
         clearTimeout(typingTimer);
         typingTimer = setTimeout(() => { $("typing").hidden = true; }, 4000);
       }
+      return;
+    }
+    if (["interaction.case_sla_warning", "interaction.case_sla_breach", "interaction.case_escalated"]
+        .includes(event.event)) {
+      // Supervisors hear of every case at risk, wherever they are in the inbox.
+      const what = event.event.replace("interaction.case_", "").replace("sla_", "SLA ");
+      const alert = el("li", `Case #${event.data.case_id} (${event.data.department}): ${what}` +
+                             `${event.data.to ? " → " + event.data.to : ""}`, "case-alert");
+      alert.dataset.kind = event.event;
+      $("case-alerts").prepend(alert);
+      $("case-alerts").hidden = false;
       return;
     }
     if (event.event === "agent.state" && event.agent_id === me.agent_id) {

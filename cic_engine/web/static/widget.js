@@ -74,6 +74,16 @@
     if (message.id) li.dataset.clientId = message.id;
     li.dataset.state = message.state || "delivered";
     li.append(make("div", { class: "author" }, message.author || ""), make("div", { class: "text" }, message.text));
+    if (message.kind === "survey" && message.direction === "outbound") {
+      // The satisfaction question: one click answers it (sent as the score, like a typed reply).
+      const scores = make("div", { class: "rating" });
+      for (let n = 1; n <= 5; n++) {
+        const button = make("button", { type: "button", class: "score", "aria-label": `${n} of 5` }, String(n));
+        button.onclick = () => { sendText(String(n)); scores.remove(); };
+        scores.appendChild(button);
+      }
+      li.appendChild(scores);
+    }
     log.appendChild(li);
     log.scrollTop = log.scrollHeight;
   }
@@ -177,16 +187,19 @@
     connect({ name: nameInput.value, email: emailInput.value });
   };
 
-  composer.onsubmit = (e) => {
-    e.preventDefault();
-    const text = input.value;
-    if (!text.trim()) return;
+  function sendText(text) {
     const id = newId();
     state.pending.push({ id, text });
     save();
     bubble({ id, direction: "inbound", text, author: "You", state: "sending" });
-    input.value = "";
     if (socket && socket.readyState === 1) socket.send(JSON.stringify({ type: "message", id, text }));
+  }
+  composer.onsubmit = (e) => {
+    e.preventDefault();
+    const text = input.value;
+    if (!text.trim()) return;
+    input.value = "";
+    sendText(text);
   };
   function newId() {
     return (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random()).replace(/[^A-Za-z0-9]/g, "");

@@ -1,0 +1,45 @@
+"""The chat survey in Debian's Chromium: when the agent's work on a chat is over, the widget
+shows the question with 1-5 buttons, and one click records the score."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.waiting import wait_for
+from tests.web.browser import CHROMIUM, launch, screenshot
+
+pytestmark = [pytest.mark.timeout(120),
+              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")]
+
+
+def test_a_chat_customer_rates_the_conversation_with_one_click(start_web, store):
+    web = start_web(cic_extra='[csat]\nafter = ["interaction"]\n')
+    alice = web.api().login("alice")
+    alice.call("POST", "/api/me/state", {"state": "available"})
+    with sync_playwright() as p:
+        browser = launch(p)
+        customer = browser.new_context().new_page()
+        customer.goto(web.base + "/demo")
+        customer.click("text=Chat with Example")
+        customer.fill("input[name=name]", "Li Lei")
+        customer.click("text=Start chat")
+        customer.fill(".composer textarea", "Where is my parcel?")
+        customer.click(".composer button.send")
+        expect(customer.locator(".message.inbound")).to_have_attribute("data-state", "delivered")
+        offer = wait_for(lambda: alice.call("GET", "/api/work")[1]["offers"], what="the chat offered")[0]
+        alice.call("POST", f"/api/interactions/{offer['id']}/accept", {})
+        alice.call("POST", f"/api/interactions/{offer['id']}/reply", {"text": "It arrives tomorrow."})
+        alice.call("POST", f"/api/interactions/{offer['id']}/end", {})
+        assert alice.call("POST", f"/api/interactions/{offer['id']}/wrap-up", {})[0] == 200
+        expect(customer.locator(".message.outbound .rating .score")).to_have_count(5, timeout=15000)
+        screenshot(customer, "chat-rating")
+        customer.click(".rating .score >> text=5")
+        expect(customer.locator(".rating")).to_have_count(0)
+        browser.close()
+    with store.transaction() as conn:
+        wait_for(lambda: conn.execute("SELECT score FROM surveys").fetchall() == [(5,)], what="the score recorded")
+        (channel,) = conn.execute("SELECT channel FROM surveys").fetchone()
+    assert channel == "chat"
