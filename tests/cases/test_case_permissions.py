@@ -144,3 +144,41 @@ def test_supervisors_hear_live_of_a_case_breaching_its_sla_and_its_escalation(st
     ws.close()
     case = web.api().login("bill").call("GET", f"/api/cases/{body['id']}")[1]
     assert case["owner"] == "bill" and case["sla"] == "breached"
+    status, report = sue.call("GET", "/api/reports/cases?days=7")
+    assert status == 200 and [(d["department"], d["open"], d["breached"]) for d in report["open_by_department"]] == [
+        ("billing", 1, 1)]
+    assert [b["id"] for b in report["sla_breaches"]] == [body["id"]]
+    assert alice.call("GET", "/api/reports/cases")[0] == 403  # supervisors only
+
+
+def test_the_supervisor_board_shows_cases_at_risk_in_the_browser(start_web, store):
+    import os
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.web.browser import CHROMIUM, launch, screenshot
+    from tests.web.test_browser import log_in
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    fast = CASES.replace('title = "Billing complaint"\ndepartment = "billing"\n',
+                         'title = "Billing complaint"\ndepartment = "billing"\nsla_h = 0.001\n')
+    web = start_web(cic_extra="[cases]\nsla_check_s = 0.2\n" + fast)
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_context().new_page()
+        log_in(page, web.base, "sue")
+        expect(page.locator("#live")).to_have_text("live")
+        engine = Engine(store, CicConfig.model_validate({"queues": [{"name": "general"}, {"name": "chat"}]}))
+        mail = engine.ingest(InboundContact(
+            channel=Channel.email, endpoint="support@example.com", external_id="<c3@example.org>",
+            sender="zhang.wei@example.org", subject="Bill", parts=[ContentPart(body="Wrong")],
+            metadata={"adapter": "support"}))
+        web.api().login("alice").call("POST", f"/api/interactions/{mail.interaction_id}/cases",
+                                      {"category": "billing_complaint", "description": "Wrong bill"})
+        expect(page.locator('#case-alerts li[data-kind="interaction.case_sla_breach"]')).to_have_count(1, timeout=15000)
+        page.click("#board-button")
+        expect(page.locator("#case-board tbody tr td").first).to_have_text("billing")
+        expect(page.locator("#case-board tbody tr td").nth(6)).to_have_text("1")
+        screenshot(page, "board-cases")
+        browser.close()

@@ -270,6 +270,26 @@ function option(value, label) {
   return o;
 }
 
+async function refreshCaseBoard(row) {
+  let report;
+  try {
+    report = await api("GET", "/api/reports/cases?days=30");
+  } catch (e) {
+    return;
+  }
+  $("case-board").tBodies[0].replaceChildren(...report.open_by_department.map((d) =>
+    row([d.department, String(d.open), String(d.under_1d), String(d.d1_to_3), String(d.d3_to_7), String(d.over_7d),
+         String(d.breached)])));
+  $("resolution-board").tBodies[0].replaceChildren(...report.resolution_by_category.map((c) =>
+    row([c.category, String(c.resolved), `${c.avg_hours_to_resolve} / ${c.median_hours_to_resolve}`,
+         `${Math.round(Number(c.reopen_rate) * 100)}%`])));
+  const csat = report.csat;
+  const lines = [["agent", csat.by_agent, "agent"], ["queue", csat.by_queue, "queue"],
+                 ["category", csat.by_category, "category"], ["channel", csat.by_channel, "channel"]];
+  $("csat-board").tBodies[0].replaceChildren(...lines.flatMap(([by, items, key]) => items.map((x) =>
+    row([by, x[key], String(x.answers), String(x.average), String(x.satisfied)]))));
+}
+
 async function refreshBoard() {
   boardPending = null;
   let board;
@@ -293,6 +313,7 @@ async function refreshBoard() {
     tr.dataset.channel = q.channel;
     return tr;
   }));
+  refreshCaseBoard(row);
   $("agent-board").tBodies[0].replaceChildren(...board.agents.map((a) => {
     const select = el("select");
     select.append(option("", "—"), option("available", "Available"), option("away", "Away (supervisor)"), option("offline", "Offline"));
