@@ -43,22 +43,27 @@ CASES = textwrap.dedent(f"""\
     """)
 
 
+def a_mail(store, n: int) -> int:
+    """An email in the general queue, taken in as the email channel does; its interaction."""
+    engine = Engine(store, CicConfig.model_validate({"queues": [{"name": "general"}, {"name": "chat"}]}))
+    return engine.ingest(InboundContact(
+        channel=Channel.email, endpoint="support@example.com", external_id=f"<c{n}@example.org>",
+        sender="zhang.wei@example.org", subject="Bill and internet", parts=[ContentPart(body="Both broken")],
+        metadata={"adapter": "support"})).interaction_id
+
+
 @pytest.fixture
 def cases_web(start_web, store):
     web = start_web(cic_extra=CASES)
-    engine = Engine(store, CicConfig.model_validate({"queues": [{"name": "general"}, {"name": "chat"}]}))
-    mail = engine.ingest(InboundContact(
-        channel=Channel.email, endpoint="support@example.com", external_id="<c1@example.org>",
-        sender="zhang.wei@example.org", subject="Bill and internet", parts=[ContentPart(body="Both broken")],
-        metadata={"adapter": "support"}))
+    interaction_id = a_mail(store, 1)
     alice = web.api().login("alice")
     opened = {}
     for category in ("billing_complaint", "outage"):
-        status, body = alice.call("POST", f"/api/interactions/{mail.interaction_id}/cases",
+        status, body = alice.call("POST", f"/api/interactions/{interaction_id}/cases",
                                   {"category": category, "description": f"{category} reported"})
         assert status == 201, body
         opened[category] = body["id"]
-    return web, mail.interaction_id, opened
+    return web, interaction_id, opened
 
 
 def test_a_department_user_works_only_their_departments_cases(cases_web):
@@ -123,13 +128,9 @@ def test_supervisors_hear_live_of_a_case_breaching_its_sla_and_its_escalation(st
     web = start_web(cic_extra="[cases]\nsla_check_s = 0.2\n" + fast)
     sue = web.api().login("sue")
     ws = WsClient(web.ws_base + "/api/live", origin=web.base, cookie=sue.cookie)
-    engine = Engine(store, CicConfig.model_validate({"queues": [{"name": "general"}, {"name": "chat"}]}))
-    mail = engine.ingest(InboundContact(
-        channel=Channel.email, endpoint="support@example.com", external_id="<c2@example.org>",
-        sender="zhang.wei@example.org", subject="Bill", parts=[ContentPart(body="Wrong")],
-        metadata={"adapter": "support"}))
+    interaction_id = a_mail(store, 2)
     alice = web.api().login("alice")
-    status, body = alice.call("POST", f"/api/interactions/{mail.interaction_id}/cases",
+    status, body = alice.call("POST", f"/api/interactions/{interaction_id}/cases",
                               {"category": "billing_complaint", "description": "Wrong bill"})
     assert status == 201
     seen = []
@@ -169,12 +170,7 @@ def test_the_supervisor_board_shows_cases_at_risk_in_the_browser(start_web, stor
         page = browser.new_context().new_page()
         log_in(page, web.base, "sue")
         expect(page.locator("#live")).to_have_text("live")
-        engine = Engine(store, CicConfig.model_validate({"queues": [{"name": "general"}, {"name": "chat"}]}))
-        mail = engine.ingest(InboundContact(
-            channel=Channel.email, endpoint="support@example.com", external_id="<c3@example.org>",
-            sender="zhang.wei@example.org", subject="Bill", parts=[ContentPart(body="Wrong")],
-            metadata={"adapter": "support"}))
-        web.api().login("alice").call("POST", f"/api/interactions/{mail.interaction_id}/cases",
+        web.api().login("alice").call("POST", f"/api/interactions/{a_mail(store, 3)}/cases",
                                       {"category": "billing_complaint", "description": "Wrong bill"})
         expect(page.locator('#case-alerts li[data-kind="interaction.case_sla_breach"]')).to_have_count(1, timeout=15000)
         page.click("#board-button")

@@ -25,3 +25,18 @@ function el(tag, text, className) {
   if (className) node.className = className;
   return node;
 }
+
+// The login form of a page: log in through the API, then start the page.
+function cicLoginForm(form, errorBox, api, start) {
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    const fields = new FormData(e.target);
+    try {
+      await api("POST", "/api/login", { login: fields.get("login"), password: fields.get("password") });
+      errorBox.textContent = "";
+      start();
+    } catch (err) {
+      errorBox.textContent = err.message;
+    }
+  };
+}

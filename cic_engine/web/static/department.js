@@ -84,17 +84,7 @@ async function act(path, body, input) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  $("login-form").onsubmit = async (e) => {
-    e.preventDefault();
-    const form = new FormData(e.target);
-    try {
-      await api("POST", "/api/login", { login: form.get("login"), password: form.get("password") });
-      $("login-error").textContent = "";
-      start();
-    } catch (err) {
-      $("login-error").textContent = err.message;
-    }
-  };
+  cicLoginForm($("login-form"), $("login-error"), api, start);
   $("logout-button").onclick = async () => { await api("POST", "/api/logout", {}); showLogin(); };
   $("show-closed").onchange = refresh;
   $("status-form").onsubmit = (e) => {

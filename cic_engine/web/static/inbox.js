@@ -399,17 +399,7 @@ async function act(path, body) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  $("login-form").onsubmit = async (e) => {
-    e.preventDefault();
-    const form = new FormData(e.target);
-    try {
-      await api("POST", "/api/login", { login: form.get("login"), password: form.get("password") });
-      $("login-error").textContent = "";
-      start();
-    } catch (err) {
-      $("login-error").textContent = err.message;
-    }
-  };
+  cicLoginForm($("login-form"), $("login-error"), api, start);
   for (const button of document.querySelectorAll("#call-controls [data-call]")) {
     button.onclick = () => {
       const body = button.dataset.target ? { to: $("call-to").value, target: $("call-target").value } : {};
