@@ -263,16 +263,19 @@ class Cases:
         with self.store.transaction() as conn:
             case = store_cases.get(conn, case_id)
             linked = store_cases.interactions(conn, case_id)
-            channel, preferred = conn.execute(
-                """SELECT i.channel, c.preferred_channel FROM interactions i JOIN customers c ON c.id = i.customer_id
-                   WHERE i.id = %s""", (linked[-1],)).fetchone()
+            channel, preferred, chat_open = conn.execute(
+                """SELECT i.channel, c.preferred_channel,
+                          EXISTS (SELECT FROM chat_sessions s WHERE s.key = i.conversation_key AND s.ended_at IS NULL)
+                   FROM interactions i JOIN customers c ON c.id = i.customer_id WHERE i.id = %s""",
+                (linked[-1],)).fetchone()
         assert case is not None
         text = template.format(case=case_id, title=self._category(case["category"]).title,
                                customer_name=case["customer_name"] or "", question=values.get("question", ""),
                                resolution=values.get("resolution", ""))
         # Where they asked to hear from us, else where they last were, else what reaches a caller.
+        # Chat only while the customer's chat is open: a closed widget would never show it.
         tried = list(dict.fromkeys([c for c in (preferred, channel, *self.settings.notify.after_call)
-                                    if c in ("email", "sms", "chat")]))
+                                    if c in ("email", "sms") or (c == "chat" and chat_open)]))
         problems = []
         for option in tried:
             try:
