@@ -4,14 +4,17 @@ supervisor takes on them (move or assign an interaction, force an agent's state)
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from werkzeug.wrappers import Request
+from werkzeug.wrappers import Request, Response
 
+from ..kpi import report as kpi_report
+from ..kpi.report import GROUPS, INTERVALS
 from ..routing.service import Routing, RoutingError
 from ..store import Store
 from ..store import board as store_board
+from ..store import kpi as store_kpi
 from ..store import reports as store_reports
 from .app import HttpError, WebApp, read_json
 from .auth import Auth
@@ -32,6 +35,7 @@ class SupervisorApi:
         app.route("/api/interactions/<int:interaction_id>/assign", self.assign, ("POST",))
         app.route("/api/agents/<login>/state", self.force_state, ("POST",))
         app.route("/api/reports/cases", self.cases_report)
+        app.route("/api/reports/kpi", self.kpi_report)
 
     def board(self, request: Request) -> tuple[int, Any]:
         """Per queue and channel since midnight (UTC): waiting, longest wait, service level,
@@ -55,6 +59,38 @@ class SupervisorApi:
         now = self.routing.clock.now()
         with self.store.transaction() as conn:
             return 200, store_reports.cases_report(conn, now - timedelta(days=days), now)
+
+    def kpi_report(self, request: Request):
+        """KPIs per interval and group over a date range: ?from=&to= (ISO dates or times, UTC;
+        default the last 24 h), interval=15min|hour|day, group=queue|channel|queue_channel|agent,
+        short_abandon_s, fcr_days, format=json|csv."""
+        self.auth.require(request, *SUPERVISORS)
+        now = self.routing.clock.now()
+        try:
+            end = _moment(request.args.get("to")) or now
+            start = _moment(request.args.get("from")) or end - timedelta(days=1)
+            short = float(request.args.get("short_abandon_s", 5))
+            fcr_days = float(request.args.get("fcr_days", 7))
+        except ValueError as exc:
+            raise HttpError(400, f"bad range or number: {exc}") from None
+        interval, group = request.args.get("interval", "hour"), request.args.get("group", "queue_channel")
+        if interval not in INTERVALS or group not in GROUPS:
+            raise HttpError(400, f"interval is one of {', '.join(INTERVALS)}; group one of {', '.join(GROUPS)}")
+        if not start < end or (end - start).days > 92:
+            raise HttpError(400, "from must be before to, and at most 92 days apart")
+        queues = self.routing.router.queues
+        targets = {(q.name, c.value): (q.target(c).percent, q.target(c).within_s)
+                   for q in queues.by_id.values() for c in q.channels}
+        with self.store.transaction() as conn:
+            facts = store_kpi.facts(conn, start, end, fcr_days)
+            staffing = store_kpi.staffing(conn, start, end)
+        rows = kpi_report.kpis(facts, staffing, targets, start, end, interval, group, short)
+        if request.args.get("format") == "csv":
+            response = Response(kpi_report.as_csv(rows), content_type="text/csv; charset=utf-8")
+            response.headers.set("Content-Disposition", "attachment",
+                                 filename=f"kpi-{group}-{interval}-{start:%Y%m%d}-{end:%Y%m%d}.csv")
+            return response
+        return 200, {"from": start, "to": end, "interval": interval, "group": group, "rows": rows}
 
     def move(self, request: Request, interaction_id: int) -> tuple[int, Any]:
         principal = self.auth.require(request, *SUPERVISORS)
@@ -89,3 +125,11 @@ class SupervisorApi:
             return self.routing.agent_id(login)
         except RoutingError as exc:
             raise HttpError(404, str(exc)) from None
+
+
+def _moment(text: str | None) -> datetime | None:
+    """An ISO date or time from a query string, in UTC when it names no zone."""
+    if not text:
+        return None
+    found = datetime.fromisoformat(text)
+    return found if found.tzinfo else found.replace(tzinfo=UTC)

@@ -161,6 +161,15 @@ def test_supervisor_board_follows_the_queue_live(web):
         expect(page.locator("#waiting-board tbody tr")).to_have_count(0)
         expect(chat_row.nth(4)).to_have_text("100% (target 80% in 20 s)")
         expect(page.locator('#agent-board tr[data-login="alice"] td').nth(3)).to_have_text("chat 1")
+        # The KPIs of the last 24 hours: the chat, answered, in a table and in the plot.
+        kpi = page.locator('#kpi-board tbody tr').first.locator("td")
+        expect(kpi.nth(1)).to_have_text("chat/chat")
+        expect(kpi.nth(3)).to_have_text("1")
+        expect(page.locator("#kpi-chart rect.bar")).to_have_count(1)
+        expect(page.locator("#kpi-chart circle.sl-ok")).to_have_count(1)
+        page.select_option("#kpi-group", "agent")
+        expect(page.locator('#kpi-board tbody tr').first.locator("td").nth(1)).to_have_text("alice")
+        expect(page.locator("#kpi-csv")).to_have_attribute("href", "/api/reports/kpi?format=csv&interval=hour&group=agent")
         screenshot(page, "supervisor-board")
         browser.close()
 

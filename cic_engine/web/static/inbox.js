@@ -270,6 +270,60 @@ function option(value, label) {
   return o;
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs, text) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+async function refreshKpis(row) {
+  const query = `interval=${$("kpi-interval").value}&group=${$("kpi-group").value}`;
+  $("kpi-csv").href = `/api/reports/kpi?format=csv&${query}`;
+  let report;
+  try {
+    report = await api("GET", `/api/reports/kpi?${query}`);
+  } catch (e) {
+    return;
+  }
+  const pct = (v) => (v === null ? "-" : `${v}%`);
+  $("kpi-board").tBodies[0].replaceChildren(...report.rows.map((r) => row([
+    when(r.interval), r.key, String(r.offered), String(r.answered),
+    r.service_level_pct === null ? "-" : `${r.service_level_pct}% (target ${r.target_pct}%)`, seconds(r.asa_s),
+    seconds(r.aht_s), `${r.abandoned} (${pct(r.abandon_rate_pct)})`, pct(r.fcr_pct), String(r.transfers),
+    pct(r.occupancy_pct), r.staffed_agents === null ? "-" : String(r.staffed_agents),
+    r.erlang_agents === null ? "-" : String(r.erlang_agents)])));
+  // The plot: contacts offered per interval (bars) and the service level reached (dots, 0-100 %).
+  const slots = [...new Set(report.rows.map((r) => r.interval))].sort();
+  const chart = $("kpi-chart");
+  const width = 720, height = 160, pad = 24;
+  chart.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  const offered = slots.map((s) => report.rows.filter((r) => r.interval === s).reduce((n, r) => n + r.offered, 0));
+  const levels = slots.map((s) => {
+    const rows = report.rows.filter((r) => r.interval === s && r.service_level_pct !== null);
+    return rows.length ? rows.reduce((n, r) => n + r.service_level_pct, 0) / rows.length : null;
+  });
+  const most = Math.max(1, ...offered);
+  const step = slots.length ? (width - 2 * pad) / slots.length : 0;
+  const parts = [svg("line", { x1: pad, y1: height - pad, x2: width - pad, y2: height - pad, class: "axis" })];
+  slots.forEach((s, n) => {
+    const h = (height - 2 * pad) * offered[n] / most;
+    const bar = svg("rect", { x: pad + n * step + 2, y: height - pad - h, width: Math.max(2, step - 4), height: h,
+                              class: "bar" });
+    bar.appendChild(svg("title", {}, `${when(s)}: ${offered[n]} offered`));
+    parts.push(bar);
+    if (levels[n] !== null) {
+      const dot = svg("circle", { cx: pad + n * step + step / 2, cy: pad + (height - 2 * pad) * (1 - levels[n] / 100),
+                                  r: 4, class: levels[n] >= 80 ? "sl-ok" : "sl-low" });
+      dot.appendChild(svg("title", {}, `${when(s)}: service level ${Math.round(levels[n])}%`));
+      parts.push(dot);
+    }
+  });
+  chart.replaceChildren(...parts);
+}
+
 async function refreshCaseBoard(row) {
   let report;
   try {
@@ -314,6 +368,7 @@ async function refreshBoard() {
     return tr;
   }));
   refreshCaseBoard(row);
+  refreshKpis(row);
   $("agent-board").tBodies[0].replaceChildren(...board.agents.map((a) => {
     const select = el("select");
     select.append(option("", "—"), option("available", "Available"), option("away", "Away (supervisor)"), option("offline", "Offline"));
@@ -400,6 +455,8 @@ async function act(path, body) {
 
 document.addEventListener("DOMContentLoaded", () => {
   cicLoginForm($("login-form"), $("login-error"), api, start);
+  $("kpi-interval").onchange = () => refreshBoard();
+  $("kpi-group").onchange = () => refreshBoard();
   for (const button of document.querySelectorAll("#call-controls [data-call]")) {
     button.onclick = () => {
       const body = button.dataset.target ? { to: $("call-to").value, target: $("call-target").value } : {};

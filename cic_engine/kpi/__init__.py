@@ -1,0 +1,1 @@
+"""Contact-center KPIs from the timeline, and Erlang C staffing estimates."""
