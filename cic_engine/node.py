@@ -17,6 +17,7 @@ from .cases.service import Cases
 from .config import LoadedConfig
 from .csat.surveys import Surveys
 from .engine import Engine
+from .metrics import metrics_endpoint
 from .models import AdapterHealth
 from .outbox import OutboxSender
 from .replies import Replies
@@ -103,6 +104,7 @@ class Node:
         web = self.loaded.cic.web
         app = WebApp()
         app.route("/healthz", self._healthz)
+        app.route("/metrics", metrics_endpoint(self))
         auth = Auth(self.store, self.engine.clock, web.session_ttl_s, web.secure_cookies,
                     LoginThrottle(web.login_attempts, web.login_window_s))
         InboxApi(self.store, auth, self.engine, self.routing, self.replies, self.cases).mount(app)

@@ -115,6 +115,17 @@ def test_a_fax_whose_result_the_engine_missed_is_taken_from_the_spool_once(fax_e
         assert conn.execute("SELECT count(*) FROM messages WHERE channel = 'fax'").fetchone()[0] == 1
 
 
+def test_metrics_count_the_event_socket_connections(fax_engine, switch):
+    from tests.web.test_metrics import scrape
+
+    web = fax_engine()
+    key = ("cic_esl_connects_total", (("adapter", "fax"), ("node", "web-node")))
+    assert scrape(web)[key] == 1
+    switch.drop_connections()  # FreeSWITCH goes away and comes back: the adapter connects again
+    wait_for(lambda: scrape(web).get(key) == 2, what="the second connection counted")
+    assert scrape(web)[("cic_adapter_up", (("adapter", "fax"), ("kind", "fax"), ("node", "web-node")))] == 1
+
+
 def test_a_live_fax_call_is_left_alone_by_the_sweep(fax_engine, switch, spool, store):
     fax_engine()
     live = spool / "rx-11111111-2222-4333-8444-555555555555.tif"
