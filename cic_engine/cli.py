@@ -15,6 +15,8 @@ import signal  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from .logs import setup as setup_logging  # noqa: E402 - after the monkey patching
+
 log = logging.getLogger("cic_engine")
 EXIT_CONFIG = 2
 
@@ -146,6 +148,8 @@ def cmd_schemas(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cic-engine", description="Omnichannel contact engine")
     parser.add_argument("--log-level", default=os.environ.get("CIC_LOG_LEVEL", "INFO"))
+    parser.add_argument("--log-format", choices=("text", "json"), default=os.environ.get("CIC_LOG_FORMAT", "text"),
+                        help="json: one object per line with the interaction, call and case ids")
     sub = parser.add_subparsers(dest="command", required=True)
     default_config = os.environ.get("CIC_CONFIG", "cic.toml")
 
@@ -179,9 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    setup_logging(args.log_level, args.log_format)
     return args.func(args)
 
 

@@ -13,6 +13,7 @@ import gevent
 import psycopg
 from gevent.event import Event
 
+from . import logs
 from .clock import Clock, SystemClock
 from .models import Attachment, ContentPart, DeliveryResult, OutboundMessage
 from .routing.events import EventListener, RoutingEvent
@@ -93,6 +94,10 @@ class OutboxSender:
         if row is None:
             return False
         outbox_id, attempts, adapter = row[0], row[6], row[3]
+        with logs.bound(outbox_id=outbox_id, interaction_id=row[1], adapter=adapter):
+            return self._deliver(row, outbox_id, attempts, adapter)
+
+    def _deliver(self, row: tuple, outbox_id: int, attempts: int, adapter: str) -> bool:
         try:
             result = self.deliverers[adapter](outbound_message(row))
         except Exception as exc:  # an adapter bug must not stop the outbox

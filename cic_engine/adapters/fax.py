@@ -31,6 +31,7 @@ from gevent import subprocess as gsubprocess
 from gevent.event import AsyncResult
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .. import logs
 from ..esl.connection import Endpoint, ESLError, InboundConnection
 from ..fax import document, results
 from ..identity import InvalidIdentity, normalise_phone
@@ -192,6 +193,7 @@ class FaxAdapter:
 
     def _received(self, outcome: results.FaxOutcome, missed: bool = False) -> None:
         """Take one fax in; the caller has put its UUID in _taking."""
+        logs.bind(call_id=outcome.uuid, adapter=self.name)
         try:
             self._take_in(outcome, missed)
         except (psycopg.Error, OSError) as exc:

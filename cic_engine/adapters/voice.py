@@ -18,6 +18,7 @@ import gevent
 from gevent.queue import Empty, Queue
 from pydantic import BaseModel
 
+from .. import logs
 from ..esl.channels import parse_show_channels
 from ..esl.connection import Endpoint, ESLError, InboundConnection
 from ..esl.outbound import CallGone, OutboundCall, OutboundServer
@@ -186,6 +187,7 @@ class VoiceAdapter(Conversations, OutboundCalls):
     # One call -----------------------------------------------------------------------------
 
     def _handle(self, call: OutboundCall) -> None:
+        logs.bind(call_id=call.uuid, adapter=self.name)  # this greenlet's lines carry the call's id
         self.calls_handled += 1
         if call.variable("cic_dial"):
             self._agent_first(call)
@@ -252,6 +254,12 @@ class VoiceAdapter(Conversations, OutboundCalls):
         return True
 
     def _ingest(self, call: OutboundCall, metadata: dict[str, str] | None = None, **fields) -> int:
+        interaction_id = self._ingest_call(call, metadata, **fields)
+        logs.bind(interaction_id=interaction_id)
+        log.info("call %s from %s is interaction %s", call.uuid, call.caller_number or "anonymous", interaction_id)
+        return interaction_id
+
+    def _ingest_call(self, call: OutboundCall, metadata: dict[str, str] | None = None, **fields) -> int:
         contact = {"channel": Channel.voice, "endpoint": call.destination or self.name, "external_id": call.uuid,
                    "sender_name": call.caller_name or None, **fields,
                    "metadata": {"adapter": self.name, "channel_name": call.channel.get("Channel-Name", ""),
