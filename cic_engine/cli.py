@@ -127,14 +127,63 @@ def cmd_run(args) -> int:
     node = Node(loaded, discover_adapter_kinds())
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, node.request_stop)
+    gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(node.reload))  # `cic-engine reload` sends it
     try:
         node.start()
+        pid_file = _pid_file(loaded.path)
+        pid_file.write_text(f"{os.getpid()}\n")
         print(f"cic-engine node {node.name} ready: http://{loaded.cic.web.bind}/healthz", flush=True)
         node.serve_until_stopped()
         log.info("stopping on signal")
     finally:
         node.stop()
+        _pid_file(loaded.path).unlink(missing_ok=True)
     return 0
+
+
+def _pid_file(config: Path) -> Path:
+    """Where a running engine leaves its pid for `cic-engine reload`: next to its cic.toml."""
+    return config.resolve().parent / f".{config.name}.pid"
+
+
+def cmd_reload(args) -> int:
+    """Validate the configuration here (so a mistake is seen at once), then ask the running
+    engine to apply it (SIGHUP) and report what it did, from its /healthz."""
+    import json
+    import time
+    import urllib.request
+
+    loaded = _load(args.config)  # exits 2, naming file, key and problem, when it is not valid
+    try:
+        pid = int(_pid_file(loaded.path).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        print(f"cic-engine: no engine is running with {loaded.path} (no pid file)", file=sys.stderr)
+        return 1
+    url = f"http://{loaded.cic.web.bind}/healthz"
+
+    def reloads() -> tuple[int, dict | None]:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                config = json.loads(response.read())["config"]
+        except Exception:  # noqa: BLE001 - a 503 still carries the body, but a dead engine does not
+            return -1, None
+        return config["reloads"], config["last_reload"]
+    before, last = reloads()
+    os.kill(pid, signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        count, result = reloads()
+        if result is not None and (count > before or result != last):
+            if result["ok"]:
+                print(f"reloaded: {result['changes']}")
+                return 0
+            print("cic-engine: the engine refused the reload; its configuration stays:", file=sys.stderr)
+            for problem in result["problems"]:
+                print(f"  {problem}", file=sys.stderr)
+            return EXIT_CONFIG
+        time.sleep(0.2)
+    print("cic-engine: the engine did not report the reload within 30 s", file=sys.stderr)
+    return 1
 
 
 def cmd_schemas(args) -> int:
@@ -174,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     hashed = sub.add_parser("hash-password", help="print the argon2 hash of a password read from standard input")
     hashed.set_defaults(func=cmd_hash_password)
+
+    reload = sub.add_parser("reload", help="validate the configuration and have the running engine apply it")
+    reload.add_argument("--config", default=default_config)
+    reload.set_defaults(func=cmd_reload)
 
     schemas = sub.add_parser("schemas", help="regenerate the JSON Schemas of the public models")
     schemas.add_argument("--out", default="schemas/json")

@@ -14,24 +14,26 @@ from . import __version__
 from .adapters import AdapterContext, ChannelAdapter
 from .callcontrol import CallControl
 from .cases.service import Cases
-from .config import LoadedConfig
+from .config import AdapterConfig, ConfigError, LoadedConfig, load_config
 from .csat.surveys import Surveys
 from .engine import Engine
 from .metrics import metrics_endpoint
 from .models import AdapterHealth
 from .outbox import OutboxSender
+from .reload import plan as plan_reload
 from .replies import Replies
 from .routing.events import EventListener
 from .routing.router import Router
 from .routing.service import Routing
 from .store import Store, migrations
 from .store.embedded import EmbeddedPostgres
-from .web.app import WebApp
+from .web.app import AdapterRoutes, WebApp
 from .web.auth import Auth, LoginThrottle
 from .web.call_api import CallApi
 from .web.cases_api import CasesApi
 from .web.inbox_api import InboxApi
 from .web.live import AgentStream
+from .web.ops_api import OpsApi
 from .web.pages import Pages
 from .web.supervisor_api import SupervisorApi
 from .web.websocket import Handler
@@ -59,6 +61,8 @@ class Node:
         self.surveys: Surveys | None = None
         self._sla_watch: gevent.Greenlet | None = None
         self.stopped = Event()
+        self.reloads = 0
+        self.last_reload: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -107,6 +111,7 @@ class Node:
         app.route("/metrics", metrics_endpoint(self))
         auth = Auth(self.store, self.engine.clock, web.session_ttl_s, web.secure_cookies,
                     LoginThrottle(web.login_attempts, web.login_window_s))
+        OpsApi(auth, self).mount(app)
         InboxApi(self.store, auth, self.engine, self.routing, self.replies, self.cases).mount(app)
         SupervisorApi(self.store, auth, self.routing).mount(app)
         CallApi(self.store, auth, CallControl(self.store, self.engine.clock)).mount(app)
@@ -115,28 +120,92 @@ class Node:
         Pages().mount(app)
         return app
 
-    def _start_adapters(self) -> None:
+    def _context(self, name: str) -> AdapterContext:
         assert self.engine is not None and self.routing is not None and self.events is not None
-        context = AdapterContext(node=self.name, engine=self.engine, routing=self.routing, events=self.events,
-                                 web=self.app, replies=self.replies, surveys=self.surveys)
+        assert self.app is not None
+        return AdapterContext(node=self.name, engine=self.engine, routing=self.routing, events=self.events,
+                              web=AdapterRoutes(self.app, name), replies=self.replies, surveys=self.surveys)
+
+    def _start_adapter(self, adapter_config: AdapterConfig) -> ChannelAdapter | None:
+        if not adapter_config.enabled:
+            log.info("adapter %s (%s) is disabled in %s", adapter_config.name, adapter_config.kind, adapter_config.path)
+            return None
+        cls = self.kinds[adapter_config.kind]
+        self.adapter_failures.pop(adapter_config.name, None)
+        try:
+            adapter = cls(adapter_config.name, adapter_config.settings, self._context(adapter_config.name))
+            adapter.start()
+        except Exception as exc:  # one broken channel must not take the others down
+            log.exception("adapter %s (%s) failed to start", adapter_config.name, adapter_config.kind)
+            self.adapter_failures[adapter_config.name] = f"{type(exc).__name__}: {exc}"
+            return None
+        self.adapters[adapter_config.name] = adapter
+        log.info("adapter %s (%s) started", adapter_config.name, adapter_config.kind)
+        return adapter
+
+    def _stop_adapter(self, name: str, timeout: float) -> None:
+        adapter = self.adapters.pop(name, None)
+        self.adapter_failures.pop(name, None)
+        if self.outbox is not None:
+            self.outbox.remove(name)
+        if adapter is None:
+            return
+        try:
+            with gevent.Timeout(timeout):
+                adapter.stop(timeout)
+        except BaseException as exc:  # keep going; Timeout is a BaseException
+            log.error("adapter %s did not stop cleanly: %s", name, exc)
+        if self.app is not None:
+            AdapterRoutes(self.app, name).retire()
+        log.info("adapter %s stopped", name)
+
+    def _start_adapters(self) -> None:
         for adapter_config in self.loaded.adapters:
-            if not adapter_config.enabled:
-                log.info("adapter %s (%s) is disabled in %s", adapter_config.name, adapter_config.kind, adapter_config.path)
-                continue
-            cls = self.kinds[adapter_config.kind]
-            try:
-                adapter = cls(adapter_config.name, adapter_config.settings, context)
-                adapter.start()
-            except Exception as exc:  # one broken channel must not take the others down
-                log.exception("adapter %s (%s) failed to start", adapter_config.name, adapter_config.kind)
-                self.adapter_failures[adapter_config.name] = f"{type(exc).__name__}: {exc}"
-                continue
-            self.adapters[adapter_config.name] = adapter
-            log.info("adapter %s (%s) started", adapter_config.name, adapter_config.kind)
-        assert self.store is not None
+            self._start_adapter(adapter_config)
+        assert self.store is not None and self.engine is not None and self.events is not None
         self.outbox = OutboxSender(self.store, self.events, {n: a.deliver for n, a in self.adapters.items()},
                                    self.engine.clock, self.loaded.cic.outbox.backoff_s, self.loaded.cic.outbox.max_attempts)
         self.outbox.start()
+
+    def reload(self) -> dict[str, Any]:
+        """Re-read and validate cic.toml and channels/*.toml; apply them only if all is valid and
+        nothing that needs a restart changed (otherwise the running configuration stays). Queues,
+        agents, routing, cases and surveys take the new settings at once; only the adapters that
+        changed are stopped (their work drained), started or restarted."""
+        now = self.engine.clock.now() if self.engine else None
+        try:
+            new = load_config(self.loaded.path, self.kinds)
+            change = plan_reload(self.loaded, new)
+            if change.problems:
+                raise ConfigError(list(change.problems))
+        except ConfigError as exc:
+            self.last_reload = {"ok": False, "at": now, "problems": [str(p) for p in exc.problems]}
+            log.error("reload refused (%d problem(s)); the running configuration stays:\n  %s", len(exc.problems),
+                      "\n  ".join(str(p) for p in exc.problems))
+            return self.last_reload
+        assert self.engine is not None and self.router is not None and self.cases is not None
+        cic = new.cic
+        self.engine.cic = cic
+        self.engine.load_directory()
+        self.router.cic = cic
+        self.router.load_queues()
+        self.cases.settings = cic.cases
+        self.cases.escalate_to = {d.name: d.escalate_to for d in cic.cases.departments}
+        if self.surveys is not None:
+            self.surveys.settings = cic.csat
+        if self.outbox is not None:
+            self.outbox.backoff_s, self.outbox.max_attempts = cic.outbox.backoff_s, cic.outbox.max_attempts
+        self.loaded = new
+        for name in change.stop + tuple(a.name for a in change.restart):
+            self._stop_adapter(name, timeout=10.0)
+        for adapter_config in change.start + change.restart:
+            adapter = self._start_adapter(adapter_config)
+            if adapter is not None and self.outbox is not None:
+                self.outbox.add(adapter_config.name, adapter.deliver)
+        self.reloads += 1
+        self.last_reload = {"ok": True, "at": now, "changes": change.summary}
+        log.info("configuration reloaded: %s", change.summary)
+        return self.last_reload
 
     def adapter_for(self, channel: str) -> tuple[str, str | None] | None:
         """(name, our address) of the first running adapter that sends on a channel."""
@@ -166,6 +235,7 @@ class Node:
             "router": {"running": self.router.running if self.router else False,
                        "passes": self.router.passes if self.router else 0},
             "adapters": adapters,
+            "config": {"path": str(self.loaded.path), "reloads": self.reloads, "last_reload": self.last_reload},
         }
 
     def _healthz(self, request) -> tuple[int, Any]:

@@ -49,7 +49,7 @@ class OutboxSender:
         self.backoff_s = backoff_s
         self.max_attempts = max_attempts
         self._wake: dict[str, Event] = {name: Event() for name in deliverers}
-        self._greenlets: list[gevent.Greenlet] = []
+        self._senders: dict[str, gevent.Greenlet] = {}
         self._unsubscribe: Callable[[], None] | None = None
 
     def start(self) -> None:
@@ -61,12 +61,36 @@ class OutboxSender:
             log.info("outbox: %d message(s) interrupted by the last stop are due again", stuck)
         self._unsubscribe = self.events.subscribe(self._queued)
         # One sender per adapter: a fax that takes minutes to transmit must not hold up an email.
-        self._greenlets = [gevent.spawn(self._run, name) for name in self.deliverers]
+        self._senders = {name: gevent.spawn(self._run, name) for name in self.deliverers}
+
+    def add(self, name: str, deliver: Callable[[OutboundMessage], DeliveryResult]) -> None:
+        """A new or restarted adapter (a reload): its messages are sent from now on, those its
+        previous run was sending included."""
+        self.remove(name)
+        with self.store.connection() as conn:
+            store_outbox.release_stuck(conn, [name])
+        self.deliverers[name] = deliver
+        self._wake[name] = Event()
+        if self._unsubscribe is None:
+            self._unsubscribe = self.events.subscribe(self._queued)
+        self._senders[name] = gevent.spawn(self._run, name)
+
+    def remove(self, name: str, timeout: float = 30.0) -> None:
+        """An adapter is stopping: its sender finishes the message in hand and stops (one still
+        in hand after `timeout` is sent again when the adapter comes back)."""
+        self.deliverers.pop(name, None)
+        wake = self._wake.pop(name, None)
+        if wake is not None:
+            wake.set()
+        sender = self._senders.pop(name, None)
+        if sender is not None:
+            sender.join(timeout)
+            sender.kill()
 
     def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
-        gevent.killall(self._greenlets, timeout=5)
+        gevent.killall(list(self._senders.values()), timeout=5)
 
     def _queued(self, event: RoutingEvent) -> None:
         if event.event == "outbox.queued" and event.data.get("adapter") in self._wake:
@@ -75,9 +99,10 @@ class OutboxSender:
     def _run(self, adapter: str) -> None:
         adapters = [adapter]
         wake = self._wake[adapter]
-        while True:
+        deliver = self.deliverers[adapter]
+        while self.deliverers.get(adapter) is deliver:  # until removed (or replaced) by a reload
             try:
-                while self._send_one(adapters):
+                while self.deliverers.get(adapter) is deliver and self._send_one(adapters):
                     pass
                 with self.store.connection() as conn:
                     due = store_outbox.next_due(conn, adapters)

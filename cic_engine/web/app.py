@@ -56,10 +56,14 @@ class WebApp:
         self.url_map = Map(strict_slashes=False)
         self.handlers: dict[str, Handler] = {}
 
-    def route(self, rule: str, handler: Handler, methods: tuple[str, ...] = ("GET",), websocket: bool = False) -> None:
+    def route(self, rule: str, handler: Handler, methods: tuple[str, ...] = ("GET",), websocket: bool = False) -> str:
+        """Serve `rule` with `handler`; routing a rule again (an adapter restarted by a reload)
+        replaces its handler. Returns the rule's endpoint."""
         endpoint = f"{'|'.join(methods)} {rule}"
-        self.url_map.add(Rule(rule, endpoint=endpoint, methods=list(methods), websocket=websocket))
+        if endpoint not in self.handlers:
+            self.url_map.add(Rule(rule, endpoint=endpoint, methods=list(methods), websocket=websocket))
         self.handlers[endpoint] = handler
+        return endpoint
 
     def __call__(self, environ: dict, start_response) -> Any:
         request = Request(environ)
@@ -95,6 +99,33 @@ class WebApp:
             return result
         status, body = result
         return json_response(status, body)
+
+
+class AdapterRoutes:
+    """What an adapter sees of the web app: it adds routes, and when the adapter is stopped
+    for good (a reload removed it) they answer 404 instead of reaching a stopped adapter."""
+
+    _owned: dict[str, set[str]] = {}
+
+    def __init__(self, app: WebApp, adapter: str):
+        self.app = app
+        self.adapter = adapter
+
+    def route(self, rule: str, handler: Handler, methods: tuple[str, ...] = ("GET",), websocket: bool = False) -> str:
+        endpoint = self.app.route(rule, handler, methods, websocket)
+        self._owned.setdefault(f"{id(self.app)}:{self.adapter}", set()).add(endpoint)
+        return endpoint
+
+    def retire(self) -> None:
+        for endpoint in self._owned.pop(f"{id(self.app)}:{self.adapter}", set()):
+            self.app.handlers[endpoint] = _gone
+
+    def __getattr__(self, name: str):
+        return getattr(self.app, name)  # anything else an adapter uses of the app
+
+
+def _gone(request: Request, **_args) -> Response:
+    return json_response(404, {"error": f"no such resource: {request.path} (its channel was removed)"})
 
 
 def _harden(response: Response) -> None:
