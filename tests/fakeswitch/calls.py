@@ -152,6 +152,13 @@ class SimCall:
             self._sock = socket.create_connection(self.target)
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as mod_event_socket does
         except OSError as exc:
+            if self.direction == "inbound":
+                # The socket application fails and the dialplan goes on to its `park`
+                # (freeswitch/dialplan): the call waits for the engine to take it back.
+                self._sock = None
+                self.parked = True
+                self._emit("CHANNEL_PARK")
+                return
             self.hangup_cause = f"DESTINATION_OUT_OF_ORDER ({exc})"
             self.ended.set()
             return
