@@ -94,3 +94,20 @@ def test_the_ops_view_shows_adapters_and_the_configuration_with_secrets_masked(w
     assert "secret" not in str(ops["config"]["cic.toml"]["database"]).lower()
     assert web.api().login("alice").call("GET", "/api/ops")[0] == 403
     assert web.api().login("sue").call("POST", "/api/ops/reload", {})[0] == 403  # admins only
+
+
+def test_the_board_shows_the_operations_view(web):
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.web.browser import launch
+    from tests.web.test_browser import log_in
+
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_context().new_page()
+        log_in(page, web.base, "sue")
+        page.click("#board-button")
+        expect(page.locator('#ops-board tr[data-adapter="webchat"] td').nth(2)).to_have_text("running")
+        expect(page.locator("#ops-reload")).to_have_text("not reloaded since it started")
+        expect(page.locator("#ops-config")).to_contain_text('"password_hash": "********"')
+        browser.close()

@@ -324,6 +324,28 @@ async function refreshKpis(row) {
   chart.replaceChildren(...parts);
 }
 
+async function refreshOps(row) {
+  let ops;
+  try {
+    ops = await api("GET", "/api/ops");
+  } catch (e) {
+    return;
+  }
+  $("ops-node").textContent = `(node ${ops.node}: ${ops.status})`;
+  $("ops-board").tBodies[0].replaceChildren(...Object.entries(ops.adapters).map(([name, a]) => {
+    const tr = row([name, a.kind || "-", a.ok ? a.state : `${a.state} (not ok)`, a.last_error || "",
+                    Object.entries(a.detail || {}).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`)
+                      .join(", ")]);
+    tr.dataset.adapter = name;
+    tr.dataset.ok = a.ok ? "1" : "";
+    return tr;
+  }));
+  const last = ops.last_reload;
+  $("ops-reload").textContent = last ? `last reload ${when(last.at)}: ${last.ok ? last.changes : "refused: " +
+    last.problems.join("; ")} (${ops.reloads} applied)` : "not reloaded since it started";
+  $("ops-config").textContent = JSON.stringify(ops.config, null, 2);
+}
+
 async function refreshCaseBoard(row) {
   let report;
   try {
@@ -369,6 +391,7 @@ async function refreshBoard() {
   }));
   refreshCaseBoard(row);
   refreshKpis(row);
+  refreshOps(row);
   $("agent-board").tBodies[0].replaceChildren(...board.agents.map((a) => {
     const select = el("select");
     select.append(option("", "—"), option("available", "Available"), option("away", "Away (supervisor)"), option("offline", "Offline"));
