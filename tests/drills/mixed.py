@@ -43,9 +43,79 @@ class Load:
     resends: int = 0  # SMS the SMSC had to offer again
 
 
+class LatencyProxy:
+    """Between the engine and PostgreSQL's unix socket: every chunk either way waits `delay_s`
+    (0 until a drill slows the database down). Plain threads, not greenlets: the test's own
+    blocking calls (the SMSC's control port waits for the engine, which waits for the database)
+    must not stall it."""
+
+    def __init__(self, db_url: str, directory: Path):
+        import socket
+        import threading
+        from urllib.parse import parse_qs, urlsplit
+
+        parts = urlsplit(db_url)
+        query = parse_qs(parts.query)
+        port = parts.port or int(query.get("port", ["5432"])[0])
+        self.target = f"{query['host'][0]}/.s.PGSQL.{port}"
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = str(directory / f".s.PGSQL.{port}")
+        self.url = db_url.replace(f"host={query['host'][0]}", f"host={directory}")
+        self.delay_s = 0.0
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.path)
+        self.listener.listen(64)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.connect(self.target)
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source, sink) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                for end in (source, sink):
+                    try:
+                        end.shutdown(2)
+                    except OSError:
+                        pass
+                return
+            if self.delay_s:
+                time.sleep(self.delay_s)
+            try:
+                sink.sendall(data)
+            except OSError:
+                return
+
+    def stop(self) -> None:
+        import shutil
+
+        self.listener.close()
+        shutil.rmtree(Path(self.path).parent, ignore_errors=True)
+
+
 class MixedCenter:
     def __init__(self, tmp_path: Path, db_url: str):
-        self.tmp_path, self.db_url = tmp_path, db_url
+        self.tmp_path, self.direct_url = tmp_path, db_url
+        # The engine reaches the database through a proxy a drill can slow down; the checks do not.
+        import tempfile
+
+        self.proxy = LatencyProxy(db_url, Path(tempfile.mkdtemp(prefix="cic-pgproxy-")))  # short: a socket path
+        self.db_url = db_url
         self.switch = FakeSwitch().start()
         self.switch.ring_s = 0.02
         self.dovecot = Dovecot().start()
@@ -62,7 +132,7 @@ class MixedCenter:
     def _write_config(self) -> None:
         channels = self.tmp_path / "channels"
         channels.mkdir(exist_ok=True)
-        (self.tmp_path / "cic.toml").write_text(engine_toml("drill-node", self.db_url, self.web_port) + textwrap.dedent("""\
+        (self.tmp_path / "cic.toml").write_text(engine_toml("drill-node", self.proxy.url, self.web_port) + textwrap.dedent("""\
             [outbox]
             backoff_s = 0.3
             [[queues]]
@@ -115,6 +185,7 @@ class MixedCenter:
         self.smtp.stop()
         self.dovecot.remove()
         self.switch.stop()
+        self.proxy.stop()
 
     # The load ---------------------------------------------------------------------------------
 

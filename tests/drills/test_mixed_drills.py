@@ -46,6 +46,10 @@ def _esl_loss(center):
     center.switch.drop_connections()
 
 
+def _slow_database(center):
+    center.proxy.delay_s = 0.01  # 10 ms each way on every exchange with PostgreSQL, from now on
+
+
 def _reload(center):
     sms = center.tmp_path / "channels" / "sms.toml"
     sms.write_text(sms.read_text().replace("timeout_s = 5", "timeout_s = 6"))
@@ -56,7 +60,8 @@ def _reload(center):
 
 DRILLS = {"engine SIGKILL and restart": _engine_kill, "PostgreSQL restart": _postgres_restart,
           "IMAP server restart": _imap_restart, "SMPP server restart": _smpp_restart,
-          "ESL connection loss": _esl_loss, "config reload": _reload}
+          "ESL connection loss": _esl_loss, "slow database (+10 ms each way)": _slow_database,
+          "config reload": _reload}
 
 
 @pytest.mark.parametrize("drill", list(DRILLS))
