@@ -102,6 +102,8 @@ class WebSection(StrictModel):
 class OutboxSection(StrictModel):
     backoff_s: float = Field(30, gt=0, le=3600, description="first retry after a temporary failure; doubles each time")
     max_attempts: int = Field(8, ge=1, le=50, description="after these, a temporary failure is final")
+    lease_s: float = Field(30, ge=1, le=3600, description="a message being sent is another node's to send if its "
+                           "sender has not renewed its lease for this long (the sender died)")
 
 
 CANNED_PLACEHOLDERS = ("customer_name", "agent_name", "ticket", "queue", "channel")

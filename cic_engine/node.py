@@ -163,8 +163,10 @@ class Node:
         for adapter_config in self.loaded.adapters:
             self._start_adapter(adapter_config)
         assert self.store is not None and self.engine is not None and self.events is not None
+        settings = self.loaded.cic.outbox
         self.outbox = OutboxSender(self.store, self.events, {n: a.deliver for n, a in self.adapters.items()},
-                                   self.engine.clock, self.loaded.cic.outbox.backoff_s, self.loaded.cic.outbox.max_attempts)
+                                   self.engine.clock, settings.backoff_s, settings.max_attempts, self.name,
+                                   settings.lease_s)
         self.outbox.start()
 
     def reload(self) -> dict[str, Any]:

@@ -41,13 +41,16 @@ def outbound_message(row: tuple) -> OutboundMessage:
 class OutboxSender:
     def __init__(self, store: Store, events: EventListener,
                  deliverers: dict[str, Callable[[OutboundMessage], DeliveryResult]], clock: Clock | None = None,
-                 backoff_s: float = BACKOFF_S, max_attempts: int = MAX_ATTEMPTS):
+                 backoff_s: float = BACKOFF_S, max_attempts: int = MAX_ATTEMPTS, node: str = "",
+                 lease_s: float = 30.0):
         self.store = store
         self.events = events
         self.deliverers = deliverers
         self.clock = clock or SystemClock()
         self.backoff_s = backoff_s
         self.max_attempts = max_attempts
+        self.node = node
+        self.lease_s = lease_s
         self._wake: dict[str, Event] = {name: Event() for name in deliverers}
         self._senders: dict[str, gevent.Greenlet] = {}
         self._unsubscribe: Callable[[], None] | None = None
@@ -56,7 +59,7 @@ class OutboxSender:
         if not self.deliverers:
             return
         with self.store.connection() as conn:
-            stuck = store_outbox.release_stuck(conn, list(self.deliverers))
+            stuck = store_outbox.release_stuck(conn, list(self.deliverers), self.node)
         if stuck:
             log.info("outbox: %d message(s) interrupted by the last stop are due again", stuck)
         self._unsubscribe = self.events.subscribe(self._queued)
@@ -68,7 +71,7 @@ class OutboxSender:
         previous run was sending included."""
         self.remove(name)
         with self.store.connection() as conn:
-            store_outbox.release_stuck(conn, [name])
+            store_outbox.release_stuck(conn, [name], self.node)
         self.deliverers[name] = deliver
         self._wake[name] = Event()
         if self._unsubscribe is None:
@@ -113,9 +116,18 @@ class OutboxSender:
             wake.wait(timeout=wait)
             wake.clear()
 
+    def _renew(self, outbox_id: int) -> None:
+        while True:
+            gevent.sleep(self.lease_s / 3)
+            try:
+                with self.store.connection() as conn:
+                    store_outbox.renew(conn, outbox_id, self.node, self.clock.now(), self.lease_s)
+            except (psycopg.Error, OSError) as exc:
+                log.warning("outbox %s: lease not renewed (%s)", outbox_id, exc)
+
     def _send_one(self, adapters: list[str]) -> bool:
         with self.store.connection() as conn:
-            row = store_outbox.claim(conn, adapters, self.clock.now())
+            row = store_outbox.claim(conn, adapters, self.clock.now(), self.node, self.lease_s)
         if row is None:
             return False
         outbox_id, attempts, adapter = row[0], row[6], row[3]
@@ -123,11 +135,14 @@ class OutboxSender:
             return self._deliver(row, outbox_id, attempts, adapter)
 
     def _deliver(self, row: tuple, outbox_id: int, attempts: int, adapter: str) -> bool:
+        renewing = gevent.spawn(self._renew, outbox_id)  # a fax may take minutes: the lease must outlive it
         try:
             result = self.deliverers[adapter](outbound_message(row))
         except Exception as exc:  # an adapter bug must not stop the outbox
             log.exception("outbox %s: %s failed", outbox_id, adapter)
             result = DeliveryResult(ok=False, error=f"internal error: {type(exc).__name__}: {exc}", retry=True)
+        finally:
+            renewing.kill()
         now = self.clock.now()
         with self.store.transaction() as conn:
             if result.ok:

@@ -27,14 +27,23 @@ def enqueue(conn: Conn, interaction_id: int, channel: str, adapter: str, recipie
     return row[0]
 
 
-def claim(conn: Conn, adapters: list[str], now: datetime) -> tuple | None:
-    """The next due message for one of these adapters, now `sending`; None when nothing is due."""
+def claim(conn: Conn, adapters: list[str], now: datetime, node: str = "", lease_s: float = 30.0) -> tuple | None:
+    """The next due message for one of these adapters, now `sending` under this node's lease (a
+    message whose sender's lease ran out counts as due); None when nothing is due."""
     return conn.execute(
-        """UPDATE outbox o SET state = 'sending', attempts = o.attempts + 1
-           WHERE o.id = (SELECT id FROM outbox WHERE adapter = ANY(%s) AND state = 'pending' AND next_attempt_at <= %s
+        """UPDATE outbox o SET state = 'sending', attempts = o.attempts + 1, sending_node = %(node)s,
+                              lease_until = %(now)s + make_interval(secs => %(lease)s)
+           WHERE o.id = (SELECT id FROM outbox WHERE adapter = ANY(%(adapters)s)
+                           AND ((state = 'pending' AND next_attempt_at <= %(now)s)
+                                OR (state = 'sending' AND lease_until < %(now)s))
                          ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
            RETURNING o.id, o.interaction_id, o.channel, o.adapter, o.recipient, o.payload, o.attempts, o.external_id""",
-        (adapters, now)).fetchone()
+        {"adapters": adapters, "now": now, "node": node, "lease": lease_s}).fetchone()
+
+
+def renew(conn: Conn, outbox_id: int, node: str, now: datetime, lease_s: float) -> None:
+    conn.execute("""UPDATE outbox SET lease_until = %s + make_interval(secs => %s)
+                    WHERE id = %s AND state = 'sending' AND sending_node = %s""", (now, lease_s, outbox_id, node))
 
 
 def next_due(conn: Conn, adapters: list[str]) -> datetime | None:
@@ -43,11 +52,13 @@ def next_due(conn: Conn, adapters: list[str]) -> datetime | None:
     return row[0] if row else None
 
 
-def release_stuck(conn: Conn, adapters: list[str]) -> int:
-    """At start-up: messages this node was sending when it stopped are due again (the same
-    Message-ID is reused, so a message that did go out is recognised as a duplicate)."""
-    return conn.execute("UPDATE outbox SET state = 'pending' WHERE adapter = ANY(%s) AND state = 'sending'",
-                        (adapters,)).rowcount
+def release_stuck(conn: Conn, adapters: list[str], node: str = "") -> int:
+    """At start-up: messages this node was sending when it stopped are due again at once (the
+    same Message-ID is reused, so a message that did go out is recognised as a duplicate);
+    another node's stay leased to it."""
+    return conn.execute("""UPDATE outbox SET state = 'pending', lease_until = NULL WHERE adapter = ANY(%s)
+                           AND state = 'sending' AND (sending_node IS NULL OR sending_node = %s)""",
+                        (adapters, node)).rowcount
 
 
 def sent(conn: Conn, outbox_id: int, external_id: str | None, now: datetime,

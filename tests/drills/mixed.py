@@ -124,6 +124,7 @@ class MixedCenter:
         self.web_port, self.outbound_port = free_port(), free_port()
         self._write_config()
         self.proc: subprocess.Popen | None = None
+        self.second: subprocess.Popen | None = None
         self.load = Load()
         self.earlier_submits: list[dict] = []  # what an SMSC restart would forget
         self._running = False
@@ -132,12 +133,7 @@ class MixedCenter:
     def _write_config(self) -> None:
         channels = self.tmp_path / "channels"
         channels.mkdir(exist_ok=True)
-        (self.tmp_path / "cic.toml").write_text(engine_toml("drill-node", self.proxy.url, self.web_port) + textwrap.dedent("""\
-            [outbox]
-            backoff_s = 0.3
-            [[queues]]
-            name = "general"
-            """))
+        (self.tmp_path / "cic.toml").write_text(self._cic("drill-node", self.web_port))
         (channels / "pbx.toml").write_text(f'kind = "voice"\noutbound_bind = "127.0.0.1:{self.outbound_port}"\n'
                                            f'esl_port = {self.switch.port}\nring_s = 5\n')
         (channels / "support.toml").write_text(textwrap.dedent(f"""\
@@ -167,6 +163,27 @@ class MixedCenter:
             timeout_s = 5
             """))
 
+    def _cic(self, node: str, web_port: int) -> str:
+        return engine_toml(node, self.proxy.url, web_port) + textwrap.dedent("""\
+            [outbox]
+            backoff_s = 0.3
+            lease_s = 3
+            [[queues]]
+            name = "general"
+            """)
+
+    def start_second_node(self) -> subprocess.Popen:
+        """Another node on the same database with the same channels (its own web port and call
+        socket): it shares the work, and takes over when the first one dies."""
+        other = self.tmp_path / "node-b"
+        (other / "channels").mkdir(parents=True, exist_ok=True)
+        (other / "cic.toml").write_text(self._cic("drill-node-b", free_port()))
+        for path in (self.tmp_path / "channels").glob("*.toml"):
+            text = path.read_text().replace(f"127.0.0.1:{self.outbound_port}", f"127.0.0.1:{free_port()}")
+            (other / "channels" / path.name).write_text(text)
+        self.second = start(other / "cic.toml", log=other / "engine.log")
+        return self.second
+
     # The engine ------------------------------------------------------------------------------
 
     def start_engine(self) -> None:
@@ -179,8 +196,9 @@ class MixedCenter:
 
     def stop(self) -> None:
         self._running = False
-        if self.proc is not None and self.proc.poll() is None:
-            stop(self.proc)
+        for proc in (self.proc, self.second):
+            if proc is not None and proc.poll() is None:
+                stop(proc)
         self.smsc.stop()
         self.smtp.stop()
         self.dovecot.remove()

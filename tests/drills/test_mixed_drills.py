@@ -77,3 +77,18 @@ def test_a_fault_under_mixed_load_loses_and_doubles_nothing(center, drill):
     assert result["duplicates"] == 0, result
     assert result["replies_lost"] == 0 and result["replies_pending"] == 0 and result["replies_doubled"] == 0, result
     assert result["failed_without_reason"] == 0, result
+
+
+def test_two_nodes_one_killed_the_other_takes_over_its_work(center):
+    center.start_second_node()
+    load = center.run_load(contacts=60, every_s=0.1, calls=True)
+    gevent.sleep(2.0)
+    center.kill_engine()  # not restarted: node B carries on alone
+    load.join(timeout=120)
+    result = center.settle()
+    print("\ndrill='two nodes, one SIGKILLed' load='60 contacts, email and SMS every 0.1 s, a call every tenth, "
+          "6 replies' " + " ".join(f"{k}={v}" for k, v in result.items()))
+    assert result["contacts_in"] == 66 and result["stored"] == result["contacts_in"], result
+    assert result["duplicates"] == 0, result
+    assert result["replies_lost"] == 0 and result["replies_pending"] == 0 and result["replies_doubled"] == 0, result
+    assert center.second.poll() is None
