@@ -77,7 +77,12 @@ class LatencyProxy:
             except OSError:
                 return
             upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            upstream.connect(self.target)
+            try:
+                upstream.connect(self.target)
+            except OSError:  # the database is down (a drill restarts it): refuse, as it would
+                client.close()
+                upstream.close()
+                continue
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
