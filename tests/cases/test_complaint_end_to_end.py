@@ -14,9 +14,9 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from cic_engine.sms import alphabet, segments
+from tests.channel_files import MAILBOX, OUR_SMS, email_toml, sms_toml, voice_toml
 from tests.core.test_run import engine_toml, free_port, print_engine_log, start, stop
 from tests.fakeswitch.switch import FakeSwitch
-from tests.mailservers.dovecot import PASSWORD as MAIL_PASSWORD
 from tests.mailservers.dovecot import Dovecot
 from tests.mailservers.smtp import SmtpServer
 from tests.smsc import TestSmsc
@@ -28,8 +28,6 @@ pytestmark = [pytest.mark.timeout(240),
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")]
 CALLER = "+8613800138000"
 EMAIL = "zhang.wei@example.org"
-OUR_SMS = "10690000"
-MAILBOX = "support@example.com"
 
 
 @pytest.fixture
@@ -78,34 +76,9 @@ def engine_config(tmp_path, db_url, web_port, switch, dovecot, smtp, smsc) -> No
         sla_h = 48
         """))
     channels = tmp_path / "channels"
-    (channels / "pbx.toml").write_text(f'kind = "voice"\noutbound_bind = "127.0.0.1:{free_port()}"\n'
-                                       f'esl_port = {switch.port}\nring_s = 5\n')
-    (channels / "support.toml").write_text(textwrap.dedent(f"""\
-        kind = "email"
-        address = "{MAILBOX}"
-        [imap]
-        host = "127.0.0.1"
-        port = {dovecot.port}
-        security = "none"
-        username = "{MAILBOX}"
-        password = "{MAIL_PASSWORD}"
-        idle_renew_s = 5
-        [smtp]
-        host = "127.0.0.1"
-        port = {smtp.port}
-        security = "none"
-        """))
-    (channels / "sms.toml").write_text(textwrap.dedent(f"""\
-        kind = "sms"
-        address = "{OUR_SMS}"
-        region = "CN"
-        [smpp]
-        port = {smsc.port}
-        system_id = "cic"
-        password = "secret"
-        enquire_link_s = 2
-        timeout_s = 5
-        """))
+    (channels / "pbx.toml").write_text(voice_toml(free_port(), switch.port))
+    (channels / "support.toml").write_text(email_toml(dovecot.port, smtp.port))
+    (channels / "sms.toml").write_text(sms_toml(smsc.port))
 
 
 def texts_at_the_smsc(smsc) -> list[str]:

