@@ -192,7 +192,6 @@ class Node:
         self.router.cic = cic
         self.router.load_queues()
         self.cases.settings = cic.cases
-        self.cases.escalate_to = {d.name: d.escalate_to for d in cic.cases.departments}
         if self.surveys is not None:
             self.surveys.settings = cic.csat
         if self.outbox is not None:

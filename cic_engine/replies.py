@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .clock import Clock, SystemClock
-from .fax import document
+from .fax import kind_of
 from .mail.compose import Quoted, new_message_id, quote, reply_subject
 from .store import Store
 from .store import outbox as store_outbox
@@ -104,5 +104,5 @@ def _faxable(text: str, files) -> None:
     if not files and not text.strip():
         raise ReplyRefused("nothing to fax: attach a PDF or write a cover page")
     for f in files:
-        if document.kind_of(f.content) is None:
+        if kind_of(f.content) is None:
             raise ReplyRefused(f"{f.filename} cannot be faxed: attach PDF or TIFF documents")

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .. import logs
 from ..esl.connection import Endpoint, ESLError, InboundConnection
-from ..fax import document, results
+from ..fax import document, kind_of, results
 from ..identity import InvalidIdentity, normalise_phone
 from ..models import (
     AdapterHealth,
@@ -412,7 +412,7 @@ def _documents(outbound: OutboundMessage) -> tuple[list[bytes], str | None]:
     """The reply's files as PDFs (a TIFF becomes one), or why one cannot be faxed."""
     pdfs = []
     for file in outbound.attachments:
-        kind = document.kind_of(file.content)
+        kind = kind_of(file.content)
         if kind == "pdf":
             pdfs.append(file.content)
         elif kind == "tiff":

@@ -54,9 +54,13 @@ class Cases:
     def __init__(self, store: Store, cic: CicConfig, clock: Clock | None = None, replies: Replies | None = None):
         self.store = store
         self.settings = cic.cases
-        self.escalate_to = {d.name: d.escalate_to for d in cic.cases.departments}
         self.clock = clock or SystemClock()
         self.replies = replies
+
+    @property
+    def escalate_to(self) -> dict[str, str | None]:
+        """Each department's lead, from the settings (a reload replaces them)."""
+        return {d.name: d.escalate_to for d in self.settings.departments}
 
     @property
     def enabled(self) -> bool:
@@ -253,33 +257,25 @@ class Cases:
     # The customer ----------------------------------------------------------------------------
 
     def _tell_customer(self, case_id: int, what: str, **values: str) -> None:
-        """The customer hears of their case on their preferred channel, else on the channel of the
-        case's latest interaction (SMS or email after a call), from the configured template; a refusal (opted out, no address)
-        is on the case's timeline, not an error for the agent."""
+        """The customer hears of their case on the channels store_cases.reach orders (after a call:
+        `notify.after_call`), from the configured template; a refusal (opted out, no address) is
+        on the case's timeline, not an error for the agent."""
         template = getattr(self.settings.notify, what, None)
         if not template or self.replies is None:
             return
         now = self.clock.now()
         with self.store.transaction() as conn:
             case = store_cases.get(conn, case_id)
-            linked = store_cases.interactions(conn, case_id)
-            channel, preferred, chat_open = conn.execute(
-                """SELECT i.channel, c.preferred_channel,
-                          EXISTS (SELECT FROM chat_sessions s WHERE s.key = i.conversation_key AND s.ended_at IS NULL)
-                   FROM interactions i JOIN customers c ON c.id = i.customer_id WHERE i.id = %s""",
-                (linked[-1],)).fetchone()
-        assert case is not None
+            route = store_cases.reach(conn, case_id, list(self.settings.notify.after_call))
+        assert case is not None and route is not None  # a case is opened from an interaction
+        interaction_id, tried = route
         text = template.format(case=case_id, title=self._category(case["category"]).title,
                                customer_name=case["customer_name"] or "", question=values.get("question", ""),
                                resolution=values.get("resolution", ""))
-        # Where they asked to hear from us, else where they last were, else what reaches a caller.
-        # Chat only while the customer's chat is open: a closed widget would never show it.
-        tried = list(dict.fromkeys([c for c in (preferred, channel, *self.settings.notify.after_call)
-                                    if c in ("email", "sms") or (c == "chat" and chat_open)]))
         problems = []
         for option in tried:
             try:
-                outbox_id = self.replies.reply(linked[-1], text, kind=f"case_{what}", quote_previous=False,
+                outbox_id = self.replies.reply(interaction_id, text, kind=f"case_{what}", quote_previous=False,
                                                channel=option, subject=f"Your case #{case_id}")
             except ReplyRefused as exc:
                 problems.append(f"{option}: {exc}")

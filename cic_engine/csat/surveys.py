@@ -20,6 +20,7 @@ from ..models import InboundContact, IngestResult
 from ..replies import Replies, ReplyRefused
 from ..routing.events import RoutingEvent
 from ..store import Store
+from ..store import cases as store_cases
 from ..store import customers as store_customers
 from ..store.routing import record
 from .settings import CsatSection
@@ -74,21 +75,16 @@ class Surveys:
         return survey_id
 
     def ask_case(self, case_id: int) -> int | None:
-        """After a case's resolution: on the customer's preferred channel, else the channel of the
-        case's latest interaction, else SMS or email."""
+        """After a case's resolution: on the channels the case's notices use (store_cases.reach),
+        SMS or email after a call."""
         with self.store.transaction() as conn:
-            row = conn.execute(
-                """SELECT ci.interaction_id, i.channel, cu.preferred_channel FROM case_interactions ci
-                   JOIN interactions i ON i.id = ci.interaction_id JOIN customers cu ON cu.id = i.customer_id
-                   WHERE ci.case_id = %s ORDER BY ci.linked_at DESC, ci.interaction_id DESC LIMIT 1""",
-                (case_id,)).fetchone()
-        if row is None:
+            route = store_cases.reach(conn, case_id, ["sms", "email"])
+        if route is None:
             return None
-        interaction_id, channel, preferred = row
+        interaction_id, channels = route
         survey_id = self._claim(interaction_id, case_id, exclude_voice=False)
         if survey_id is not None:
-            options = [c for c in (preferred, channel, "sms", "email") if c in ("sms", "email", "chat")]
-            self._send(interaction_id, survey_id, list(dict.fromkeys(options)))
+            self._send(interaction_id, survey_id, list(channels))
         return survey_id
 
     def _claim(self, interaction_id: int, case_id: int | None, exclude_voice: bool) -> int | None:

@@ -43,15 +43,6 @@ class FaxPages:
     station_id: str | None  # what spandsp wrote as the ImageDescription: the sender's station id
 
 
-def kind_of(content: bytes) -> str | None:
-    """"pdf" or "tiff" by the file's first bytes (its name and claimed type may say anything)."""
-    if content.startswith(b"%PDF-"):
-        return "pdf"
-    if content[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    return None
-
-
 def read_tiff(data: bytes) -> FaxPages:
     """Every page decoded once, so a truncated or corrupt file is found here, not in the inbox."""
     if not data:

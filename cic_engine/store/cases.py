@@ -76,6 +76,24 @@ def open_for_customer(conn: Conn, customer_id: int) -> list[dict[str, Any]]:
     return [_case(r) for r in rows]
 
 
+def reach(conn: Conn, case_id: int, fallbacks: list[str]) -> tuple[int, list[str]] | None:
+    """How to reach the case's customer: the case's latest interaction (what a message is sent on)
+    and the channels to try in order: where they asked to hear from us, where they last were,
+    then `fallbacks` (what reaches a caller). A chat only while it is open: a closed widget would
+    never show it. None for a case with no interaction."""
+    row = conn.execute(
+        """SELECT ci.interaction_id, i.channel, cu.preferred_channel,
+                  EXISTS (SELECT FROM chat_sessions s WHERE s.key = i.conversation_key AND s.ended_at IS NULL)
+           FROM case_interactions ci JOIN interactions i ON i.id = ci.interaction_id
+           JOIN customers cu ON cu.id = i.customer_id
+           WHERE ci.case_id = %s ORDER BY ci.linked_at DESC, ci.interaction_id DESC LIMIT 1""", (case_id,)).fetchone()
+    if row is None:
+        return None
+    interaction_id, channel, preferred, chat_open = row
+    channels = [c for c in (preferred, channel, *fallbacks) if c in ("email", "sms") or (c == "chat" and chat_open)]
+    return interaction_id, list(dict.fromkeys(channels))
+
+
 def interactions(conn: Conn, case_id: int) -> list[int]:
     return [r[0] for r in conn.execute("SELECT interaction_id FROM case_interactions WHERE case_id = %s "
                                        "ORDER BY linked_at, interaction_id", (case_id,)).fetchall()]

@@ -55,6 +55,7 @@ class WebApp:
     def __init__(self) -> None:
         self.url_map = Map(strict_slashes=False)
         self.handlers: dict[str, Handler] = {}
+        self.adapter_endpoints: dict[str, set[str]] = {}  # adapter -> the endpoints it routed
 
     def route(self, rule: str, handler: Handler, methods: tuple[str, ...] = ("GET",), websocket: bool = False) -> str:
         """Serve `rule` with `handler`; routing a rule again (an adapter restarted by a reload)
@@ -105,19 +106,17 @@ class AdapterRoutes:
     """What an adapter sees of the web app: it adds routes, and when the adapter is stopped
     for good (a reload removed it) they answer 404 instead of reaching a stopped adapter."""
 
-    _owned: dict[str, set[str]] = {}
-
     def __init__(self, app: WebApp, adapter: str):
         self.app = app
         self.adapter = adapter
 
     def route(self, rule: str, handler: Handler, methods: tuple[str, ...] = ("GET",), websocket: bool = False) -> str:
         endpoint = self.app.route(rule, handler, methods, websocket)
-        self._owned.setdefault(f"{id(self.app)}:{self.adapter}", set()).add(endpoint)
+        self.app.adapter_endpoints.setdefault(self.adapter, set()).add(endpoint)
         return endpoint
 
     def retire(self) -> None:
-        for endpoint in self._owned.pop(f"{id(self.app)}:{self.adapter}", set()):
+        for endpoint in self.app.adapter_endpoints.pop(self.adapter, set()):
             self.app.handlers[endpoint] = _gone
 
     def __getattr__(self, name: str):

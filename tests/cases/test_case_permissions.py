@@ -153,15 +153,12 @@ def test_supervisors_hear_live_of_a_case_breaching_its_sla_and_its_escalation(st
 
 
 def test_the_supervisor_board_shows_cases_at_risk_in_the_browser(start_web, store):
-    import os
 
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.web.browser import CHROMIUM, launch, screenshot
+    from tests.web.browser import launch, screenshot
     from tests.web.test_browser import log_in
 
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM}")
     fast = CASES.replace('title = "Billing complaint"\ndepartment = "billing"\n',
                          'title = "Billing complaint"\ndepartment = "billing"\nsla_h = 0.001\n')
     web = start_web(cic_extra="[cases]\nsla_check_s = 0.2\n" + fast)
