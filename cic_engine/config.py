@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from .cases.settings import CasesSection, check_placeholders
 from .csat.settings import CsatSection
+from .outbound.settings import CampaignSettings, OutboundSection
 from .routing.settings import (
     NAME_PATTERN,
     AgentSeed,
@@ -135,6 +136,8 @@ class CicConfig(StrictModel):
     inbox: InboxSection = Field(default_factory=InboxSection)
     cases: CasesSection = Field(default_factory=CasesSection)
     csat: CsatSection = Field(default_factory=CsatSection)
+    outbound: OutboundSection = Field(default_factory=OutboundSection)
+    campaigns: list[CampaignSettings] = Field(default_factory=list)
     queues: list[QueueConfig] = Field(default_factory=lambda: [QueueConfig(name="general")])
     agents: list[AgentSeed] = Field(default_factory=list)
 
@@ -234,6 +237,7 @@ def _cross_checks(path: Path, cic: CicConfig) -> list[ConfigProblem]:
         )
     for i, queue in enumerate(cic.queues):
         problems.extend(_queue_references(path, f"queues[{i}]", queue, names))
+    problems.extend(_campaign_checks(path, cic, names))
     logins: list[str] = []
     for i, agent in enumerate(cic.agents):
         if agent.login in logins:
@@ -246,6 +250,24 @@ def _cross_checks(path: Path, cic: CicConfig) -> list[ConfigProblem]:
                 problems.append(
                     ConfigProblem(file=str(path), key=f"agents[{i}].queues[{j}]", problem=f"no queue named {queue!r}")
                 )
+    return problems
+
+
+def _campaign_checks(path: Path, cic: CicConfig, queues: list[str]) -> list[ConfigProblem]:
+    problems = []
+    seen: list[str] = []
+    for i, campaign in enumerate(cic.campaigns):
+        key = f"campaigns[{i}]"
+        if campaign.name in seen:
+            problems.append(ConfigProblem(file=str(path), key=f"{key}.name", problem=f"duplicate campaign {campaign.name!r}"))
+        seen.append(campaign.name)
+        if campaign.queue is not None and campaign.queue not in queues:
+            problems.append(ConfigProblem(file=str(path), key=f"{key}.queue", problem=f"no queue named {campaign.queue!r}"))
+        if campaign.contacts_csv is not None:
+            csv_path = Path(campaign.contacts_csv)
+            csv_path = csv_path if csv_path.is_absolute() else path.parent / csv_path
+            if not csv_path.is_file():
+                problems.append(ConfigProblem(file=str(path), key=f"{key}.contacts_csv", problem=f"no such file: {csv_path}"))
     return problems
 
 

@@ -19,6 +19,7 @@ from .csat.surveys import Surveys
 from .engine import Engine
 from .metrics import metrics_endpoint
 from .models import AdapterHealth
+from .outbound.dialer import Dialer
 from .outbox import OutboxSender
 from .reload import plan as plan_reload
 from .replies import Replies
@@ -30,6 +31,7 @@ from .store.embedded import EmbeddedPostgres
 from .web.app import AdapterRoutes, WebApp
 from .web.auth import Auth, LoginThrottle
 from .web.call_api import CallApi
+from .web.campaigns_api import CampaignsApi
 from .web.cases_api import CasesApi
 from .web.inbox_api import InboxApi
 from .web.live import AgentStream
@@ -60,6 +62,7 @@ class Node:
         self.cases: Cases | None = None
         self.surveys: Surveys | None = None
         self._sla_watch: gevent.Greenlet | None = None
+        self.dialer: Dialer | None = None
         self.stopped = Event()
         self.reloads = 0
         self.last_reload: dict[str, Any] | None = None
@@ -93,8 +96,14 @@ class Node:
             self.engine.before_ingest.append(self.surveys.classify)
             self.engine.after_ingest.append(self.surveys.answered)
             self.events.subscribe(self.surveys.on_event)
+        self.dialer = Dialer(self.store, cic.outbound, self.engine.clock, self.name, cic.engine.phone_region,
+                             adapter_for=self.adapter_for, voice=self._voice_adapter,
+                             default_queue=cic.engine.default_queue)
+        self.engine.after_ingest.append(self.dialer.link_replies)
         self.app = self._web_app()
         self._start_adapters()
+        self.dialer.load_config(cic.campaigns, self._queue_ids(), self.loaded.base_dir)
+        self.dialer.start()
         if self.cases.enabled:
             self._sla_watch = gevent.spawn(self.cases.watch, cic.cases.sla_check_s)
         self.web = WSGIServer(cic.web.address, self.app, log=None, error_log=logging.getLogger("cic_engine.web"),
@@ -116,6 +125,8 @@ class Node:
         SupervisorApi(self.store, auth, self.routing).mount(app)
         CallApi(self.store, auth, CallControl(self.store, self.engine.clock)).mount(app)
         CasesApi(self.store, auth, self.cases).mount(app)
+        assert self.dialer is not None
+        CampaignsApi(self.store, auth, self.dialer, self._queue_ids, CallControl(self.store, self.engine.clock)).mount(app)
         AgentStream(self.store, auth, self.events).mount(app)
         Pages().mount(app)
         return app
@@ -194,6 +205,8 @@ class Node:
         self.cases.settings = cic.cases
         if self.surveys is not None:
             self.surveys.settings = cic.csat
+        if self.dialer is not None:
+            self.dialer.section = cic.outbound
         if self.outbox is not None:
             self.outbox.backoff_s, self.outbox.max_attempts = cic.outbox.backoff_s, cic.outbox.max_attempts
         self.loaded = new
@@ -203,10 +216,20 @@ class Node:
             adapter = self._start_adapter(adapter_config)
             if adapter is not None and self.outbox is not None:
                 self.outbox.add(adapter_config.name, adapter.deliver)
+        if self.dialer is not None:
+            self.dialer.load_config(cic.campaigns, self._queue_ids(), new.base_dir)
         self.reloads += 1
         self.last_reload = {"ok": True, "at": now, "changes": change.summary}
         log.info("configuration reloaded: %s", change.summary)
         return self.last_reload
+
+    def _queue_ids(self) -> dict[str, int]:
+        assert self.router is not None
+        return dict(self.router.queues.ids)
+
+    def _voice_adapter(self):
+        """The voice adapter campaigns dial through on this node (the first one running)."""
+        return next((a for a in self.adapters.values() if a.kind == "voice"), None)
 
     def adapter_for(self, channel: str) -> tuple[str, str | None] | None:
         """(name, our address) of the first running adapter that sends on a channel."""
@@ -256,6 +279,8 @@ class Node:
             self.outbox.stop()
         if self._sla_watch is not None:
             self._sla_watch.kill()
+        if self.dialer is not None:
+            self.dialer.stop()
         for name, adapter in list(self.adapters.items()):
             try:
                 with gevent.Timeout(timeout):

@@ -59,7 +59,7 @@ class OutboxSender:
         if not self.deliverers:
             return
         with self.store.connection() as conn:
-            stuck = store_outbox.release_stuck(conn, list(self.deliverers), self.node)
+            stuck = store_outbox.release_stuck(conn, list(self.deliverers), self.node, self.clock.now())
         if stuck:
             log.info("outbox: %d message(s) interrupted by the last stop are due again", stuck)
         self._unsubscribe = self.events.subscribe(self._queued)
@@ -71,7 +71,7 @@ class OutboxSender:
         previous run was sending included."""
         self.remove(name)
         with self.store.connection() as conn:
-            store_outbox.release_stuck(conn, [name], self.node)
+            store_outbox.release_stuck(conn, [name], self.node, self.clock.now())
         self.deliverers[name] = deliver
         self._wake[name] = Event()
         if self._unsubscribe is None:

@@ -7,13 +7,14 @@ from pathlib import Path
 
 from .config import CicConfig
 from .models import PUBLIC_MODELS
+from .outbound.settings import CampaignSettings
 from .routing.events import RoutingEvent
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas" / "json"
 
 
 def render_schemas() -> dict[str, str]:
-    models = (*PUBLIC_MODELS, RoutingEvent, CicConfig)
+    models = (*PUBLIC_MODELS, RoutingEvent, CicConfig, CampaignSettings)
     return {
         f"{model.__name__}.json": json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n"
         for model in models

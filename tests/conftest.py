@@ -1,4 +1,5 @@
-"""Shared fixtures: a real PostgreSQL (the embedded one) per test worker, a fresh database per test."""
+"""Shared fixtures: a real PostgreSQL (the embedded one) per test worker, a fresh database per
+test, and the real mail and SMPP servers the channel tests run against."""
 
 from __future__ import annotations
 
@@ -108,3 +109,33 @@ def engine(store, cic_config, clock) -> Engine:
     e = Engine(store, cic_config, clock)
     e.load_directory()
     return e
+
+
+@pytest.fixture
+def dovecot():
+    """A real Dovecot IMAP server on loopback, its mailboxes in a temporary directory."""
+    from tests.mailservers.dovecot import Dovecot
+
+    server = Dovecot().start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def smtp():
+    """A real aiosmtpd SMTP server on loopback that keeps what it receives."""
+    from tests.mailservers.smtp import SmtpServer
+
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smsc():
+    """The test SMSC (smpp34's SMPP server) in its own process."""
+    from tests.smsc import TestSmsc
+
+    server = TestSmsc().start()
+    yield server
+    server.stop()

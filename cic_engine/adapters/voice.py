@@ -39,6 +39,7 @@ from ..routing.service import RoutingError
 from ..store import calls as store_calls
 from . import AdapterContext
 from .ivr import run_ivr
+from .voice_campaign import ATTEMPT_VARIABLE, CampaignCalls
 from .voice_config import VoiceConfig
 from .voice_controls import CallSession, ControlDesk, ControlRefused
 from .voice_conversation import Conversations
@@ -74,7 +75,7 @@ RECLAIMED = "cic_reclaimed"  # channel variable: the call was handed back after 
 DTMF = "caller.dtmf"  # a key the waiting caller pressed, put among the routing events of the wait
 
 
-class VoiceAdapter(Conversations, OutboundCalls):
+class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls):
     kind: ClassVar[str] = "voice"
     Config: ClassVar[type[BaseModel]] = VoiceConfig
 
@@ -91,6 +92,8 @@ class VoiceAdapter(Conversations, OutboundCalls):
         self._waiting: dict[int, Queue[RoutingEvent | None]] = {}  # interaction -> its offers
         self._unsubscribe = None
         self._logins: dict[int, str] = {}
+        self._reports = {}  # campaign attempt -> the pacer's ear for its outcome
+        self._reconciled = False
         self.calls_handled = 0
         self.reclaimed = 0
 
@@ -106,6 +109,7 @@ class VoiceAdapter(Conversations, OutboundCalls):
         self._unsubscribe = self.context.events.subscribe(self._routing_event)
         self.server.start()
         self.esl.on_connected.append(self._reclaim_parked_calls)
+        self.esl.on_connected.append(self.reconcile_campaign_calls)
         self.esl.on_event.append(self._parked)
         self.esl.on_event.append(self._leg_ended)
         self.esl.start()
@@ -156,7 +160,7 @@ class VoiceAdapter(Conversations, OutboundCalls):
     def _routing_event(self, event: RoutingEvent) -> None:
         interaction_id = event.interaction_id
         if event.event == "call.command":
-            if event.data.get("action") == "click_to_call" or interaction_id in self.desk.sessions:
+            if event.data.get("action") in ("click_to_call", "campaign_dial") or interaction_id in self.desk.sessions:
                 gevent.spawn(self._run_command, int(event.data["command_id"]))
         elif interaction_id in self._waiting:
             if event.event == "interaction.offered" or _routed_to(event, "voicemail") or _routed_to(event, "callback"):
@@ -191,6 +195,9 @@ class VoiceAdapter(Conversations, OutboundCalls):
         self.calls_handled += 1
         if call.variable("cic_dial"):
             self._agent_first(call)
+            return
+        if call.variable(ATTEMPT_VARIABLE):
+            self._campaign_answered(call)
             return
         route: dict = {"queue": self.config.queue}
         try:

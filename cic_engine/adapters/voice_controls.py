@@ -89,6 +89,8 @@ class ControlDesk:
     def run(self, command: CallCommand) -> dict[str, Any]:
         if command.action == "click_to_call":
             return self.adapter.click_to_call(command)
+        if command.action == "campaign_dial":
+            return self.adapter.campaign_dial(command)
         session = self.sessions.get(command.interaction_id or 0)
         if session is None:
             raise ControlRefused(f"interaction {command.interaction_id} has no live call here")

@@ -54,10 +54,10 @@ class OutboundCalls:
             raise ControlRefused(f"your phone did not answer: {exc}") from None
         return {"interaction_id": interaction_id, "agent_uuid": agent_uuid, "number": number}
 
-    def _ring_agent(self, interaction_id: int, agent_id: int, number: str, kind: str) -> str:
+    def _ring_agent(self, interaction_id: int, agent_id: int, number: str, kind: str, extra: str = "") -> str:
         return self.desk.originate(
             self.desk.agent_phone(self._login(agent_id)), f"'socket:{self.config.outbound_bind} async full' inline",
-            f"cic_interaction={interaction_id},cic_agent_id={agent_id},cic_dial={number},cic_kind={kind},")
+            f"cic_interaction={interaction_id},cic_agent_id={agent_id},cic_dial={number},cic_kind={kind},{extra}")
 
     def _agent_first(self, call: OutboundCall) -> None:
         """Our socket holds the agent's leg of a call we make: then the customer's phone rings."""
@@ -84,8 +84,11 @@ class OutboundCalls:
             result = call.run("bridge", f"{{call_timeout={self.config.ring_s},origination_uuid={customer_uuid},"
                                         f"origination_caller_id_number={caller_id},cic_interaction={interaction_id}}}"
                                         f"{self.config.number_endpoint.format(number=number)}")
-            if result.get("variable_originate_disposition", "SUCCESS") != "SUCCESS":
-                why = result.get("variable_originate_disposition")
+            disposition = result.get("variable_originate_disposition", "SUCCESS")
+            if kind == "preview":
+                self._preview_result(call, disposition)
+            if disposition != "SUCCESS":
+                why = disposition
                 routing.note(interaction_id, "customer_not_reached", agent_id=agent_id, data={"number": number, "why": why})
                 self._finish(session, outcome="not reached")
             else:

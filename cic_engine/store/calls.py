@@ -10,7 +10,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from . import Conn
-from .customers import find_id_by_identity, lock_identity
+from .customers import find_or_create
 
 
 @dataclass(frozen=True)
@@ -125,18 +125,7 @@ def start_outbound(conn: Conn, agent_id: int, number: str, queue_id: int | None,
     """An outbound call an agent makes (click-to-call): the customer of the number (created if
     nobody has it), an active interaction held by the agent in the voice slot. None when the
     agent is not available with a free voice slot."""
-    lock_identity(conn, "phone", number)
-    customer_id = find_id_by_identity(conn, "phone", number)
-    if customer_id is None:
-        customer_id = conn.execute(
-            """WITH c AS (INSERT INTO customers (display_name, created_at, updated_at) VALUES (%(n)s, %(now)s, %(now)s)
-                          RETURNING id),
-                    i AS (INSERT INTO customer_identities (customer_id, kind, value, created_at)
-                          SELECT id, 'phone', %(n)s, %(now)s FROM c),
-                    t AS (INSERT INTO timeline_events (at, kind, customer_id, data)
-                          SELECT %(now)s, 'customer_created', id, jsonb_build_object('identity', 'phone:' || %(n)s)
-                          FROM c)
-               SELECT id FROM c""", {"n": number, "now": now}).fetchone()[0]
+    customer_id, _ = find_or_create(conn, "phone", number, number, now)
     row = conn.execute(_START_OUTBOUND, {"a": agent_id, "endpoint": endpoint, "q": queue_id, "c": customer_id,
                                          "now": now, "subject": f"Call to {number}", "number": number,
                                          "actor": actor}).fetchone()

@@ -34,6 +34,25 @@ def find_id_by_identity(conn: Conn, kind: str, value: str) -> int | None:
     return row[0] if row else None
 
 
+def find_or_create(conn: Conn, kind: str, value: str, display_name: str | None, now: datetime) -> tuple[int, bool]:
+    """The customer of an identity, created with it when nobody has it: (id, created). Takes
+    the identity's lock, so ingest and other creators wait for each other."""
+    lock_identity(conn, kind, value)
+    customer_id = find_id_by_identity(conn, kind, value)
+    if customer_id is not None:
+        return customer_id, False
+    customer_id = conn.execute(
+        """WITH c AS (INSERT INTO customers (display_name, created_at, updated_at) VALUES (%(name)s, %(now)s, %(now)s)
+                      RETURNING id),
+                i AS (INSERT INTO customer_identities (customer_id, kind, value, created_at)
+                      SELECT id, %(kind)s, %(value)s, %(now)s FROM c),
+                t AS (INSERT INTO timeline_events (at, kind, customer_id, data)
+                      SELECT %(now)s, 'customer_created', id, jsonb_build_object('identity', %(kind)s || ':' || %(value)s)
+                      FROM c)
+           SELECT id FROM c""", {"kind": kind, "value": value, "name": display_name, "now": now}).fetchone()[0]
+    return customer_id, True
+
+
 def get(conn: Conn, customer_id: int) -> Customer:
     row = conn.execute(
         """SELECT id, display_name, tier, notes, opted_out_channels, created_at, merged_into, preferred_channel

@@ -24,15 +24,16 @@ def visible(conn: Conn, principal: Principal, interaction_id: int) -> bool:
     return bool(row and row[0])
 
 
+_SUMMARY_COLUMNS = 14
 _SUMMARY = """i.id, i.channel, i.direction, i.state, q.name, i.subject, i.created_at, i.last_message_at,
-              i.offer_expires_at, i.customer_id, c.display_name, c.tier,
+              i.offer_expires_at, i.customer_id, c.display_name, c.tier, i.campaign_id,
               (SELECT p.body FROM messages m JOIN message_parts p ON p.message_id = m.id AND p.seq = 1
                WHERE m.interaction_id = i.id ORDER BY m.id DESC LIMIT 1)"""
 
 
 def _summary(row: tuple) -> dict[str, Any]:
     keys = ("id", "channel", "direction", "state", "queue", "subject", "created_at", "last_message_at",
-            "offer_expires_at", "customer_id", "customer_name", "tier", "last_text")
+            "offer_expires_at", "customer_id", "customer_name", "tier", "campaign_id", "last_text")
     summary = dict(zip(keys, row, strict=True))
     summary["last_text"] = (summary["last_text"] or "")[:200]
     return summary
@@ -59,8 +60,9 @@ def interaction(conn: Conn, interaction_id: int) -> dict[str, Any] | None:
         (interaction_id,)).fetchone()
     if row is None:
         return None
-    view = _summary(row[:13])
-    view.update(assigned_agent=row[13], disposition=row[14], offered_to=list(row[15]), assigned_agent_id=row[16])
+    n = _SUMMARY_COLUMNS
+    view = _summary(row[:n])
+    view.update(assigned_agent=row[n], disposition=row[n + 1], offered_to=list(row[n + 2]), assigned_agent_id=row[n + 3])
     return view
 
 
@@ -98,7 +100,7 @@ def customer_history(conn: Conn, customer_id: int, limit: int = 50) -> list[dict
             JOIN customers c ON c.id = i.customer_id
             WHERE i.customer_id = %s ORDER BY i.last_message_at DESC, i.id DESC LIMIT %s""",  # noqa: S608 - constant
         (customer_id, limit)).fetchall()
-    return [{**_summary(r[:13]), "recordings": [x for x in r[13] if x]} for r in rows]
+    return [{**_summary(r[:_SUMMARY_COLUMNS]), "recordings": [x for x in r[_SUMMARY_COLUMNS] if x]} for r in rows]
 
 
 def attachment(conn: Conn, attachment_id: int) -> tuple[int, str, str, bytes, bool] | None:

@@ -3,7 +3,7 @@ channel adapter, retried with backoff; every send and failure is on the timeline
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -35,7 +35,7 @@ def claim(conn: Conn, adapters: list[str], now: datetime, node: str = "", lease_
                               lease_until = %(now)s + make_interval(secs => %(lease)s)
            WHERE o.id = (SELECT id FROM outbox WHERE adapter = ANY(%(adapters)s)
                            AND ((state = 'pending' AND next_attempt_at <= %(now)s)
-                                OR (state = 'sending' AND lease_until < %(now)s))
+                                OR (state = 'sending' AND lease_until < %(now)s AND NOT (payload ? 'at_most_once')))
                          ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
            RETURNING o.id, o.interaction_id, o.channel, o.adapter, o.recipient, o.payload, o.attempts, o.external_id""",
         {"adapters": adapters, "now": now, "node": node, "lease": lease_s}).fetchone()
@@ -52,13 +52,28 @@ def next_due(conn: Conn, adapters: list[str]) -> datetime | None:
     return row[0] if row else None
 
 
-def release_stuck(conn: Conn, adapters: list[str], node: str = "") -> int:
+INTERRUPTED = ("its sending was interrupted (the node stopped) and it may have gone out: not sent again, so "
+               "that nobody gets it twice")
+
+
+def release_stuck(conn: Conn, adapters: list[str], node: str = "", now: datetime | None = None) -> int:
     """At start-up: messages this node was sending when it stopped are due again at once (the
     same Message-ID is reused, so a message that did go out is recognised as a duplicate);
-    another node's stay leased to it."""
+    another node's stay leased to it. A message sent at most once (a campaign's) fails instead,
+    as do such messages of a node whose lease ran out: SMPP, for one, cannot tell whether a
+    submit the node never heard the answer to was taken."""
+    interrupted = conn.execute(
+        """UPDATE outbox SET state = 'failed', last_error = %s, lease_until = NULL
+           WHERE adapter = ANY(%s) AND state = 'sending' AND payload ? 'at_most_once'
+             AND (sending_node IS NULL OR sending_node = %s OR lease_until < %s)
+           RETURNING id, interaction_id, channel""", (INTERRUPTED, adapters, node, now or datetime.now(UTC))).fetchall()
+    for outbox_id, interaction_id, channel in interrupted:
+        conn.execute("SELECT cic_record('delivery_failed', now(), customer_id, id, NULL, NULL, %s) FROM interactions "
+                     "WHERE id = %s", (Jsonb({"outbox_id": outbox_id, "channel": channel, "error": INTERRUPTED}),
+                                       interaction_id))
     return conn.execute("""UPDATE outbox SET state = 'pending', lease_until = NULL WHERE adapter = ANY(%s)
                            AND state = 'sending' AND (sending_node IS NULL OR sending_node = %s)""",
-                        (adapters, node)).rowcount
+                        (adapters, node)).rowcount + len(interrupted)
 
 
 def sent(conn: Conn, outbox_id: int, external_id: str | None, now: datetime,

@@ -11,8 +11,7 @@ from cic_engine.config import CicConfig
 from cic_engine.routing.router import Router
 from cic_engine.routing.service import Routing
 from tests.core.test_run import engine_toml, print_engine_log, start, stop
-from tests.mailservers.dovecot import PASSWORD, Dovecot
-from tests.mailservers.smtp import SmtpServer
+from tests.mailservers.dovecot import PASSWORD
 
 MAILBOX = "support@example.com"
 
@@ -23,18 +22,6 @@ def routing(store):
     return Routing(Router(store, CicConfig.model_validate({"queues": [{"name": "general"}]})))
 
 
-@pytest.fixture
-def dovecot():
-    server = Dovecot().start()
-    yield server
-    server.remove()
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -133,7 +133,7 @@ class SimCall:
                 if k not in present and k.startswith(("Application", "DTMF", "variable_", "Other-Leg", "Bridge-"))]
         return out
 
-    def _emit(self, name: str, extra: dict[str, str] | None = None) -> None:
+    def _emit(self, name: str, extra: dict[str, str] | None = None, subclass: str | None = None) -> None:
         now = datetime.now(UTC)
         values = {
             **self._channel_values(), **(extra or {}),
@@ -144,8 +144,12 @@ class SimCall:
         template = EVENT_TEMPLATES.get(name) or [
             (k, name if k == "Event-Name" else v) for k, v in EVENT_TEMPLATES["CHANNEL_ANSWER"]]
         headers = self._fill(template, values)
+        if subclass:
+            # switch_event_create_subclass puts Event-Subclass first; a module adds its own headers last.
+            headers = [("Event-Subclass", subclass), *headers, *((k, v) for k, v in (extra or {}).items()
+                                                                 if k not in dict(headers))]
         self._send(wire.plain_event(headers))
-        self.switch.emit_headers(name, headers)
+        self.switch.emit_headers(name, headers, subclass=subclass)
 
     def _run(self) -> None:
         try:
@@ -256,6 +260,12 @@ class SimCall:
         elif app == "hangup":
             self._hangup(arg or "NORMAL_CLEARING")
             return
+        elif app == "avmd_start":
+            # mod_avmd listens in the background; on a machine its greeting ends with a beep.
+            if self.switch.phones.get(self.destination) == "machine":
+                gevent.spawn_later(self.switch.greeting_s, self._beep)
+        elif app == "avmd_stop":
+            pass
         elif app == "record":
             self._record(arg.split()[0])
         elif app == "bridge":
@@ -276,8 +286,9 @@ class SimCall:
         gevent.sleep(self.switch.ring_s)
         if self.ended.is_set():
             return None
-        if behaviour != "answer":
-            self.variables["originate_disposition"] = "USER_BUSY" if behaviour == "busy" else "NO_ANSWER"
+        if behaviour not in ("answer", "machine"):
+            self.variables["originate_disposition"] = {"busy": "USER_BUSY", "invalid": "UNALLOCATED_NUMBER"}.get(
+                behaviour, "NO_ANSWER")
             return "_none_"
         leg = self.switch.new_leg(endpoint, variables)
         self._unlinked.clear()
@@ -290,6 +301,14 @@ class SimCall:
         self.variables["originate_disposition"] = "SUCCESS"
         self.variables["bridge_hangup_cause"] = "NORMAL_CLEARING"
         return "_none_"
+
+    def _beep(self) -> None:
+        if self.ended.is_set():
+            return
+        self.variables["avmd_detect"] = "TRUE"
+        self._emit("CUSTOM", {"Beep-Status": "DETECTED", "Frequency": "1000.0", "Frequency-variance": "0.0",
+                              "Amplitude": "4000.0", "Amplitude-variance": "0.0", "Detection-time": "1200"},
+                   subclass="avmd::beep")
 
     def linked(self, other) -> None:
         self.bridged_to = other.name

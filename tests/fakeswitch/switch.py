@@ -112,7 +112,10 @@ class FakeSwitch:
         self.recording: dict[str, tuple[str, float]] = {}  # channel -> (file, started) being recorded
         self.recordings: list[str] = []  # files written by uuid_record
         self.api_handlers: dict[str, Callable[[str], str]] = {}
-        self.phones: dict[str, str] = {}  # agent login -> "answer" (default), "no-answer" or "busy"
+        # agent login or number -> "answer" (default), "no-answer", "busy", "machine" (answers, then
+        # a voicemail greeting and its beep), "invalid" (UNALLOCATED_NUMBER)
+        self.phones: dict[str, str] = {}
+        self.greeting_s = 0.3  # a machine's greeting before its beep
         self.ring_s = 0.05  # how long a phone rings before it answers or gives up
         self.record_s = 0.2  # how long a caller speaks into a recording
         self.talk_s: float | None = None  # after this, a bridged agent hangs up (None: when the test says)
@@ -321,8 +324,8 @@ class FakeSwitch:
         name = endpoint.rsplit("/", 1)[-1]
         behaviour = self.phones.get(name, "answer")
         gevent.sleep(self.ring_s)
-        if behaviour not in ("answer", "fax-drop", "voice"):
-            return "-ERR USER_BUSY\n" if behaviour == "busy" else "-ERR NO_ANSWER\n"
+        if behaviour not in ("answer", "fax-drop", "voice", "machine"):
+            return {"busy": "-ERR USER_BUSY\n", "invalid": "-ERR UNALLOCATED_NUMBER\n"}.get(behaviour, "-ERR NO_ANSWER\n")
         if app.startswith("'socket:"):
             host, port = app.split("socket:", 1)[1].split(" ", 1)[0].rsplit(":", 1)
             call = SimCall(self, (host, int(port)), variables.get("origination_caller_id_number", "0000000000"),

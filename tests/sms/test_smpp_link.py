@@ -10,16 +10,9 @@ import pytest
 
 from cic_engine.sms import alphabet, receipts, segments
 from cic_engine.sms.smpp import ESME_ROK, ESME_RX_T_APPN, SmppLink, SubmitFailed
-from tests.smsc import TestSmsc
 
 pytestmark = pytest.mark.timeout(60)
 
-
-@pytest.fixture
-def smsc():
-    server = TestSmsc().start()
-    yield server
-    server.stop()
 
 
 def off_hub(fn, *args, **kwargs):

@@ -10,19 +10,12 @@ import pytest
 from cic_engine.replies import Replies, ReplyRefused
 from cic_engine.sms import segments
 from tests.core.test_run import engine_toml, print_engine_log, start, stop
-from tests.smsc import TestSmsc
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 CUSTOMER = "8613800138000"
 OURS = "10690000"
 
-
-@pytest.fixture
-def smsc():
-    server = TestSmsc().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

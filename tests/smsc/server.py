@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 
 import smpp34
 
@@ -42,7 +43,8 @@ class Smsc:
     async def _submitted(self, event) -> None:
         record = {"source": event.source_addr, "destination": event.destination_addr,
                   "data_coding": event.data_coding, "esm_class": event.esm_class,
-                  "registered_delivery": event.registered_delivery, "body_hex": event.short_message.hex()}
+                  "registered_delivery": event.registered_delivery, "body_hex": event.short_message.hex(),
+                  "at": time.time()}
         if self.throttle > 0:
             self.throttle -= 1
             record["answer"] = "throttled"

@@ -115,7 +115,7 @@ async function refreshWork() {
     li.appendChild(el("span", w.channel, "channel"));
     li.appendChild(el("span", w.customer_name || "Customer", "who"));
     if (w.tier && w.tier !== "standard") li.appendChild(el("span", w.tier, "tier"));
-    li.appendChild(el("span", w.last_text, "preview"));
+    li.appendChild(el("span", w.last_text || w.subject || "", "preview"));  // a call we make has no message yet
     if (offer) {
       const countdown = el("span", "", "countdown");
       countdown.dataset.expires = w.offer_expires_at || "";
@@ -216,6 +216,7 @@ async function openInteraction(id) {
     return li;
   }));
   $("call-controls").hidden = !(i.channel === "voice" && i.state === "active");
+  if (i.campaign_id) cicCampaignRecord(api, id, i.state, $); else $("campaign-record").hidden = true;
   const channels = [i.channel, ...["email", "sms"].filter((c) => c !== i.channel &&
     (view.customer ? view.customer.identities.some((x) => x.kind === (c === "email" ? "email" : "phone")) : false) &&
     !(view.customer && view.customer.opted_out_channels.includes(c)))];
@@ -392,6 +393,7 @@ async function refreshBoard() {
   refreshCaseBoard(row);
   refreshKpis(row);
   refreshOps(row);
+  cicCampaignBoard(api, $);
   $("agent-board").tBodies[0].replaceChildren(...board.agents.map((a) => {
     const select = el("select");
     select.append(option("", "—"), option("available", "Available"), option("away", "Away (supervisor)"), option("offline", "Offline"));
@@ -508,6 +510,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (show) { refreshBoard(); boardTimer = setInterval(refreshBoard, 5000); }
   };
   $("logout").onclick = async () => { await api("POST", "/api/logout", {}); showLogin(); };
+  cicCampaignForms(api, $);
   $("state-select").onchange = async (e) => {
     const value = e.target.value;
     const body = value.startsWith("away:") ? { state: "away", reason: value.slice(5) } : { state: value };

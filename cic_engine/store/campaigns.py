@@ -1,0 +1,521 @@
+"""Campaigns in SQL: campaigns and their contacts, attempts with their outcomes, and what the
+contact rules read at each attempt (the do-not-contact list, opt-outs, recent contacts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from ..outbound.contacts import CampaignContact
+from ..outbound.settings import CampaignSettings, Segment
+from . import Conn
+from .customers import find_or_create, lock_identity
+from .interactions import QUEUE_NOTIFY_CHANNEL
+
+# Outcomes after which the contact is tried again (if attempts are left), per RetryAfter.
+RETRIED = ("busy", "no_answer", "voicemail", "abandoned", "failed", "lost", "skipped")
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: int
+    name: str
+    channel: str
+    state: str
+    queue_id: int | None
+    settings: CampaignSettings
+
+
+@dataclass(frozen=True)
+class DueContact:
+    """A contact claimed for an attempt, with what the rules need to decide on it."""
+
+    id: int
+    customer_id: int
+    address: str
+    name: str | None
+    time_zone: str | None
+    fields: dict[str, str]
+    attempts: int
+    do_not_contact: bool
+    opted_out: frozenset[str]
+    recent: tuple[datetime, ...]  # attempts that reached the customer in the last 7 days, any campaign
+
+
+_CAMPAIGN = "id, name, channel, state, queue_id, settings"
+
+
+def _campaign(row) -> Campaign:
+    return Campaign(row[0], row[1], row[2], row[3], row[4], CampaignSettings.model_validate(row[5]))
+
+
+def save(conn: Conn, settings: CampaignSettings, queue_id: int | None, actor: str, now: datetime) -> int:
+    """Create the campaign (running at once if it says autostart), or update its settings (its
+    state and contacts stay)."""
+    return conn.execute(
+        """INSERT INTO campaigns (name, channel, queue_id, settings, created_by, created_at, updated_at, state)
+           VALUES (%(name)s, %(channel)s, %(q)s, %(s)s, %(actor)s, %(now)s, %(now)s,
+                   CASE WHEN %(auto)s THEN 'running' ELSE 'paused' END)
+           ON CONFLICT (name) DO UPDATE SET channel = EXCLUDED.channel, queue_id = EXCLUDED.queue_id,
+                                            settings = EXCLUDED.settings, updated_at = EXCLUDED.updated_at
+           RETURNING id""",
+        {"name": settings.name, "channel": settings.channel, "q": queue_id, "s": Jsonb(settings.model_dump(mode="json")),
+         "actor": actor, "now": now, "auto": settings.autostart}).fetchone()[0]
+
+
+def get(conn: Conn, campaign_id: int) -> Campaign | None:
+    row = conn.execute(f"SELECT {_CAMPAIGN} FROM campaigns WHERE id = %s", (campaign_id,)).fetchone()  # noqa: S608
+    return _campaign(row) if row else None
+
+
+def all_campaigns(conn: Conn, state: str | None = None) -> list[Campaign]:
+    rows = conn.execute(f"SELECT {_CAMPAIGN} FROM campaigns WHERE %(s)s::text IS NULL OR state = %(s)s "  # noqa: S608
+                        "ORDER BY id", {"s": state}).fetchall()
+    return [_campaign(r) for r in rows]
+
+
+def set_state(conn: Conn, campaign_id: int, state: str, now: datetime) -> bool:
+    return conn.execute("UPDATE campaigns SET state = %s, updated_at = %s WHERE id = %s RETURNING id",
+                        (state, now, campaign_id)).fetchone() is not None
+
+
+# Contacts ---------------------------------------------------------------------------------
+
+def add_contacts(conn: Conn, campaign: Campaign, contacts: list[CampaignContact], now: datetime) -> tuple[int, int]:
+    """The list's contacts as customers (found by number or address, created when new) in the
+    campaign: (added, already in it)."""
+    added = 0
+    kind = "email" if campaign.channel == "email" else "phone"
+    for contact in contacts:
+        address = contact.email if kind == "email" else contact.phone
+        assert address is not None
+        customer_id, created = find_or_create(conn, kind, address, contact.name, now)
+        other = ("phone", contact.phone) if kind == "email" else ("email", contact.email)
+        if created and other[1]:
+            lock_identity(conn, *other)
+            conn.execute("""INSERT INTO customer_identities (customer_id, kind, value, created_at)
+                            VALUES (%s, %s, %s, %s) ON CONFLICT (kind, value) DO NOTHING""",
+                         (customer_id, other[0], other[1], now))
+        added += conn.execute(
+            """INSERT INTO campaign_contacts (campaign_id, customer_id, address, name, time_zone, fields, source_row,
+                                              next_attempt_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (campaign_id, customer_id) DO NOTHING""",
+            (campaign.id, customer_id, address, contact.name, contact.time_zone, Jsonb(contact.fields), contact.row,
+             now)).rowcount
+    return added, len(contacts) - added
+
+
+def add_segment(conn: Conn, campaign: Campaign, segment: Segment, now: datetime) -> int:
+    """Customers of the profile store who match the segment and can be reached on the channel."""
+    kind = "email" if campaign.channel == "email" else "phone"
+    return conn.execute(
+        """INSERT INTO campaign_contacts (campaign_id, customer_id, address, name, next_attempt_at)
+           SELECT DISTINCT ON (c.id) %(campaign)s, c.id, ci.value, c.display_name, %(now)s
+           FROM customers c JOIN customer_identities ci ON ci.customer_id = c.id AND ci.kind = %(kind)s
+           WHERE c.merged_into IS NULL
+             AND (cardinality(%(tiers)s::text[]) = 0 OR c.tier = ANY(%(tiers)s::text[]))
+             AND (%(note)s::text IS NULL OR c.notes ILIKE '%%' || %(note)s || '%%')
+           ORDER BY c.id, ci.id
+           ON CONFLICT (campaign_id, customer_id) DO NOTHING""",
+        {"campaign": campaign.id, "kind": kind, "tiers": [t.value for t in segment.tiers],
+         "note": segment.note_contains, "now": now}).rowcount
+
+
+_CLAIM = """
+WITH due AS (
+    SELECT id FROM campaign_contacts
+    WHERE campaign_id = %(campaign)s AND state = 'pending' AND next_attempt_at <= %(now)s
+    ORDER BY next_attempt_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED),
+claimed AS (
+    UPDATE campaign_contacts cc SET state = 'dialing' FROM due WHERE cc.id = due.id
+    RETURNING cc.id, cc.customer_id, cc.address, cc.name, cc.time_zone, cc.fields, cc.attempts)
+SELECT cl.id, cl.customer_id, cl.address, cl.name, cl.time_zone, cl.fields, cl.attempts,
+       EXISTS (SELECT FROM do_not_contact d
+               WHERE (d.kind, d.value) IN (SELECT ci.kind, ci.value FROM customer_identities ci
+                                           WHERE ci.customer_id = cu.id)
+                  OR (d.kind = %(kind)s AND d.value = cl.address)),
+       cu.opted_out_channels,
+       ARRAY(SELECT a.started_at FROM campaign_attempts a
+             WHERE a.customer_id = cl.customer_id AND a.reached AND a.started_at > %(now)s - interval '7 days')
+FROM claimed cl JOIN customers cu ON cu.id = cl.customer_id
+ORDER BY cl.id"""
+
+
+def claim_due(conn: Conn, campaign: Campaign, now: datetime, limit: int) -> list[DueContact]:
+    """Contacts due for an attempt, now `dialing` (no other node takes them), each with the
+    facts the contact rules decide on, read in the same statement."""
+    if limit <= 0:
+        return []
+    rows = conn.execute(_CLAIM, {"campaign": campaign.id, "now": now, "limit": limit,
+                                 "kind": "email" if campaign.channel == "email" else "phone"}).fetchall()
+    return [DueContact(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], frozenset(r[8]), tuple(r[9])) for r in rows]
+
+
+def _record(conn: Conn, kind: str, now: datetime, customer_id: int, interaction_id: int | None,
+            data: dict[str, Any], agent_id: int | None = None) -> None:
+    conn.execute("SELECT cic_record(%s, %s, %s, %s, %s, 'dialer', %s)",
+                 (kind, now, customer_id, interaction_id, agent_id, Jsonb(data)))
+
+
+def defer(conn: Conn, campaign: Campaign, contact: DueContact, retry_at: datetime, reason: str, now: datetime) -> None:
+    """Not now (quiet hours, the call window, the weekly cap): back to pending until then. The
+    timeline hears of it once per reason, not at every look."""
+    previous = conn.execute(
+        """UPDATE campaign_contacts cc SET state = 'pending', next_attempt_at = %s, last_reason = %s
+           FROM campaign_contacts old WHERE cc.id = %s AND old.id = cc.id RETURNING old.last_reason""",
+        (retry_at, reason, contact.id)).fetchone()
+    if previous is not None and previous[0] == reason:
+        return
+    _record(conn, "campaign_deferred", now, contact.customer_id, None,
+            {"campaign": campaign.name, "reason": reason, "retry_at": retry_at.isoformat()})
+
+
+def refuse(conn: Conn, campaign: Campaign, contact: DueContact, reason: str, now: datetime) -> None:
+    """Never by this campaign (on the do-not-contact list, opted out of the channel)."""
+    conn.execute("UPDATE campaign_contacts SET state = 'refused', last_reason = %s WHERE id = %s", (reason, contact.id))
+    _record(conn, "campaign_contact_refused", now, contact.customer_id, None,
+            {"campaign": campaign.name, "channel": campaign.channel, "reason": reason})
+
+
+# Attempts ---------------------------------------------------------------------------------
+
+def start_attempt(conn: Conn, campaign: Campaign, contact: DueContact, node: str, now: datetime,
+                  interaction_id: int | None = None, outbox_id: int | None = None, reached: bool = False,
+                  outcome: str | None = None, call_uuid: str | None = None) -> int:
+    attempt_id = conn.execute(
+        """INSERT INTO campaign_attempts (campaign_id, contact_id, customer_id, channel, node, started_at, outcome,
+                                          reached, interaction_id, outbox_id, ended_at, call_uuid)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, CASE WHEN %s::text IS NULL THEN NULL ELSE %s END, %s)
+           RETURNING id""",
+        (campaign.id, contact.id, contact.customer_id, campaign.channel, node, now, outcome, reached, interaction_id,
+         outbox_id, outcome, now, call_uuid)).fetchone()[0]
+    conn.execute("UPDATE campaign_contacts SET attempts = attempts + 1, last_reason = NULL WHERE id = %s",
+                 (contact.id,))
+    _record(conn, "campaign_attempt", now, contact.customer_id, interaction_id,
+            {"campaign": campaign.name, "channel": campaign.channel, "attempt": contact.attempts + 1,
+             "attempt_id": attempt_id, "address": contact.address, "mode": campaign.settings.mode
+             if campaign.channel == "voice" else None})
+    return attempt_id
+
+
+def finish_attempt(conn: Conn, attempt_id: int, outcome: str, now: datetime, detail: str | None = None,
+                   reached: bool = False, agent_id: int | None = None) -> None:
+    """The attempt's outcome; the contact is done, tried again later (per the campaign's
+    retry_after_s, while attempts are left) or refused (an invalid number)."""
+    row = conn.execute(
+        """UPDATE campaign_attempts SET outcome = %s, ended_at = %s, detail = %s, reached = reached OR %s,
+                                        agent_id = COALESCE(%s, agent_id)
+           WHERE id = %s AND (outcome IS NULL OR outcome = 'connected')
+           RETURNING campaign_id, contact_id, customer_id, interaction_id""",
+        (outcome, now, detail, reached, agent_id, attempt_id)).fetchone()
+    if row is None:
+        return  # settled already (by another node's sweep, or twice heard)
+    campaign_id, contact_id, customer_id, interaction_id = row
+    campaign = get(conn, campaign_id)
+    assert campaign is not None
+    _settle_contact(conn, campaign, contact_id, outcome, now)
+    _record(conn, "campaign_outcome", now, customer_id, interaction_id,
+            {"campaign": campaign.name, "attempt_id": attempt_id, "outcome": outcome, "detail": detail},
+            agent_id=agent_id)
+
+
+def _settle_contact(conn: Conn, campaign: Campaign, contact_id: int, outcome: str, now: datetime) -> None:
+    settings = campaign.settings
+    if outcome in RETRIED:
+        after = getattr(settings.retry_after_s, outcome)
+        conn.execute(
+            """UPDATE campaign_contacts SET last_outcome = %(o)s,
+                      state = CASE WHEN attempts >= %(max)s THEN 'exhausted' ELSE 'pending' END,
+                      next_attempt_at = %(at)s
+               WHERE id = %(id)s""",
+            {"o": outcome, "max": settings.max_attempts, "at": now + timedelta(seconds=after), "id": contact_id})
+    elif outcome == "connected":
+        conn.execute("UPDATE campaign_contacts SET last_outcome = %s WHERE id = %s", (outcome, contact_id))
+    else:  # sent, handled; invalid (no such number), refused (the rules said no at dial time)
+        conn.execute("UPDATE campaign_contacts SET last_outcome = %s, state = %s WHERE id = %s",
+                     (outcome, "refused" if outcome in ("invalid", "refused") else "done", contact_id))
+
+
+def answered(conn: Conn, attempt_id: int, call_uuid: str, now: datetime) -> int | None:
+    """The customer picked up: an outbound voice interaction waits in the campaign's queue, at
+    the head of it (an answered customer must not wait), for the router to offer to an agent."""
+    row = conn.execute(
+        """WITH a AS (
+               UPDATE campaign_attempts SET answered_at = %(now)s, call_uuid = %(uuid)s
+               WHERE id = %(a)s AND outcome IS NULL RETURNING campaign_id, customer_id, contact_id),
+           i AS (
+               INSERT INTO interactions (channel, direction, state, endpoint, queue_id, priority, customer_id, subject,
+                                         created_at, queued_at, queue_entered_at, last_message_at, campaign_id)
+               SELECT 'voice', 'outbound', 'queued', 'campaign:' || c.name, c.queue_id, 1000, a.customer_id,
+                      'Campaign call: ' || COALESCE(NULLIF(c.settings ->> 'title', ''), c.name),
+                      %(now)s, %(now)s, %(now)s, %(now)s, c.id
+               FROM a JOIN campaigns c ON c.id = a.campaign_id
+               RETURNING id, customer_id, queue_id)
+           SELECT i.id, cic_record('queued', %(now)s, i.customer_id, i.id, NULL, 'dialer',
+                                   jsonb_build_object('queue_id', i.queue_id, 'campaign_attempt', %(a)s::bigint)),
+                  pg_notify('""" + QUEUE_NOTIFY_CHANNEL + """', i.id::text)
+           FROM i""",  # noqa: S608 - a constant
+        {"a": attempt_id, "uuid": call_uuid, "now": now}).fetchone()
+    if row is None:
+        return None
+    conn.execute("UPDATE campaign_attempts SET interaction_id = %s WHERE id = %s", (row[0], attempt_id))
+    return row[0]
+
+
+def preview(conn: Conn, campaign: Campaign, contact: DueContact, node: str, now: datetime) -> int:
+    """Preview mode: the record waits in the campaign's queue as an outbound voice
+    interaction; the agent it is offered to reads it, then dials (or skips)."""
+    who = contact.name or contact.address
+    interaction_id = conn.execute(
+        """INSERT INTO interactions (channel, direction, state, endpoint, queue_id, customer_id, subject, created_at,
+                                     queued_at, queue_entered_at, last_message_at, campaign_id)
+           VALUES ('voice', 'outbound', 'queued', %(endpoint)s, %(q)s, %(c)s, %(subject)s, %(now)s, %(now)s, %(now)s,
+                   %(now)s, %(campaign)s) RETURNING id""",
+        {"endpoint": f"campaign:{campaign.name}", "q": campaign.queue_id, "c": contact.customer_id,
+         "subject": f"Preview: call {who} ({contact.address})", "now": now, "campaign": campaign.id}).fetchone()[0]
+    attempt_id = start_attempt(conn, campaign, contact, node, now, interaction_id=interaction_id)
+    conn.execute("SELECT cic_record('queued', %s, %s, %s, NULL, 'dialer', %s), pg_notify(%s, %s)",
+                 (now, contact.customer_id, interaction_id, Jsonb({"queue_id": campaign.queue_id,
+                                                                  "campaign_attempt": attempt_id}),
+                  QUEUE_NOTIFY_CHANNEL, str(interaction_id)))
+    return attempt_id
+
+
+@dataclass(frozen=True)
+class AttemptInfo:
+    id: int
+    campaign: Campaign
+    contact_id: int
+    customer_id: int
+    address: str
+    interaction_id: int | None
+    outcome: str | None
+
+
+def attempt(conn: Conn, attempt_id: int | None = None, interaction_id: int | None = None) -> AttemptInfo | None:
+    row = conn.execute(
+        """SELECT a.id, a.campaign_id, a.contact_id, a.customer_id, cc.address, a.interaction_id, a.outcome
+           FROM campaign_attempts a JOIN campaign_contacts cc ON cc.id = a.contact_id
+           WHERE a.id = %s OR a.interaction_id = %s ORDER BY a.id DESC LIMIT 1""",
+        (attempt_id, interaction_id)).fetchone()
+    if row is None:
+        return None
+    campaign = get(conn, row[1])
+    assert campaign is not None
+    return AttemptInfo(row[0], campaign, row[2], row[3], row[4], row[5], row[6])
+
+
+def contact_facts(conn: Conn, attempt_id: int, now: datetime) -> DueContact:
+    """The rules' facts again, for a check at the moment of dialling (preview mode)."""
+    row = conn.execute(
+        """SELECT cc.id, cc.customer_id, cc.address, cc.name, cc.time_zone, cc.fields, cc.attempts - 1,
+                  EXISTS (SELECT FROM do_not_contact d
+                          WHERE (d.kind, d.value) IN (SELECT ci.kind, ci.value FROM customer_identities ci
+                                                      WHERE ci.customer_id = cu.id)
+                             OR (d.kind = 'phone' AND d.value = cc.address)),
+                  cu.opted_out_channels,
+                  ARRAY(SELECT x.started_at FROM campaign_attempts x WHERE x.customer_id = cc.customer_id
+                        AND x.reached AND x.started_at > %s - interval '7 days')
+           FROM campaign_attempts a JOIN campaign_contacts cc ON cc.id = a.contact_id
+           JOIN customers cu ON cu.id = cc.customer_id WHERE a.id = %s""", (now, attempt_id)).fetchone()
+    return DueContact(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], frozenset(row[8]), tuple(row[9]))
+
+
+def under_way(conn: Conn, campaign_id: int) -> tuple[int, int]:
+    """The campaign's attempts under way on every node: (ringing or offered as previews,
+    answered and waiting for an agent)."""
+    return conn.execute("""SELECT count(*) FILTER (WHERE answered_at IS NULL), count(*) FILTER (WHERE answered_at IS NOT NULL)
+                           FROM campaign_attempts WHERE campaign_id = %s AND outcome IS NULL""",
+                        (campaign_id,)).fetchone()
+
+
+def free_agents(conn: Conn, queue_id: int) -> int:
+    """Agents of the queue who could take a call now."""
+    return conn.execute(
+        """SELECT count(*) FROM agents a JOIN agent_queues q ON q.agent_id = a.id AND q.queue_id = %s
+           WHERE a.presence = 'available' AND a.loads[1] < a.caps[1]
+             AND NOT (a.voice_exclusive AND (SELECT sum(x) FROM unnest(a.loads) AS x) > 0)
+             AND a.state <> 'wrap_up'""", (queue_id,)).fetchone()[0]
+
+
+def settle_closed(conn: Conn, campaign: Campaign, now: datetime) -> int:
+    """Connected calls whose interaction an agent closed: the disposition decides whether the
+    contact is done (a machine, or a 'call me later', is tried again)."""
+    skipped = conn.execute(
+        """SELECT a.id FROM campaign_attempts a JOIN interactions i ON i.id = a.interaction_id
+           WHERE a.campaign_id = %s AND a.outcome IS NULL AND a.answered_at IS NULL AND i.state = 'closed'""",
+        (campaign.id,)).fetchall()
+    for (attempt_id,) in skipped:  # a preview the agent ended without dialling
+        finish_attempt(conn, attempt_id, "skipped", now, detail="ended by the agent without a call")
+    rows = conn.execute(
+        """UPDATE campaign_attempts a SET disposition = COALESCE(i.disposition, ''), agent_id = i.assigned_agent_id
+           FROM interactions i
+           WHERE a.campaign_id = %s AND a.outcome = 'connected' AND a.disposition IS NULL
+             AND i.id = a.interaction_id AND i.state = 'closed'
+           RETURNING a.id, a.contact_id, a.disposition""", (campaign.id,)).fetchall()
+    settings = campaign.settings
+    for _attempt_id, contact_id, disposition in rows:
+        if disposition in settings.machine_dispositions:
+            _settle_contact(conn, campaign, contact_id, "voicemail", now)
+        elif disposition in settings.retry_dispositions:
+            _settle_contact(conn, campaign, contact_id, "no_answer", now)
+        else:
+            _settle_contact(conn, campaign, contact_id, "handled", now)
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class LeftOver:
+    """A campaign call this node had under way when it stopped."""
+
+    attempt_id: int
+    outcome: str | None
+    interaction_id: int | None
+    interaction_state: str | None
+    agent_id: int | None
+    call_uuid: str | None
+
+
+def left_over(conn: Conn, node: str) -> list[LeftOver]:
+    """This node's campaign calls under way or talking, as the database last saw them. A
+    preview not dialled yet is no call: it stays with its agent."""
+    rows = conn.execute(
+        """SELECT a.id, a.outcome, a.interaction_id, i.state, i.assigned_agent_id, a.call_uuid
+           FROM campaign_attempts a LEFT JOIN interactions i ON i.id = a.interaction_id
+           WHERE a.node = %s AND a.channel = 'voice'
+             AND ((a.outcome IS NULL AND (a.interaction_id IS NULL OR a.answered_at IS NOT NULL))
+                  OR (a.outcome = 'connected' AND i.state IN ('queued', 'offered', 'active')))
+           ORDER BY a.id""", (node,)).fetchall()
+    return [LeftOver(*r) for r in rows]
+
+
+def recent_voice_outcomes(conn: Conn, campaign_id: int, limit: int = 200) -> list[tuple[bool, bool]]:
+    """(answered, abandoned) of the campaign's latest finished calls, oldest first: the pacer's
+    memory across a restart."""
+    rows = conn.execute(
+        """SELECT answered_at IS NOT NULL AND outcome IN ('connected', 'abandoned'), outcome = 'abandoned'
+           FROM (SELECT * FROM campaign_attempts WHERE campaign_id = %s AND outcome IS NOT NULL
+                 ORDER BY id DESC LIMIT %s) x ORDER BY id""", (campaign_id, limit)).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+# Replies ----------------------------------------------------------------------------------
+
+def link_replies(conn: Conn, interaction_ids: list[int], now: datetime) -> list[tuple[int, int]]:
+    """New interactions from customers a message campaign wrote to on that channel within its
+    reply window belong to that campaign: (interaction, campaign) of each linked."""
+    rows = conn.execute(
+        """WITH latest AS (
+               SELECT DISTINCT ON (i.id) i.id AS interaction_id, i.customer_id, a.campaign_id, c.name
+               FROM interactions i
+               JOIN campaign_attempts a ON a.customer_id = i.customer_id AND a.channel = i.channel
+                    AND a.outbox_id IS NOT NULL
+               JOIN campaigns c ON c.id = a.campaign_id
+               WHERE i.id = ANY(%(ids)s) AND i.campaign_id IS NULL AND i.direction = 'inbound'
+                 AND a.started_at > %(now)s - make_interval(secs => (c.settings ->> 'reply_window_h')::float8 * 3600)
+               ORDER BY i.id, a.started_at DESC),
+           linked AS (
+               UPDATE interactions SET campaign_id = latest.campaign_id FROM latest
+               WHERE interactions.id = latest.interaction_id RETURNING interactions.id)
+           SELECT l.interaction_id, l.campaign_id,
+                  cic_record('campaign_reply', %(now)s, l.customer_id, l.interaction_id, NULL, NULL,
+                             jsonb_build_object('campaign', l.name))
+           FROM latest l JOIN linked k ON k.id = l.interaction_id""",
+        {"ids": interaction_ids, "now": now}).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def has_message_campaigns(conn: Conn) -> bool:
+    return conn.execute("SELECT EXISTS (SELECT FROM campaigns WHERE channel <> 'voice')").fetchone()[0]
+
+
+# The do-not-contact list ------------------------------------------------------------------
+
+def dnc_add(conn: Conn, kind: str, value: str, reason: str | None, actor: str, now: datetime) -> bool:
+    row = conn.execute("""INSERT INTO do_not_contact (kind, value, reason, added_by, added_at)
+                          VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING value""",
+                       (kind, value, reason, actor, now)).fetchone()
+    if row is not None:
+        conn.execute("""SELECT cic_record('do_not_contact', %s, customer_id, NULL, NULL, %s,
+                                          jsonb_build_object('identity', %s || ':' || %s, 'reason', %s::text))
+                        FROM customer_identities WHERE kind = %s AND value = %s""",
+                     (now, actor, kind, value, reason, kind, value))
+    return row is not None
+
+
+def dnc_remove(conn: Conn, kind: str, value: str) -> bool:
+    return conn.execute("DELETE FROM do_not_contact WHERE kind = %s AND value = %s RETURNING value",
+                        (kind, value)).fetchone() is not None
+
+
+def dnc_list(conn: Conn, limit: int = 1000) -> list[dict[str, Any]]:
+    rows = conn.execute("SELECT kind, value, reason, added_by, added_at FROM do_not_contact ORDER BY added_at DESC "
+                        "LIMIT %s", (limit,)).fetchall()
+    return [{"kind": r[0], "value": r[1], "reason": r[2], "added_by": r[3], "added_at": r[4]} for r in rows]
+
+
+# Reports ----------------------------------------------------------------------------------
+
+def report(conn: Conn, campaign: Campaign) -> dict[str, Any]:
+    contacts = dict(conn.execute("SELECT state, count(*) FROM campaign_contacts WHERE campaign_id = %s GROUP BY state",
+                                 (campaign.id,)).fetchall())
+    outcomes = dict(conn.execute("""SELECT outcome, count(*) FROM campaign_attempts WHERE campaign_id = %s
+                                    AND outcome IS NOT NULL GROUP BY outcome""", (campaign.id,)).fetchall())
+    attempts, reached, answered_calls = conn.execute(
+        """SELECT count(*),
+                  count(DISTINCT a.contact_id) FILTER (WHERE a.reached AND (o.id IS NULL OR o.state = 'sent')),
+                  count(*) FILTER (WHERE a.answered_at IS NOT NULL AND a.outcome IN ('connected', 'abandoned'))
+           FROM campaign_attempts a LEFT JOIN outbox o ON o.id = a.outbox_id WHERE a.campaign_id = %s""",
+        (campaign.id,)).fetchone()
+    dispositions = dict(conn.execute(
+        """SELECT disposition, count(*) FROM campaign_attempts WHERE campaign_id = %s AND disposition <> ''
+           GROUP BY disposition""", (campaign.id,)).fetchall())
+    # An answer opens a conversation of its own (SMS), or threads into the campaign's (email).
+    replies = conn.execute("""SELECT count(DISTINCT m.interaction_id) FROM messages m
+                              JOIN interactions i ON i.id = m.interaction_id
+                              WHERE i.campaign_id = %s AND m.direction = 'inbound'""", (campaign.id,)).fetchone()[0]
+    conversions = {d: n for d, n in dispositions.items() if d in campaign.settings.conversions}
+    abandoned = outcomes.get("abandoned", 0)
+    return {
+        "campaign": campaign.name, "channel": campaign.channel, "mode": campaign.settings.mode, "state": campaign.state,
+        "contacts": sum(contacts.values()), "contacts_by_state": contacts, "attempts": attempts,
+        "outcomes": outcomes, "reached": reached, "dispositions": dispositions, "conversions": sum(conversions.values()),
+        "conversions_by_disposition": conversions, "replies": replies, "answered_calls": answered_calls,
+        "abandon_rate": round(abandoned / answered_calls, 4) if answered_calls else 0.0,
+    }
+
+
+def start_message(conn: Conn, campaign: Campaign, contact: DueContact, node: str, adapter: str,
+                  our_address: str | None, text: str, subject: str | None, message_id: str | None,
+                  now: datetime) -> int:
+    """An SMS or email of the campaign: an outbound interaction (closed: nobody waits on it; the
+    customer's answer opens a new one, linked to the campaign), its outbox row, the attempt."""
+    from .outbox import enqueue
+
+    interaction_id = conn.execute(
+        """WITH i AS (
+               INSERT INTO interactions (channel, direction, state, endpoint, queue_id, customer_id, subject,
+                                         created_at, last_message_at, closed_at, outcome, campaign_id)
+               VALUES (%(ch)s, 'outbound', 'closed', %(endpoint)s, %(q)s, %(c)s, %(subject)s, %(now)s, %(now)s,
+                       %(now)s, 'campaign', %(campaign)s) RETURNING id)
+           SELECT id FROM i""",
+        {"ch": campaign.channel, "endpoint": our_address or adapter, "q": campaign.queue_id, "c": contact.customer_id,
+         "subject": subject or f"Campaign {campaign.name}", "now": now, "campaign": campaign.id}).fetchone()[0]
+    # At most once: a campaign would rather miss a customer than write to them twice (outbox.release_stuck).
+    payload = {"subject": subject, "text": text, "kind": "campaign", "agent_id": None, "thread_refs": [],
+               "quote": None, "attachments": [], "campaign": campaign.name, "at_most_once": True}
+    outbox_id = enqueue(conn, interaction_id, campaign.channel, adapter, contact.address, payload, message_id, now)
+    attempt_id = start_attempt(conn, campaign, contact, node, now, interaction_id=interaction_id, outbox_id=outbox_id,
+                               reached=True, outcome="sent")
+    _settle_contact(conn, campaign, contact.id, "sent", now)
+    return attempt_id
+
+
+def finished(conn: Conn, campaign_id: int) -> bool:
+    """Every contact of it is done with: none waits for an attempt or an outcome."""
+    return conn.execute(
+        """SELECT count(*) > 0 AND count(*) FILTER (WHERE state IN ('pending', 'dialing')) = 0
+           FROM campaign_contacts WHERE campaign_id = %s""", (campaign_id,)).fetchone()[0]
