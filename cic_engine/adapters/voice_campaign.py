@@ -69,7 +69,7 @@ class CampaignCalls:
         with self.context.engine.store.transaction() as conn:
             store_campaigns.finish_attempt(conn, attempt_id, outcome, self.context.engine.clock.now(), detail,
                                            reached=reached, agent_id=agent_id)
-        report = self._reports.pop(attempt_id, None) if outcome != "connected" or answered else None
+        report = self._reports.pop(attempt_id, None)  # the pacer hears each call it placed once
         if report is not None:
             report(answered, abandoned)
 

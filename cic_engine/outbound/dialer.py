@@ -286,16 +286,18 @@ class Dialer:
             else:
                 wanted = free - ringing - waiting
             contacts = store_campaigns.claim_due(conn, campaign, now, min(CLAIM_AT_MOST, wanted))
+            previews = 0
             for contact in self._decide(conn, campaign, contacts, now):
                 if mode == "preview":
                     store_campaigns.preview(conn, campaign, contact, self.node, now)
+                    previews += 1
                 else:
                     # The call's UUID is ours, on record before it rings: a restart can hang it up.
                     leg = str(uuidlib.uuid4())
                     to_dial.append((store_campaigns.start_attempt(conn, campaign, contact, self.node, now,
                                                                   call_uuid=leg), contact.address, leg))
         if mode == "preview":
-            return len(contacts)
+            return previews
         report = pacer.record
         for attempt_id, number, leg in to_dial:
             voice.dial_campaign(attempt_id, number, campaign, report, leg)

@@ -124,6 +124,16 @@ def add_segment(conn: Conn, campaign: Campaign, segment: Segment, now: datetime)
          "note": segment.note_contains, "now": now}).rowcount
 
 
+# What the contact rules decide on, for contact `cl` of customer `cu` (claim_due, contact_facts).
+_FACTS = """cl.id, cl.customer_id, cl.address, cl.name, cl.time_zone, cl.fields, cl.attempts,
+       EXISTS (SELECT FROM do_not_contact d
+               WHERE (d.kind, d.value) IN (SELECT ci.kind, ci.value FROM customer_identities ci
+                                           WHERE ci.customer_id = cu.id)
+                  OR (d.kind = %(kind)s AND d.value = cl.address)),
+       cu.opted_out_channels,
+       ARRAY(SELECT a.started_at FROM campaign_attempts a
+             WHERE a.customer_id = cl.customer_id AND a.reached AND a.started_at > %(now)s - interval '7 days')"""
+
 _CLAIM = """
 WITH due AS (
     SELECT id FROM campaign_contacts
@@ -132,16 +142,13 @@ WITH due AS (
 claimed AS (
     UPDATE campaign_contacts cc SET state = 'dialing' FROM due WHERE cc.id = due.id
     RETURNING cc.id, cc.customer_id, cc.address, cc.name, cc.time_zone, cc.fields, cc.attempts)
-SELECT cl.id, cl.customer_id, cl.address, cl.name, cl.time_zone, cl.fields, cl.attempts,
-       EXISTS (SELECT FROM do_not_contact d
-               WHERE (d.kind, d.value) IN (SELECT ci.kind, ci.value FROM customer_identities ci
-                                           WHERE ci.customer_id = cu.id)
-                  OR (d.kind = %(kind)s AND d.value = cl.address)),
-       cu.opted_out_channels,
-       ARRAY(SELECT a.started_at FROM campaign_attempts a
-             WHERE a.customer_id = cl.customer_id AND a.reached AND a.started_at > %(now)s - interval '7 days')
+SELECT """ + _FACTS + """
 FROM claimed cl JOIN customers cu ON cu.id = cl.customer_id
-ORDER BY cl.id"""
+ORDER BY cl.id"""  # noqa: S608 - constants
+
+
+def _due(row) -> DueContact:
+    return DueContact(*row[:8], frozenset(row[8]), tuple(row[9]))
 
 
 def claim_due(conn: Conn, campaign: Campaign, now: datetime, limit: int) -> list[DueContact]:
@@ -151,7 +158,7 @@ def claim_due(conn: Conn, campaign: Campaign, now: datetime, limit: int) -> list
         return []
     rows = conn.execute(_CLAIM, {"campaign": campaign.id, "now": now, "limit": limit,
                                  "kind": "email" if campaign.channel == "email" else "phone"}).fetchall()
-    return [DueContact(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], frozenset(r[8]), tuple(r[9])) for r in rows]
+    return [_due(r) for r in rows]
 
 
 def _record(conn: Conn, kind: str, now: datetime, customer_id: int, interaction_id: int | None,
@@ -309,19 +316,15 @@ def attempt(conn: Conn, attempt_id: int | None = None, interaction_id: int | Non
 
 
 def contact_facts(conn: Conn, attempt_id: int, now: datetime) -> DueContact:
-    """The rules' facts again, for a check at the moment of dialling (preview mode)."""
+    """The rules' facts again, for a check at the moment of dialling (preview mode); `attempts`
+    counts those before this one, as at its claim."""
     row = conn.execute(
-        """SELECT cc.id, cc.customer_id, cc.address, cc.name, cc.time_zone, cc.fields, cc.attempts - 1,
-                  EXISTS (SELECT FROM do_not_contact d
-                          WHERE (d.kind, d.value) IN (SELECT ci.kind, ci.value FROM customer_identities ci
-                                                      WHERE ci.customer_id = cu.id)
-                             OR (d.kind = 'phone' AND d.value = cc.address)),
-                  cu.opted_out_channels,
-                  ARRAY(SELECT x.started_at FROM campaign_attempts x WHERE x.customer_id = cc.customer_id
-                        AND x.reached AND x.started_at > %s - interval '7 days')
-           FROM campaign_attempts a JOIN campaign_contacts cc ON cc.id = a.contact_id
-           JOIN customers cu ON cu.id = cc.customer_id WHERE a.id = %s""", (now, attempt_id)).fetchone()
-    return DueContact(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], frozenset(row[8]), tuple(row[9]))
+        "SELECT " + _FACTS + """ FROM campaign_attempts x
+           JOIN (SELECT id, customer_id, address, name, time_zone, fields, attempts - 1 AS attempts
+                 FROM campaign_contacts) cl ON cl.id = x.contact_id
+           JOIN customers cu ON cu.id = cl.customer_id WHERE x.id = %(attempt)s""",  # noqa: S608 - constants
+        {"kind": "phone", "now": now, "attempt": attempt_id}).fetchone()
+    return _due(row)
 
 
 def under_way(conn: Conn, campaign_id: int) -> tuple[int, int]:
