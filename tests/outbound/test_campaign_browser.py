@@ -1,5 +1,5 @@
-"""Campaigns in a real browser (Debian's Chromium): a supervisor imports a list on the board and
-reads its row report, starts the campaign, puts a number on the do-not-contact list; an agent
+"""Campaigns in a real browser (Debian's Chromium): a supervisor creates a campaign on the board
+(a mistake is refused with its reason), imports a list and reads its row report, starts the campaign, puts a number on the do-not-contact list; an agent
 accepts a preview, reads its script and the list's row, and dials it (the ESL simulator rings
 her phone, then the customer's).
 
@@ -33,12 +33,6 @@ def test_a_supervisor_runs_a_preview_campaign_and_an_agent_dials_from_the_record
                                                                                    tmp_path):
     engine = voice_engine()
     switch.talk_s = 1.0
-    sue = engine.api("sue")
-    status, made = sue.call("POST", "/api/campaigns", {
-        "name": "fibre-upgrade", "title": "Fibre upgrade", "channel": "voice", "mode": "preview", "queue": "sales",
-        "script": "Ask about the current speed <b>first</b>; offer fibre 1000.",
-        "hours": {"start": "00:00", "end": "23:59", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}})
-    assert status == 201, made
     csv = tmp_path / "fibre.csv"
     csv.write_text(LIST)
 
@@ -49,8 +43,24 @@ def test_a_supervisor_runs_a_preview_campaign_and_an_agent_dials_from_the_record
             board = browser.new_context().new_page()
             log_in(board, engine.base, "sue")
             board.click("#board-button")
+            board.click("#campaign-new summary")
+            form = board.locator("#campaign-form")
+            form.locator("[name=name]").fill("fibre-upgrade")
+            form.locator("[name=title]").fill("Fibre upgrade")
+            form.locator("[name=mode]").select_option("preview")
+            form.locator("[name=start]").fill("00:00")
+            form.locator("[name=end]").fill("23:59")
+            form.locator("[name=days][value=sun]").check()  # every day, so that the test runs on any day
+            form.locator("[name=script]").fill("Ask about the current speed <b>first</b>; offer fibre 1000.")
+            screenshot(board, "campaign-new")
+            form.locator("button").click()  # no queue: refused, with the reason
+            expect(board.locator("#campaign-error")).to_contain_text("a voice campaign needs a queue")
+            form.locator("[name=queue]").fill("sales")
+            form.locator("button").click()
+            expect(board.locator("#campaign-error")).to_contain_text("campaign created (paused)")
             row = board.locator("#campaign-board tr[data-campaign='fibre-upgrade']")
             expect(row).to_contain_text("paused")
+            expect(row).to_contain_text("voice (preview)")
             board.set_input_files("#campaign-file", str(csv))
             board.click("#campaign-import button")
             expect(board.locator("#campaign-import-report")).to_contain_text("2 added")

@@ -61,7 +61,34 @@ async function cicCampaignBoard(api, $) {
   }));
 }
 
+// The board's new-campaign form, as the API takes it; empty fields keep the defaults.
+function cicCampaignSettings(form) {
+  const f = new FormData(form);
+  const text = (k) => String(f.get(k) || "").trim();
+  const body = { name: text("name"), channel: text("channel"), max_attempts: Number(text("max_attempts")),
+                 hours: { start: text("start"), end: text("end"), days: f.getAll("days") } };
+  for (const k of ["title", "queue", "subject", "template", "script"]) if (text(k)) body[k] = text(k);
+  if (body.channel === "voice") {
+    body.mode = text("mode");
+    body.max_abandon_rate = Number(text("max_abandon_rate"));
+  }
+  const conversions = text("conversions").split(",").map((c) => c.trim()).filter(Boolean);
+  if (conversions.length) body.conversions = conversions;
+  return body;
+}
+
 function cicCampaignForms(api, $) {
+  $("campaign-form").onsubmit = async (e) => {
+    e.preventDefault();
+    try {
+      const made = await api("POST", "/api/campaigns", cicCampaignSettings(e.target));
+      $("campaign-error").textContent = `campaign created (paused): import its list, then start it`;
+      e.target.reset();
+      $("campaign-new").open = false;
+      await cicCampaignBoard(api, $);
+      $("campaign-import-to").value = made.id;
+    } catch (err) { $("campaign-error").textContent = err.message; }
+  };
   $("campaign-import").onsubmit = async (e) => {
     e.preventDefault();
     const file = $("campaign-file").files[0];
