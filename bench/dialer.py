@@ -132,7 +132,7 @@ def engine_rate(switch: FakeSwitch, url: str, work: Path) -> tuple[float, float,
         queue = "sales"
         max_attempts = 1
         contacts_csv = "contacts.csv"
-        hours = { start = "00:00", end = "23:59", days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] }
+        hours = { start = "00:00", end = "00:00", days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] }
         """) + agents)
     proc = start(work / "cic.toml", log=work / "engine.log")
     try:

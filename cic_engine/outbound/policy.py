@@ -19,7 +19,9 @@ class Window:
     weekdays: frozenset[int] = frozenset(range(7))
 
     def contains(self, local: datetime) -> bool:
-        return local.weekday() in self.weekdays and self.start <= local.time() < self.end
+        # An end of 00:00 is midnight: the window runs to the end of the day.
+        at = local.time()
+        return local.weekday() in self.weekdays and self.start <= at and (self.end == time(0) or at < self.end)
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,12 @@ class Hours(StrictModel):
     """When the campaign may reach a customer, in the customer's own time zone."""
 
     start: time = time(9, 0)
-    end: time = time(20, 0)
+    end: time = Field(time(20, 0), description="00:00 is midnight: to the end of the day")
     days: list[Literal[WEEKDAYS]] = Field(default_factory=lambda: list(WEEKDAYS[:6]))  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _ordered(self) -> Hours:
-        if self.end <= self.start:
+        if self.end <= self.start and self.end != time(0):
             raise ValueError(f"end ({self.end:%H:%M}) must be after start ({self.start:%H:%M})")
         return self
 

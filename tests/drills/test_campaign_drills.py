@@ -16,7 +16,7 @@ from tests.core.test_run import free_port, start
 from tests.outbound.conftest import OutboundEngine, rows, wait_rows
 
 pytestmark = pytest.mark.timeout(240)
-ALL_DAY = {"start": "00:00", "end": "23:59", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
+ALL_DAY = {"start": "00:00", "end": "00:00", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
 
 
 def kill_and_restart(engine: OutboundEngine) -> None:

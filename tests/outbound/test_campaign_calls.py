@@ -17,7 +17,7 @@ pytestmark = pytest.mark.timeout(240)
 
 CALL_ME = {"channel": "voice", "queue": "sales", "title": "Broadband renewal",
            "script": "Offer the 2027 plan; note the current speed.",
-           "hours": {"start": "00:00", "end": "23:59", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]},
+           "hours": {"start": "00:00", "end": "00:00", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]},
            "conversions": ["sale"]}
 
 

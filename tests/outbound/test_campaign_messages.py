@@ -16,7 +16,7 @@ from tests.channel_files import MAILBOX, OUR_SMS, email_toml, sms_toml
 from tests.outbound.conftest import rows, wait_rows
 
 pytestmark = pytest.mark.timeout(180)
-ALL_DAY = {"start": "00:00", "end": "23:59", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
+ALL_DAY = {"start": "00:00", "end": "00:00", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
 
 
 
@@ -91,7 +91,7 @@ def test_an_email_campaign_from_cic_toml_sends_through_smtp_and_its_answers_thre
         contacts_csv = "lists/renewals.csv"
         subject = "{name}, your {plan} plan"
         template = "Dear {name},\\nyour {plan} plan renews next month. Just reply to this mail."
-        hours = { start = "00:00", end = "23:59", days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] }
+        hours = { start = "00:00", end = "00:00", days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] }
         """))
     wait_rows(store, "SELECT 1 FROM outbox WHERE state = 'sent'", count=2)
     mails = {m["To"]: m for m in smtp.received}

@@ -72,3 +72,11 @@ def test_the_weekly_cap_counts_contacts_across_campaigns():
     assert not capped.allowed and capped.reason == "contacted 2 times in 7 days (cap 2)"
     assert capped.retry_at == NOW + timedelta(days=1)  # when the older one leaves the 7 days
     assert may_contact(customer(recent_contacts=(NOW - timedelta(days=8),) * 5), "voice", RULES, NOW).allowed
+
+
+def test_a_window_ending_at_midnight_runs_to_the_end_of_the_day():
+    window = Window(time(0, 0), time(0, 0))
+    zone = "Asia/Shanghai"
+    rules = Rules(window=window, quiet=(time(0, 0), time(0, 0)), default_zone=zone)
+    late = datetime(2026, 1, 5, 15, 59, 30, tzinfo=UTC)  # 23:59:30 in Shanghai
+    assert may_contact(Customer(False, frozenset(), zone, ()), "sms", rules, late).allowed
