@@ -184,9 +184,9 @@ class Dialer:
 
     def step(self, campaign: Campaign) -> int:
         now = self.clock.now()
-        with self.store.transaction() as conn:
-            store_campaigns.settle_closed(conn, campaign, now)
         if campaign.channel == "voice":
+            with self.store.transaction() as conn:  # only calls wait for their agent's wrap-up
+                store_campaigns.settle_closed(conn, campaign, now)
             started = self._voice_step(campaign, now)
         else:
             started = self._message_step(campaign, now)
@@ -215,7 +215,7 @@ class Dialer:
         if self._message_campaigns is False:
             return  # no message campaign: nothing to link, and no transaction spent on it
         ids = [r.interaction_id for c, r in zip(contacts, results, strict=True)
-               if not isinstance(r, Exception) and r is not None and r.new_interaction and not r.duplicate
+               if not isinstance(r, Exception) and r.new_interaction and not r.duplicate
                and c.channel.value in ("sms", "email")]
         if not ids:
             return

@@ -63,14 +63,11 @@ def release_stuck(conn: Conn, adapters: list[str], node: str = "", now: datetime
     as do such messages of a node whose lease ran out: SMPP, for one, cannot tell whether a
     submit the node never heard the answer to was taken."""
     interrupted = conn.execute(
-        """UPDATE outbox SET state = 'failed', last_error = %s, lease_until = NULL
-           WHERE adapter = ANY(%s) AND state = 'sending' AND payload ? 'at_most_once'
-             AND (sending_node IS NULL OR sending_node = %s OR lease_until < %s)
-           RETURNING id, interaction_id, channel""", (INTERRUPTED, adapters, node, now or datetime.now(UTC))).fetchall()
-    for outbox_id, interaction_id, channel in interrupted:
-        conn.execute("SELECT cic_record('delivery_failed', now(), customer_id, id, NULL, NULL, %s) FROM interactions "
-                     "WHERE id = %s", (Jsonb({"outbox_id": outbox_id, "channel": channel, "error": INTERRUPTED}),
-                                       interaction_id))
+        """SELECT id FROM outbox WHERE adapter = ANY(%s) AND state = 'sending' AND payload ? 'at_most_once'
+             AND (sending_node IS NULL OR sending_node = %s OR lease_until < %s) FOR UPDATE""",
+        (adapters, node, now or datetime.now(UTC))).fetchall()
+    for (outbox_id,) in interrupted:
+        failed(conn, outbox_id, INTERRUPTED, now or datetime.now(UTC))
     return conn.execute("""UPDATE outbox SET state = 'pending', lease_until = NULL WHERE adapter = ANY(%s)
                            AND state = 'sending' AND (sending_node IS NULL OR sending_node = %s)""",
                         (adapters, node)).rowcount + len(interrupted)

@@ -67,6 +67,7 @@ CREATE INDEX campaign_attempts_customer ON campaign_attempts (customer_id, start
 CREATE INDEX campaign_attempts_open ON campaign_attempts (campaign_id) WHERE outcome IS NULL OR
     (outcome = 'connected' AND disposition IS NULL);
 CREATE INDEX campaign_attempts_campaign ON campaign_attempts (campaign_id, started_at);
+CREATE INDEX campaign_attempts_interaction ON campaign_attempts (interaction_id) WHERE interaction_id IS NOT NULL;
 
 -- An interaction a campaign made, or a customer's answer to one.
 ALTER TABLE interactions ADD COLUMN campaign_id bigint REFERENCES campaigns (id);
