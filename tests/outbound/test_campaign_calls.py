@@ -180,7 +180,7 @@ def test_preview_shows_the_record_and_checks_the_rules_again_when_the_agent_dial
 def test_predictive_pacing_holds_the_abandon_cap_at_a_low_answer_rate(voice_engine, switch, store):
     agents_n, contacts_n, cap = 10, 240, 0.03
     engine = voice_engine(agents=agents_n, wrap_up_s=0)
-    switch.ring_s, switch.talk_s = 0.3, 3.0  # an answered call rarely finds an agent just freed
+    switch.ring_s, switch.talk_s = 0.3, 4.0  # an answered call rarely finds an agent just freed
     chance = random.Random(7)
     phones = numbers(contacts_n)
     for phone in phones:  # about 35 % answer
@@ -189,7 +189,7 @@ def test_predictive_pacing_holds_the_abandon_cap_at_a_low_answer_rate(voice_engi
     engine.available(*logins)
     sue = engine.api("sue")
     campaign_id = engine.campaign(sue, csv_of(phones), name="predictive", mode="predictive", max_attempts=1,
-                                  max_abandon_rate=cap, connect_within_s=0.5, **CALL_ME)
+                                  max_abandon_rate=cap, connect_within_s=1.0, **CALL_ME)
     sue.call("POST", f"/api/campaigns/{campaign_id}/start")
     wait_rows(store, "SELECT 1 FROM campaigns WHERE id = %s AND state = 'finished'", campaign_id, timeout=180)
     wait_rows(store, "SELECT 1 FROM campaign_attempts WHERE outcome IS NOT NULL", count=contacts_n)
