@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 BACKOFF_S = 30.0
 MAX_BACKOFF_S = 3600.0
+RECORD_RETRY_S, MAX_RECORD_RETRY_S = 0.2, 5.0  # recording a send's result while the database is away
 
 
 def outbound_message(row: tuple) -> OutboundMessage:
@@ -135,14 +136,35 @@ class OutboxSender:
             return self._deliver(row, outbox_id, attempts, adapter)
 
     def _deliver(self, row: tuple, outbox_id: int, attempts: int, adapter: str) -> bool:
-        renewing = gevent.spawn(self._renew, outbox_id)  # a fax may take minutes: the lease must outlive it
+        # A fax may take minutes, and the database may be away when it is done: the lease must
+        # outlive both, or another node would send the message again.
+        renewing = gevent.spawn(self._renew, outbox_id)
         try:
-            result = self.deliverers[adapter](outbound_message(row))
-        except Exception as exc:  # an adapter bug must not stop the outbox
-            log.exception("outbox %s: %s failed", outbox_id, adapter)
-            result = DeliveryResult(ok=False, error=f"internal error: {type(exc).__name__}: {exc}", retry=True)
+            try:
+                result = self.deliverers[adapter](outbound_message(row))
+            except Exception as exc:  # an adapter bug must not stop the outbox
+                log.exception("outbox %s: %s failed", outbox_id, adapter)
+                result = DeliveryResult(ok=False, error=f"internal error: {type(exc).__name__}: {exc}", retry=True)
+            self._record(outbox_id, attempts, result)
         finally:
             renewing.kill()
+        return True
+
+    def _record(self, outbox_id: int, attempts: int, result: DeliveryResult) -> None:
+        """The send's result, recorded even if the database is away for a while: a message that
+        went out but is not marked sent would go out again when its lease ran out."""
+        wait = RECORD_RETRY_S
+        while True:
+            try:
+                self._write_result(outbox_id, attempts, result)
+                return
+            except (psycopg.OperationalError, OSError) as exc:
+                log.warning("outbox %s: the result is not recorded yet (%s); trying again in %.1fs", outbox_id,
+                            exc, wait)
+                gevent.sleep(wait)
+                wait = min(MAX_RECORD_RETRY_S, wait * 2)
+
+    def _write_result(self, outbox_id: int, attempts: int, result: DeliveryResult) -> None:
         now = self.clock.now()
         with self.store.transaction() as conn:
             if result.ok:
@@ -155,4 +177,3 @@ class OutboxSender:
             else:
                 log.warning("outbox %s: failed: %s", outbox_id, result.error)
                 store_outbox.failed(conn, outbox_id, result.error or "failed", now, detail=result.detail)
-        return True
