@@ -1,5 +1,6 @@
 """`cic-engine run` as a user starts it: a real process, a real port, real signals."""
 
+import itertools
 import json
 import os
 import select
@@ -16,11 +17,26 @@ from pathlib import Path
 import psycopg
 import pytest
 
+# Ports for test servers: below the kernel's range for outgoing connections (32768 and up on
+# Linux), in a band of this pytest worker's own, handed out in turn. A port the kernel picked
+# (bind to 0) could be taken by another worker, or by an outgoing connection, between this
+# call and the server's bind.
+PORT_BAND = 1500
+_ports = itertools.count()
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    low = 20000 + (int(worker[2:]) % 8 if worker[2:].isdigit() else 0) * PORT_BAND
+    for _ in range(PORT_BAND):
+        port = low + next(_ports) % PORT_BAND
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # someone listens there (or it is still closing): the next one
+            return port
+    raise AssertionError(f"no free port in {low}-{low + PORT_BAND - 1}")
 
 
 def write_config(tmp_path: Path, database: str) -> tuple[Path, int]:

@@ -15,13 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.core.test_run import free_port
+
 PASSWORD = "secret"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Dovecot:
@@ -32,7 +29,7 @@ class Dovecot:
         self.root = Path(tempfile.mkdtemp(prefix="cic-dovecot-"))
         self.root.chmod(0o755)
         self.users = users
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
 
     @property

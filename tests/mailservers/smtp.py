@@ -4,18 +4,13 @@ it receives and can be told to answer with failures first."""
 from __future__ import annotations
 
 import email
-import socket
 import threading
 from email import policy
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.core.test_run import free_port
 
 
 class _Handler:
@@ -34,7 +29,7 @@ class _Handler:
 
 class SmtpServer:
     def __init__(self):
-        self.port = _free_port()
+        self.port = free_port()
         self.received: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.failures: list[str] = []  # answers to give, in order, before accepting: "451 ...", "550 ..."
