@@ -354,13 +354,17 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls):
         def on_bridge(event) -> None:
             if event.name == "CHANNEL_BRIDGE" and not bridged:
                 bridged.append(True)  # the agent answered: that is the accept
+                # The session is here before the accept commits: a control asked as soon as the
+                # interaction shows active must find it (call.command is heard only once).
+                session.agent_id, session.agent_uuid = agent_id, agent_uuid
+                self.desk.sessions[interaction_id] = session
                 try:
                     routing.accept(interaction_id, agent_id)
                 except RoutingError as exc:
                     log.warning("call %s: bridged but the offer was gone: %s", call.uuid, exc)
+                    self.desk.sessions.pop(interaction_id, None)
+                    session.agent_id = session.agent_uuid = None
                     return
-                session.agent_id, session.agent_uuid = agent_id, agent_uuid
-                self.desk.sessions[interaction_id] = session
                 if self.recording_policy(session.queue) == "always":
                     gevent.spawn(self._record_from_answer, session)
 
