@@ -6,8 +6,11 @@ BIN    := $(VENV)/bin
 APT_PACKAGES ?= dovecot-imapd chromium libnet-smpp-perl ghostscript
 # Two cores on CI: one pytest worker per core.
 PYTEST_WORKERS ?= 2
+# A real FreeSWITCH for tests/realswitch: a build of yours (CIC_FREESWITCH=its prefix), else the
+# build in ../shared/freeswitch installed into /opt/freeswitch.
+FREESWITCH_BUILD ?= ../shared/freeswitch
 
-.PHONY: install install-test run test lint apt bench schemas check-config clean
+.PHONY: install install-test run test lint apt freeswitch bench schemas check-config clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,10 +40,25 @@ apt:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
+freeswitch:
+	@if [ -n "$$CIC_FREESWITCH" ] && [ -x "$$CIC_FREESWITCH/bin/freeswitch" ]; then \
+		echo "FreeSWITCH: $$CIC_FREESWITCH"; \
+	elif [ -x "$(FREESWITCH_BUILD)/install.sh" ]; then \
+		bash "$(FREESWITCH_BUILD)/install.sh"; \
+	elif [ -x /opt/freeswitch/bin/freeswitch ]; then \
+		echo "FreeSWITCH: /opt/freeswitch"; \
+	else \
+		echo "no FreeSWITCH (no CIC_FREESWITCH, no $(FREESWITCH_BUILD)/install.sh, no /opt/freeswitch): tests/realswitch will be skipped"; \
+	fi
+
 lint: install-test
 	$(BIN)/ruff check cic_engine tests bench
+	@set -e; for f in $$(find freeswitch -name '*.xml' | sort); do \
+		$(BIN)/frslint lint "$$f" >/dev/null || { $(BIN)/frslint lint "$$f"; exit 1; }; \
+		$(BIN)/frslint analyze "$$f" >/dev/null || { $(BIN)/frslint analyze "$$f"; exit 1; }; \
+	done; echo "frslint: freeswitch/ clean"
 
-test: install-test apt lint
+test: install-test apt freeswitch lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests
 
 bench: install-test

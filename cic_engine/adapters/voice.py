@@ -19,7 +19,6 @@ from gevent.queue import Empty, Queue
 from pydantic import BaseModel
 
 from .. import logs
-from ..esl.channels import parse_show_channels
 from ..esl.connection import Endpoint, ESLError, InboundConnection
 from ..esl.outbound import CallGone, OutboundCall, OutboundServer
 from ..identity import InvalidIdentity, normalise_phone
@@ -44,6 +43,7 @@ from .voice_config import VoiceConfig
 from .voice_controls import CallSession, ControlDesk, ControlRefused
 from .voice_conversation import Conversations
 from .voice_dialing import OutboundCalls
+from .voice_recovery import RECLAIMED, LostCalls
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +69,14 @@ def _routed_to(event: RoutingEvent, action: str) -> bool:
             and event.data.get("action") == action and not event.data.get("skipped"))
 
 
-# A bridge that never connected reports why in originate_disposition / DIALSTATUS.
-_MISSED = {"NO_ANSWER", "NO_USER_RESPONSE", "ALLOTTED_TIMEOUT", "RECOVERY_ON_TIMER_EXPIRE"}
-RECLAIMED = "cic_reclaimed"  # channel variable: the call was handed back after a restart
+# A bridge that never connected reports why in originate_disposition / DIALSTATUS. The agent
+# refused only when the phone says so; every other failure (rang out, busy on another call,
+# not registered, unreachable) is an offer the agent missed.
+_REFUSED = {"CALL_REJECTED", "USER_CHALLENGE"}
 DTMF = "caller.dtmf"  # a key the waiting caller pressed, put among the routing events of the wait
 
 
-class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls):
+class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls, LostCalls):
     kind: ClassVar[str] = "voice"
     Config: ClassVar[type[BaseModel]] = VoiceConfig
 
@@ -94,6 +95,7 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls):
         self._logins: dict[int, str] = {}
         self._reports = {}  # campaign attempt -> the pacer's ear for its outcome
         self._reconciled = False
+        self._reclaiming: dict[str, float] = {}
         self.calls_handled = 0
         self.reclaimed = 0
 
@@ -108,7 +110,7 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls):
             raise ValueError(f"voice adapter {self.name}: no queue named {sorted(wanted - known)} in cic.toml")
         self._unsubscribe = self.context.events.subscribe(self._routing_event)
         self.server.start()
-        self.esl.on_connected.append(self._reclaim_parked_calls)
+        self.esl.on_connected.append(self._take_back_lost_calls)
         self.esl.on_connected.append(self.reconcile_campaign_calls)
         self.esl.on_event.append(self._parked)
         self.esl.on_event.append(self._leg_ended)
@@ -130,32 +132,6 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls):
 
     def deliver(self, outbound: OutboundMessage) -> DeliveryResult:
         return DeliveryResult(ok=False, error="voice has no messages to deliver")
-
-    def _reclaim_parked_calls(self) -> None:
-        """After a restart of the engine (or of its link to the switch), calls that lost their
-        socket wait parked (freeswitch/dialplan): hand each back to our socket. The call keeps
-        its interaction: ingest knows its call id and answers with the same one."""
-        for channel in parse_show_channels(self.esl.api("show channels as json")):
-            if channel.direction == "inbound" and channel.application == "park":
-                self._reclaim(channel.uuid)
-
-    def _parked(self, event) -> None:
-        """A call parks after our socket went away: at once, or when a conversation that was
-        going on when the engine died ends."""
-        if event.name == "CHANNEL_PARK" and event.get("Call-Direction", "inbound") == "inbound" and event.uuid:
-            gevent.spawn(self._reclaim, event.uuid)
-
-    def _reclaim(self, uuid: str) -> None:
-        if uuid in {call.uuid for call in self.server.calls}:
-            return  # parked while we hold it (an application of ours), not lost
-        log.info("reclaiming parked call %s", uuid)
-        try:
-            self.esl.api(f"uuid_setvar {uuid} {RECLAIMED} true")
-            self.esl.api(f"uuid_transfer {uuid} -both 'socket:{self.config.outbound_bind} async full' inline")
-        except ESLError as exc:
-            log.warning("could not reclaim call %s: %s", uuid, exc)
-            return
-        self.reclaimed += 1
 
     def _routing_event(self, event: RoutingEvent) -> None:
         interaction_id = event.interaction_id
@@ -201,16 +177,17 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls):
             return
         route: dict = {"queue": self.config.queue}
         try:
+            self._own(call)
             call.run("answer")
         except CallGone:
-            self._abandoned(self._ingest(call, **route))  # gone as we answered: on record all the same
+            self._caller_left(call, self._ingest(call, **route))  # gone as we answered: on record all the same
             return
         if self.config.ivr is not None and not call.variable(RECLAIMED):
             try:
                 outcome = run_ivr(call, self.config.ivr)
             except CallGone:
-                # Hung up in the menu: still a contact, on record and closed.
-                self._ingest(call, needs_agent=False, metadata={"ivr": "hung up in the menu"})
+                if not call.lost:  # hung up in the menu: still a contact, on record and closed
+                    self._ingest(call, needs_agent=False, metadata={"ivr": "hung up in the menu"})
                 return
             choice = outcome.choice
             route = {"metadata": {"ivr": " > ".join(outcome.path)}, "queue": self.config.queue}
@@ -243,7 +220,7 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls):
             self._wait_and_connect(call, session, offers)
         except CallGone:
             # Gone between two steps of the wait (starting the music, an announcement...).
-            self._abandoned(interaction_id)
+            self._caller_left(call, interaction_id)
         finally:
             self._waiting.pop(interaction_id, None)
             self.desk.sessions.pop(interaction_id, None)
@@ -284,44 +261,46 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls):
         interaction_id = session.interaction_id
         moh = None
         while True:
-            if moh is None or moh.ready():
+            if (moh is None or moh.ready()) and offers.empty():  # an offer waiting: no music to stop first
                 moh = call.start("playback", self.config.moh)
             announce = self.config.announce
             try:
                 offer = offers.get(timeout=announce.every_s if announce else None)
             except Empty:
-                call.stop_media()
-                moh.wait(timeout=5)
+                self._stop_music(call, moh)
                 moh = None
                 self._announce(call, interaction_id)
                 continue
             if offer is None or call.hungup.is_set():
-                self._abandoned(interaction_id)
+                self._caller_left(call, interaction_id)
                 return
             if offer.event == DTMF:
                 callback = self.config.callback
                 if callback is None or offer.data.get("digit") != callback.key:
                     continue
             if offer.event == DTMF or _routed_to(offer, "callback"):
-                call.stop_media()
-                moh.wait(timeout=5)
+                self._stop_music(call, moh)
                 if self._call_back_later(call, interaction_id, asked=offer.event == DTMF):
                     return
                 moh = None
                 continue
             if _routed_to(offer, "voicemail"):
-                call.stop_media()
-                moh.wait(timeout=5)
+                self._stop_music(call, moh)
                 self._voicemail(call, offer)
                 return
             agent_id = offer.agent_id
             if agent_id is None or agent_id not in routing.offered_to(interaction_id):
                 continue  # an offer that was taken back meanwhile (or heard twice)
-            call.stop_media()
-            moh.wait(timeout=5)  # its outcome does not matter: the caller hanging up is seen below
+            self._stop_music(call, moh)  # its outcome does not matter: the caller hanging up is seen below
             moh = None
             if self._bridge(call, session, agent_id):
                 return
+
+    @staticmethod
+    def _stop_music(call: OutboundCall, moh) -> None:
+        """Stop the music and wait until it has stopped, so the next application runs."""
+        if moh is not None:
+            call.interrupt(moh)
 
     def _call_back_later(self, call: OutboundCall, interaction_id: int, asked: bool) -> bool:
         """The caller hangs up and keeps the place in line; an agent's phone rings first when
@@ -371,12 +350,17 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls):
         call.on_event.append(on_bridge)
         try:
             # park_after_bridge: an agent leg the caller is taken from (a consultation) stays up.
-            result = call.run("bridge", f"{{call_timeout={self.config.ring_s},origination_uuid={agent_uuid},"
+            # originate_timeout bounds the ringing on every endpoint kind; call_timeout is read
+            # by user/ and group/ only.
+            result = call.run("bridge", f"{{originate_timeout={self.config.ring_s},call_timeout={self.config.ring_s},"
+                                        f"origination_uuid={agent_uuid},"
                                         f"park_after_bridge=true,cic_interaction={interaction_id},cic_agent={login}}}"
                                         f"{phone}")
         except CallGone:
             if bridged:
                 self._finish(session)
+            elif call.lost:
+                self._give_back(interaction_id, agent_id, "the call's socket was lost")
             else:
                 self._abandoned(interaction_id)  # withdraws the ringing offer, with no blame on the agent
             return True
@@ -386,9 +370,8 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls):
             return self._converse(call, session)
         disposition = result.get("variable_originate_disposition") or result.get("variable_DIALSTATUS") or ""
         log.info("call %s: agent %s did not take it (%s)", call.uuid, login, disposition or "no answer")
-        # A phone that rang out is a missed offer; a busy or refused one is a refusal.
         self._give_back(interaction_id, agent_id, disposition or "no answer",
-                        missed=not disposition or disposition.upper() in _MISSED)
+                        missed=disposition.upper() not in _REFUSED)
         return False
 
     def _login(self, agent_id: int) -> str:
@@ -454,6 +437,14 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls):
             self.context.routing.end(interaction_id, agent_id, outcome)
         except RoutingError as exc:
             log.warning("interaction %s: could not end: %s", interaction_id, exc)
+
+    def _caller_left(self, call: OutboundCall, interaction_id: int) -> None:
+        """The caller hung up: the interaction is abandoned. A socket lost with the call still
+        up is not a hang-up: the call waits on the switch and is taken back (voice_recovery)."""
+        if call.lost:
+            log.warning("call %s: its socket was lost; interaction %s waits to be taken back", call.uuid, interaction_id)
+            return
+        self._abandoned(interaction_id)
 
     def _abandoned(self, interaction_id: int) -> None:
         try:

@@ -53,6 +53,9 @@ class VoiceConfig(BaseModel):
     esl_password: str = Field("ClueCon", min_length=1)
     queue: str | None = Field(None, description="queue for calls; default: engine.default_queue")
     moh: str = Field("local_stream://moh", description="what callers hear while they wait")
+    moh_piece_s: int = Field(60, ge=2, le=3600, description="music on hold is played in pieces this long (no "
+                             "playback on a call lasts longer), so a call whose engine went away parks within "
+                             "this time for another node to take it")
     agent_endpoint: str = Field("user/{login}", description="dial string of an agent's phone; {login} is replaced")
     ring_s: int = Field(20, ge=5, le=120, description="how long an agent's phone rings before the offer is given back")
     command_timeout_s: float = Field(10, gt=0, le=120)

@@ -17,6 +17,7 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import gevent
 from gevent.event import Event
 from gevent.queue import Queue
 
@@ -65,6 +66,8 @@ class CallSession:
     agent_id: int | None = None
     agent_uuid: str | None = None  # the leg of the agent talking to the caller now
     held: bool = False
+    hold_music: Any = None  # the piece of music on hold playing now (esl.outbound.Running)
+    held_partner: str | None = None  # a call we made: the customer's leg the music is broadcast to
     next_step: Step | None = None
     consult_uuid: str | None = None
     consult: Step | None = None
@@ -160,18 +163,53 @@ class ControlDesk:
     # Agent controls -----------------------------------------------------------------------
 
     def _hold(self, session: CallSession) -> dict:
+        """The caller hears music instead of the agent, and the agent hears nothing. Done with
+        the switch's own media, not `uuid_hold`: that asks the agent's endpoint to go on hold,
+        and only an endpoint that reports back (a SIP phone acknowledging the re-INVITE) ever
+        shows HELD, which `uuid_hold off` requires; on any other leg the call stayed held."""
         if session.held:
             raise ControlRefused("the call is already on hold")
-        self.api(f"uuid_hold {session.agent_uuid}")
+        if session.outbound:
+            partner = self.adapter.esl.api(f"uuid_getvar {session.call.uuid} bridge_to").strip()
+            if not partner or partner == "_undef_" or partner.startswith("-ERR"):
+                raise ControlRefused("the customer is not on the line yet")
+            self.api(f"uuid_broadcast {partner} {self.adapter.config.moh} aleg")
+            session.held_partner = partner
+        else:
+            session.held = True
+            started = Event()
+            gevent.spawn(self._play_hold_music, session, started)
+            started.wait(timeout=self.adapter.config.command_timeout_s)
         session.held = True
         self.record(session, "call_held")
         return {"held": True}
 
+    def _play_hold_music(self, session: CallSession, started: Event) -> None:
+        """An application run on a bridged call suspends the bridge until it ends (switch_ivr_
+        bridge.c runs the leg's queued applications with the other leg CF_SUSPEND): the music,
+        played on the caller's own socket, in pieces as long as the call is held."""
+        call = session.call
+        try:
+            while session.held and not call.hungup.is_set():
+                session.hold_music = call.start("playback", self.adapter.config.moh)
+                session.hold_music.started.wait(timeout=self.adapter.config.command_timeout_s)
+                started.set()
+                session.hold_music.wait()
+        except ESLError as exc:  # the call ended (CallGone) or the switch refused
+            log.info("call %s: hold music ends: %s", call.uuid, exc)
+        finally:
+            started.set()
+
     def _unhold(self, session: CallSession) -> dict:
         if not session.held:
             raise ControlRefused("the call is not on hold")
-        self.api(f"uuid_hold off {session.agent_uuid}")
         session.held = False
+        if session.held_partner:
+            partner, session.held_partner = session.held_partner, None
+            self.api(f"uuid_break {partner} all")
+        elif session.hold_music is not None:
+            session.call.interrupt(session.hold_music)
+            session.hold_music = None
         self.record(session, "call_resumed")
         return {"held": False}
 

@@ -123,8 +123,7 @@ class Conversations:
         routing = self.context.routing
         moh = call.start("playback", self.config.moh)
         decision = session.decisions.get()
-        call.stop_media()
-        moh.wait(timeout=5)
+        self._stop_music(call, moh)
         if decision is None:
             raise CallGone(f"call {call.uuid} has hung up")
         consult_uuid, agent_uuid, agent_id = session.consult_uuid, session.agent_uuid, session.agent_id
@@ -175,7 +174,11 @@ class Conversations:
 
     def _finish(self, session: CallSession, outcome: str = "handled") -> None:
         """The conversation is over: recording on the timeline, the other legs hung up, the
-        agent's work ended (wrap-up follows)."""
+        agent's work ended (wrap-up follows). When only our socket was lost, the conversation
+        goes on without us: the call is taken back when it ends (voice_recovery)."""
+        if session.call.lost:
+            self.desk.sessions.pop(session.interaction_id, None)
+            return
         self.stop_recording(session)
         self._drop_legs(session)
         if session.agent_uuid and session.agent_uuid != session.call.uuid:

@@ -19,6 +19,7 @@ class LiveChannel:
     caller_number: str
     caller_name: str
     destination: str
+    context: str  # the dialplan context the call runs in
     application: str
     created: datetime | None
     call_uuid: str  # the call this leg belongs to, when bridged or originated together
@@ -49,7 +50,7 @@ def _channel(row: dict) -> LiveChannel:
     return LiveChannel(
         uuid=row["uuid"], direction=row.get("direction", ""), name=row.get("name", ""), state=row.get("state", ""),
         callstate=row.get("callstate", ""), caller_number=row.get("cid_num", ""), caller_name=row.get("cid_name", ""),
-        destination=row.get("dest", ""), application=row.get("application", ""),
+        destination=row.get("dest", ""), context=row.get("context", ""), application=row.get("application", ""),
         created=datetime.fromtimestamp(int(epoch), UTC) if epoch.isdigit() else None,
         call_uuid=row.get("call_uuid", ""),
     )

@@ -34,6 +34,23 @@ class CallGone(ESLError):
     """The caller hung up (or the switch dropped the call) while we were working on it."""
 
 
+class Running:
+    """An application started on the call: `started` is set when the switch begins it
+    (CHANNEL_EXECUTE), `done` gets its CHANNEL_EXECUTE_COMPLETE (or CallGone)."""
+
+    def __init__(self, app_uuid: str, done: AsyncResult, started: Event):
+        self.app_uuid, self.done, self.started = app_uuid, done, started
+
+    def ready(self) -> bool:
+        return self.done.ready()
+
+    def wait(self, timeout: float | None = None):
+        return self.done.wait(timeout=timeout)
+
+    def get(self, timeout: float | None = None):
+        return self.done.get(timeout=timeout)
+
+
 class OutboundCall:
     def __init__(self, sock, address, command_timeout_s: float = 10.0):
         self.link = FramedSocket(sock, f"call from {address[0]}:{address[1]}")
@@ -41,9 +58,11 @@ class OutboundCall:
         self.channel: dict[str, str] = {}
         self.hungup = Event()
         self.hangup_cause: str | None = None
+        self.lost = False  # the connection closed with the call still up (no hangup event)
         self.dtmf: Queue[str] = Queue()
         self.on_event: list[Callable[[ESLEvent], None]] = []
         self._apps: dict[str, AsyncResult] = {}
+        self._starting: dict[str, Event] = {}
         self._reader: gevent.Greenlet | None = None
 
     @property
@@ -117,6 +136,7 @@ class OutboundCall:
                 log.warning("call %s: connection lost: %s", self.uuid, exc)
                 error = CallGone(f"call {self.uuid}: {exc}")
         finally:
+            self.lost = not self.hungup.is_set()
             self._gone(self.hangup_cause or "connection closed")
             self.link.close(error)
             for result in self._apps.values():
@@ -124,8 +144,14 @@ class OutboundCall:
             self._apps.clear()
 
     def _event(self, event: ESLEvent) -> None:
-        if event.name == "CHANNEL_EXECUTE_COMPLETE":
-            result = self._apps.pop(event.get("Application-UUID") or "", None)
+        if event.name == "CHANNEL_EXECUTE":
+            started = self._starting.pop(event.get("Application-UUID") or "", None)
+            if started is not None:
+                started.set()
+        elif event.name == "CHANNEL_EXECUTE_COMPLETE":
+            app_uuid = event.get("Application-UUID") or ""
+            self._starting.pop(app_uuid, Event()).set()
+            result = self._apps.pop(app_uuid, None)
             if result is not None:
                 result.set(event)
         elif event.name == "DTMF":
@@ -148,15 +174,24 @@ class OutboundCall:
         apps, self._apps = self._apps, {}
         for result in apps.values():
             result.set_exception(error)
+        starting, self._starting = self._starting, {}
+        for started in starting.values():
+            started.set()
 
     # Commands -----------------------------------------------------------------------------
 
-    def start(self, app: str, arg: str = "") -> AsyncResult:
-        """Run an application; the AsyncResult gets its CHANNEL_EXECUTE_COMPLETE event (or
-        CallGone). Use for what runs while we wait for something else (music on hold)."""
+    def start(self, app: str, arg: str = "") -> Running:
+        """Run an application; its `done` gets its CHANNEL_EXECUTE_COMPLETE event (or CallGone).
+        Use for what runs while we wait for something else (music on hold)."""
         app_uuid = str(uuidlib.uuid4())
-        return completed_later(self._apps, app_uuid,
-                               lambda: self._request(execute(None, app, arg, event_uuid=app_uuid)), app)
+        started = self._starting[app_uuid] = Event()
+        try:
+            done = completed_later(self._apps, app_uuid,
+                                   lambda: self._request(execute(None, app, arg, event_uuid=app_uuid)), app)
+        except BaseException:
+            self._starting.pop(app_uuid, None)
+            raise
+        return Running(app_uuid, done, started)
 
     def run(self, app: str, arg: str = "", timeout: float | None = None) -> ESLEvent:
         """Run an application and wait until it completes."""
@@ -169,9 +204,22 @@ class OutboundCall:
     def api(self, cmd: str) -> str:
         return self._request(command(f"api {cmd}")).body.decode("utf-8", errors="replace")
 
+    def interrupt(self, running: Running, timeout: float = 5.0) -> None:
+        """Stop an application we started and wait for its end. A break that reaches the switch
+        before the application has begun is lost (switch_core_session_execute_application
+        clears CF_BREAK as it starts one): wait until it has begun, then break."""
+        if running.ready():
+            return
+        running.started.wait(timeout=timeout)
+        if not running.ready():
+            self.stop_media()
+        running.wait(timeout=timeout)
+
     def stop_media(self) -> None:
-        """End whatever the call is playing (music on hold) so that the next application runs."""
-        self.api(f"uuid_break {self.uuid} all")
+        """End the application the call is running (music on hold) so that the next one runs.
+        Not `uuid_break ... all`: that also flushes applications still queued, which then never
+        report their end."""
+        self.api(f"uuid_break {self.uuid}")
 
     def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
         if self.hungup.is_set():

@@ -130,3 +130,17 @@ def start_outbound(conn: Conn, agent_id: int, number: str, queue_id: int | None,
                                          "now": now, "subject": f"Call to {number}", "number": number,
                                          "actor": actor}).fetchone()
     return row[0] if row else None
+
+
+def live_calls(conn: Conn, adapter: str) -> list[tuple[int, str, int | None, str]]:
+    """(interaction, state, agent, call uuid) of the calls that came in through `adapter` and
+    whose interaction is not over: each interaction's latest call. Interactions waiting for a
+    callback or holding a voicemail are not calls on the line, so they are not listed."""
+    return conn.execute(
+        """SELECT DISTINCT ON (i.id) i.id, i.state, i.assigned_agent_id, m.external_id
+           FROM interactions i JOIN messages m ON m.interaction_id = i.id
+           WHERE i.channel = 'voice' AND i.state IN ('queued', 'offered', 'active') AND i.callback_number IS NULL
+             AND m.channel = 'voice' AND m.direction = 'inbound' AND m.metadata->>'adapter' = %s
+             AND NOT EXISTS (SELECT 1 FROM messages v WHERE v.interaction_id = i.id AND v.channel = 'voice'
+                             AND v.external_id LIKE '%%:%%')
+           ORDER BY i.id, m.id DESC""", (adapter,)).fetchall()

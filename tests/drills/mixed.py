@@ -157,9 +157,12 @@ class MixedCenter:
         other = self.tmp_path / "node-b"
         (other / "channels").mkdir(parents=True, exist_ok=True)
         (other / "cic.toml").write_text(self._cic("drill-node-b", free_port()))
+        b_port = free_port()
         for path in (self.tmp_path / "channels").glob("*.toml"):
-            text = path.read_text().replace(f"127.0.0.1:{self.outbound_port}", f"127.0.0.1:{free_port()}")
+            text = path.read_text().replace(f"127.0.0.1:{self.outbound_port}", f"127.0.0.1:{b_port}")
             (other / "channels" / path.name).write_text(text)
+        # the dialplan lists both nodes' sockets (socket a|b async full): a call taken back goes to the first alive
+        self.switch.dialplan_sockets = [("127.0.0.1", self.outbound_port), ("127.0.0.1", b_port)]
         self.second = start(other / "cic.toml", log=other / "engine.log")
         return self.second
 

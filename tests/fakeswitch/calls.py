@@ -58,7 +58,12 @@ class SimCall:
         self.destination = destination
         self.direction = direction
         self.playback_s = playback_s
-        self.variables: dict[str, str] = dict(variables or {})
+        self.context = "public"
+        # what the shipped dialplan (freeswitch/dialplan/public/20_cic_voice.xml) sets on the engine's calls
+        line = {"cic_line": "voice", "cic_did": destination} if direction == "inbound" else {}
+        self.variables: dict[str, str] = {**line, **(variables or {})}
+        self.application = "socket"  # what `show channels` lists: the application running now
+        self.playing: str | None = None  # what a playback running now plays (the caller hears it)
         self.pressed: Queue[str] = Queue()
         self.answered = Event()
         if direction == "outbound":
@@ -79,6 +84,8 @@ class SimCall:
         self.bridged_to: str | None = None
         self._sock = None
         self._greenlet: gevent.Greenlet | None = None
+        self._running = 0  # applications running now
+        self._transferring = False
 
     # What the test does -------------------------------------------------------------------
 
@@ -151,17 +158,26 @@ class SimCall:
         self._send(wire.plain_event(headers))
         self.switch.emit_headers(name, headers, subclass=subclass)
 
+    def _connect(self) -> socket.socket:
+        """The socket application: each address of the dialplan in turn (its hosts loop)."""
+        error: OSError = OSError("no address")
+        for target in (self.switch.dialplan_sockets if self.transfers else []) or [self.target]:
+            try:
+                return socket.create_connection(target)
+            except OSError as exc:
+                error = exc
+        raise error
+
     def _run(self) -> None:
         try:
-            self._sock = socket.create_connection(self.target)
+            self._sock = self._connect()
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as mod_event_socket does
         except OSError as exc:
             if self.direction == "inbound":
                 # The socket application fails and the dialplan goes on to its `park`
                 # (freeswitch/dialplan): the call waits for the engine to take it back.
                 self._sock = None
-                self.parked = True
-                self._emit("CHANNEL_PARK")
+                self._park()
                 return
             self.hangup_cause = f"DESTINATION_OUT_OF_ORDER ({exc})"
             self.ended.set()
@@ -174,26 +190,45 @@ class SimCall:
         finally:
             if not self.ended.is_set() and self.direction == "outbound":
                 self._hangup("NORMAL_CLEARING")  # an originated leg's inline dialplan has nothing after the socket
-            elif not self.ended.is_set():
-                # The engine went away mid-call: the dialplan's next action (freeswitch/dialplan)
-                # parks it, once the application running (a bridge: a conversation) is over.
+            elif not self.ended.is_set() and not self._transferring:
+                # The engine went away mid-call: what it started goes on (mod_event_socket does
+                # not stop it: an endless music plays until its playback_timeout_sec), then the
+                # dialplan's next action (freeswitch/dialplan) parks the call.
                 self._sock = None
-                gevent.spawn(self._park_when_idle)
+                gevent.spawn(self._park_when_idle, self.transfers)
 
-    def _park_when_idle(self) -> None:
-        while self.bridged_to is not None and not self.ended.is_set():
+    def _park_when_idle(self, run: int) -> None:
+        def same_run() -> bool:  # not ended, not transferred meanwhile
+            return not self.ended.is_set() and not self._transferring and self.transfers == run
+        while (self.bridged_to is not None or self._running) and same_run():
             gevent.sleep(0.01)
-        if not self.ended.is_set():
-            self.parked = True
-            self._emit("CHANNEL_PARK")
+        if same_run():
+            self._park()
 
-    def transfer_to_socket(self, target: tuple[str, int]) -> None:
-        """`uuid_transfer <uuid> -both 'socket:host:port async full' inline`: the parked call goes
-        to an outbound socket again."""
+    def _park(self) -> None:
+        self.parked = True
+        self.application = "park"
+        self._emit("CHANNEL_PARK", {"variable_current_application": "park"})
+
+    def transfer(self) -> None:
+        """`uuid_transfer <uuid> <destination> XML <context>`: what runs stops, and the call runs
+        its dialplan extension again, whose `socket` hands it to the engine."""
+        self._transferring = True
+        self._break.set()
+        old = self._sock
+        if old is not None:
+            self._send(wire.disconnect_notice("", ("Controlled-Session-UUID", self.uuid)))
+            old.close()
+        gevent.spawn(self._run_again)
+
+    def _run_again(self) -> None:
+        while self._running:
+            gevent.sleep(0.005)
         self.parked = False
-        self.target = target
+        self.application = "socket"
         self.transfers += 1
-        self._greenlet = gevent.spawn(self._run)
+        self._transferring = False
+        self._run()
 
     def _command(self, line: str, headers: dict[str, str]) -> None:
         verb, _, arg = line.partition(" ")
@@ -206,6 +241,10 @@ class SimCall:
             data += [("Content-Type", "command/reply"), ("Reply-Text", "%2BOK%0A"), ("Socket-Mode", "async"),
                      ("Control", "full")]
             self._send(wire.message(data))
+            if self.direction == "inbound":
+                # the socket application parks the call itself (switch_ivr_park): a new call, not a lost one
+                self.switch.emit_headers("CHANNEL_PARK", self._fill(EVENT_TEMPLATES["CHANNEL_ANSWER"], {
+                    **self._channel_values(), "Event-Name": "CHANNEL_PARK", "variable_current_application": "socket"}))
         elif verb == "myevents":
             self._send(wire.command_reply("+OK Events Enabled"))
         elif verb == "linger":
@@ -227,15 +266,23 @@ class SimCall:
     def _api(self, arg: str) -> str:
         cmd, _, rest = arg.partition(" ")
         if cmd == "uuid_break" and rest.split()[0] == self.uuid:
-            self._break.set()
+            self._break.set()  # lost on an application not yet started: it clears the break (as the switch)
             return "+OK\n"
         return self.switch.api(arg)
 
     def _execute(self, app: str, arg: str, app_uuid: str) -> None:
         if self.ended.is_set():
             return
+        self._running += 1
+        try:
+            self._execute_one(app, arg, app_uuid)
+        finally:
+            self._running -= 1
+
+    def _execute_one(self, app: str, arg: str, app_uuid: str) -> None:
         self.apps.append((app, arg))
         self.started.setdefault(app, time.monotonic())
+        self.application = app
         application = {"Application": app, "Application-Data": arg, "Application-UUID": app_uuid}
         self._emit("CHANNEL_EXECUTE", application)
         response = "_none_"
@@ -244,7 +291,11 @@ class SimCall:
             self._emit("CHANNEL_ANSWER")
         elif app == "playback":
             self._break.clear()
-            self._break.wait(self.playback_s if "loops=-1" not in arg and "local_stream" not in arg else None)
+            endless = "loops=-1" in arg or "local_stream" in arg
+            piece = float(self.variables.get("playback_timeout_sec") or 0) or None  # bounds every playback
+            self.playing = arg  # on a bridged call the switch suspends the bridge meanwhile
+            self._break.wait(min(self.playback_s, piece or self.playback_s) if not endless else piece)
+            self.playing = None
             response = "FILE PLAYED"
         elif app == "play_and_get_digits":
             parts = arg.split()
@@ -287,8 +338,12 @@ class SimCall:
         if self.ended.is_set():
             return None
         if behaviour not in ("answer", "machine"):
-            self.variables["originate_disposition"] = {"busy": "USER_BUSY", "invalid": "UNALLOCATED_NUMBER"}.get(
-                behaviour, "NO_ANSWER")
+            cause = {"busy": "USER_BUSY", "invalid": "UNALLOCATED_NUMBER", "unregistered": "USER_NOT_REGISTERED",
+                     "reject": "CALL_REJECTED"}.get(behaviour, "NO_ANSWER")
+            self.variables["originate_disposition"] = cause
+            if self.variables.get("continue_on_fail") != "true":
+                self._hangup(cause)  # mod_dptools' bridge hangs the caller up unless continue_on_fail
+                return None
             return "_none_"
         leg = self.switch.new_leg(endpoint, variables)
         self._unlinked.clear()

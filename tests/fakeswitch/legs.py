@@ -61,6 +61,7 @@ class SimLeg:
         self.variables = dict(variables)
         self.partner = None
         self.application = "park"
+        self.playing: str | None = None  # what a broadcast plays to this leg now (uuid_broadcast)
         self.target: str | None = None  # eavesdrop / three_way: the channel listened to
         self.mode: str | None = None  # eavesdrop: listen, whisper, barge
         self.held = False

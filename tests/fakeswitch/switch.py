@@ -112,6 +112,10 @@ class FakeSwitch:
         self.recording: dict[str, tuple[str, float]] = {}  # channel -> (file, started) being recorded
         self.recordings: list[str] = []  # files written by uuid_record
         self.api_handlers: dict[str, Callable[[str], str]] = {}
+        # the dialplan's `socket host:port|host:port ...` (tried in order, as mod_event_socket
+        # does): where a call goes when it runs its extension again (uuid_transfer). Empty: the
+        # address the call first went to.
+        self.dialplan_sockets: list[tuple[str, int]] = []
         # agent login or number -> "answer" (default), "no-answer", "busy", "machine" (answers, then
         # a voicemail greeting and its beep), "invalid" (UNALLOCATED_NUMBER)
         self.phones: dict[str, str] = {}
@@ -251,7 +255,7 @@ class FakeSwitch:
                 return json.dumps({"row_count": 0}) + "\n"
             rows = [{"uuid": c.uuid, "direction": c.direction, "created": "", "created_epoch": "0",
                      "name": f"sofia/internal/{c.caller}", "state": "CS_EXECUTE", "cid_name": c.caller_name,
-                     "cid_num": c.caller, "dest": c.destination, "application": "park" if c.parked else "socket",
+                     "cid_num": c.caller, "dest": c.destination, "context": c.context, "application": c.application,
                      "callstate": "ACTIVE", "call_uuid": c.uuid} for c in live]
             return json.dumps({"row_count": len(rows), "rows": rows}, separators=(",", ":")) + "\n"
         if cmd == "originate":
@@ -267,6 +271,21 @@ class FakeSwitch:
             channel.held = not off
             self._channel_event(channel, "CHANNEL_UNHOLD" if off else "CHANNEL_HOLD")
             return "+OK Success\n"
+        if cmd == "uuid_broadcast":
+            # uuid_broadcast <uuid> <path> aleg: the channel hears it instead of its partner
+            channel = self.channels.get(words[0] if words else "")
+            if channel is None:
+                return "-ERR No such channel!\n"
+            channel.playing = words[1] if len(words) > 1 else ""
+            return "+OK Message sent\n"
+        if cmd == "uuid_break":
+            channel = self.channels.get(words[0] if words else "")
+            if channel is None:
+                return "-ERR No such channel!\n"
+            channel.playing = None
+            if isinstance(channel, SimCall):
+                channel._break.set()
+            return "+OK\n"
         if cmd == "uuid_bridge":
             a, b = (self.channels.get(u) for u in (words + ["", ""])[:2])
             if a is None or b is None:
@@ -297,17 +316,29 @@ class FakeSwitch:
             channel.hang_up(*words[1:2])
             return "+OK\n"
         call = next((c for c in self.calls if rest.split(" ")[0] == c.uuid and not c.ended.is_set()), None)
-        if cmd in ("uuid_setvar", "uuid_transfer") and call is None:
+        if cmd == "uuid_getvar":
+            channel = self.channels.get(words[0] if words else "")
+            if channel is None:
+                return "-ERR No such channel!"
+            if words[1:2] == ["bridge_to"]:  # set while bridged, cleared after (switch_ivr_bridge.c)
+                return channel.partner.uuid if getattr(channel, "partner", None) is not None else "_undef_"
+            return getattr(channel, "variables", {}).get(words[1] if len(words) > 1 else "", "_undef_")
+        if cmd in ("uuid_setvar", "uuid_setvar_multi", "uuid_transfer") and call is None:
             return "-ERR No such channel!\n"
         if cmd == "uuid_setvar":
             _, name, value = rest.split(" ", 2)
             call.variables[name] = value
             return "+OK\n"
+        if cmd == "uuid_setvar_multi":
+            for pair in rest.split(" ", 1)[1].split(";"):
+                name, _, value = pair.partition("=")
+                call.variables[name] = value
+            return "+OK\n"
         if cmd == "uuid_transfer":
-            # uuid_transfer <uuid> -both 'socket:host:port async full' inline
-            target = rest.split("socket:", 1)[1].split(" ", 1)[0]
-            host, port = target.rsplit(":", 1)
-            call.transfer_to_socket((host, int(port)))
+            # uuid_transfer <uuid> <destination> XML <context>: the call's extension runs again
+            if len(words) < 4 or words[1].startswith("-") or words[2] != "XML":
+                return f"-ERR fakeswitch simulates only uuid_transfer <uuid> <dest> XML <context>, not {rest!r}\n"
+            call.transfer()
             return "+OK\n"
         return f"-ERR {cmd} Command not found!\n"
 

@@ -36,8 +36,8 @@ def engine(start_engine):
 def start_engine(tmp_path, db_url, switch):
     started = []
 
-    def start_with(adapter_extra: str, general_queue_extra: str = ""):
-        started.append(start_voice_engine(tmp_path, db_url, switch, adapter_extra, general_queue_extra))
+    def start_with(adapter_extra: str, general_queue_extra: str = "", outbound: int | None = None):
+        started.append(start_voice_engine(tmp_path, db_url, switch, adapter_extra, general_queue_extra, outbound))
         return started[-1]
     yield start_with
     for engine in started:
@@ -46,8 +46,11 @@ def start_engine(tmp_path, db_url, switch):
     print_engine_log(tmp_path)
 
 
-def start_voice_engine(tmp_path, db_url, switch, adapter_extra: str, general_queue_extra: str):
-    web, outbound = free_port(), free_port()
+def start_voice_engine(tmp_path, db_url, switch, adapter_extra: str, general_queue_extra: str,
+                       outbound: int | None = None):
+    """An engine with a voice adapter on the simulator; `outbound`: its call socket's port (the
+    one the dialplan hands calls to: an engine restarted on the same host keeps it)."""
+    web, outbound = free_port(), outbound or free_port()
     (tmp_path / "channels").mkdir(exist_ok=True)
     (tmp_path / "cic.toml").write_text(engine_toml("voice-node", db_url, web) + textwrap.dedent("""\
         [[queues]]

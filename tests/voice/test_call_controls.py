@@ -33,13 +33,14 @@ def _talking_to_alice(engine, switch, routing, store):
 def test_the_agent_puts_the_caller_on_hold_and_back(engine, switch, routing, store, control):
     call, interaction_id, alice = _talking_to_alice(engine, switch, routing, store)
     assert control.hold(interaction_id, alice) == {"held": True}
-    assert switch.leg("alice").held
+    # the caller hears the music on hold, still bridged to alice (the switch suspends the bridge)
+    assert call.playing == "local_stream://moh" and call.partner is switch.leg("alice")
     with pytest.raises(CallControlError, match="already on hold"):
         control.hold(interaction_id, alice)
     with pytest.raises(CallControlError, match="not talking"):
         control.unhold(interaction_id, routing.agent_id("bob"))  # not bob's call
     control.unhold(interaction_id, alice)
-    assert not switch.leg("alice").held
+    wait_for(lambda: call.playing is None, what="the music stopped")
     assert [k for k in kinds(store, interaction_id) if k.startswith("call_")] == ["call_held", "call_resumed"]
     control.hangup(interaction_id, alice)
     call.wait()
@@ -92,7 +93,7 @@ def test_an_attended_transfer_consults_with_the_caller_on_music_then_completes(e
     wait_for(lambda: interaction(store, call.uuid)["login"] == "bob", what="the interaction handed to bob")
     assert routing.status(alice).loads[0] == 0 and routing.status(bob).loads[0] == 1
     control.hold(interaction_id, bob)  # the controls are bob's now
-    assert bob_leg.held
+    assert call.playing == "local_stream://moh"
     bob_leg.hang_up()
     call.wait()
     done = wait_for(lambda: (i := interaction(store, call.uuid))["state"] == "wrap_up" and i, what="bob's wrap-up")
@@ -241,6 +242,9 @@ def test_click_to_call_rings_the_agent_then_the_customer(engine, switch, routing
                            (made["interaction_id"],)).fetchone()
     assert row == ("outbound", "active", "voice", alice)
     control.hold(made["interaction_id"], alice)
+    assert customer.playing == "local_stream://moh"  # the customer hears the music on hold
+    control.unhold(made["interaction_id"], alice)
+    assert customer.playing is None
     customer.hang_up()
     wait_for(lambda: routing.state(made["interaction_id"])[0] == "wrap_up", what="wrap-up")
 

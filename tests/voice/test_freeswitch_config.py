@@ -13,7 +13,7 @@ FILES = sorted(FREESWITCH.rglob("*.xml"))
 
 def test_there_is_configuration_to_install():
     assert {p.relative_to(FREESWITCH).as_posix() for p in FILES} == {
-        "autoload_configs/event_socket.conf.xml", "dialplan/public/00_cic.xml", "dialplan/public/10_cic_fax.xml",
+        "autoload_configs/event_socket.conf.xml", "dialplan/public/20_cic_voice.xml", "dialplan/public/10_cic_fax.xml",
         "directory/default/cic-agents.xml"}
 
 
@@ -22,18 +22,28 @@ def test_every_file_is_well_formed_xml(path):
     ET.parse(path)
 
 
-def test_event_socket_listens_on_loopback_with_the_configured_password():
+def test_event_socket_listens_where_vars_xml_says_with_the_configured_password():
     params = {p.get("name"): p.get("value") for p in ET.parse(FREESWITCH / "autoload_configs/event_socket.conf.xml")
               .getroot().iter("param")}
-    assert params["listen-ip"] == "127.0.0.1" and params["password"] == "$${cic_esl_password}"
+    assert params["listen-ip"] == "$${cic_esl_ip}" and params["password"] == "$${cic_esl_password}"
+    assert params["listen-port"] == "$${cic_esl_port}"
 
 
 def test_every_inbound_extension_hands_the_call_to_the_engine_socket():
-    root = ET.parse(FREESWITCH / "dialplan/public/00_cic.xml").getroot()
+    root = ET.parse(FREESWITCH / "dialplan/public/20_cic_voice.xml").getroot()
     for extension in root.iter("extension"):
         actions = [(a.get("application"), a.get("data")) for a in extension.iter("action")]
-        # and parks it when the engine goes away, for the engine to take it back
+        # marked as the engine's, and parked when the engine goes away, for the engine to take it back
+        assert ("set", "cic_line=voice") in actions, extension.get("name")
         assert actions[-2:] == [("socket", "$${cic_engine_socket} async full"), ("park", None)], extension.get("name")
+        # socket_resume would end a conversation going on when the engine's socket closes
+        assert not any(data and data.startswith("socket_resume") for _, data in actions)
+
+
+def test_fax_numbers_are_read_before_the_voice_catch_all():
+    """FreeSWITCH reads a context's files in name order; the first matching extension wins."""
+    names = sorted(p.name for p in (FREESWITCH / "dialplan/public").glob("*.xml"))
+    assert names.index("10_cic_fax.xml") < names.index("20_cic_voice.xml")
 
 
 def test_the_readme_names_every_variable_the_files_use():
@@ -42,9 +52,9 @@ def test_the_readme_names_every_variable_the_files_use():
     for path in FILES:
         text = path.read_text()
         used |= {part.split("}")[0] for part in text.split("$${")[1:]}
-    assert used == {"cic_esl_password", "cic_engine_socket", "cic_agent_password", "cic_fax_spool",
-                    "cic_fax_station_id"}
-    assert all(f"data=\"{name}=" in readme for name in used)
+    assert used == {"cic_esl_ip", "cic_esl_port", "cic_esl_password", "cic_engine_socket", "cic_agent_password",
+                    "cic_fax_spool", "cic_fax_station_id"}
+    assert all(f"data=\"{name}=" in readme and f"`{name}`" in readme for name in used)
 
 
 def test_fax_lines_receive_into_the_spool_file_the_fax_adapter_reads():
@@ -52,3 +62,5 @@ def test_fax_lines_receive_into_the_spool_file_the_fax_adapter_reads():
     actions = [(a.get("application"), a.get("data")) for a in root.iter("action")]
     assert ("rxfax", "$${cic_fax_spool}/rx-${uuid}.tif") in actions
     assert actions.index(("answer", None)) < actions.index(("rxfax", "$${cic_fax_spool}/rx-${uuid}.tif"))
+    # asking the peer for T.38 blocks every peer that never answers the re-INVITE
+    assert ("set", "fax_enable_t38_request=true") not in actions

@@ -45,7 +45,7 @@ def test_the_agent_holds_and_hangs_up_from_the_inbox(engine, switch, routing, st
     interaction_id = wait_for(lambda: (i := interaction(store, call.uuid))["state"] == "active" and i)["id"]
 
     assert alice.call("POST", f"/api/interactions/{interaction_id}/call/hold", {}) == (200, {"held": True})
-    assert switch.leg("alice").held
+    assert call.playing == "local_stream://moh"  # the caller hears the music on hold
     status, body = alice.call("POST", f"/api/interactions/{interaction_id}/call/hold", {})
     assert status == 409 and "already on hold" in body["error"]
     assert alice.call("POST", f"/api/interactions/{interaction_id}/call/unhold", {})[0] == 200
