@@ -173,6 +173,10 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls, LostCalls):
             self._agent_first(call)
             return
         if call.variable(ATTEMPT_VARIABLE):
+            try:
+                self._own(call)  # its bridge to an agent may fail too: the customer stays on the line
+            except CallGone:
+                pass  # the campaign's own steps see that it is gone
             self._campaign_answered(call)
             return
         route: dict = {"queue": self.config.queue}

@@ -22,7 +22,7 @@ from gevent import socket
 from gevent.event import AsyncResult, Event
 
 from .framed import ESLError, FramedSocket, completed_later
-from .protocol import ESLProtocolError, Frame, command, parse_event
+from .protocol import ESLProtocolError, Frame, command, parse_event, subscribe
 from .protocol import Event as ESLEvent
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class InboundConnection:
         reply = link.read_frame()
         if not reply.reply_text.startswith("+OK"):
             raise ESLAuthError(f"authentication refused: {reply.reply_text}")
-        link.send(command(f"event json {' '.join(ep.events)}"))
+        link.send(subscribe("json", ep.events))
         reply = link.read_frame()
         if not reply.reply_text.startswith("+OK"):
             raise ESLError(f"event subscription refused: {reply.reply_text}")

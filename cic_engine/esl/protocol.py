@@ -257,6 +257,16 @@ def command(line: str, headers: dict[str, str] | None = None, body: bytes = b"")
     return ("\n".join(out) + "\n\n").encode() + body
 
 
+def subscribe(fmt: str, names: tuple[str, ...] | list[str]) -> bytes:
+    """`event <fmt> <names>`: event names first, then CUSTOM and the subclasses. FreeSWITCH
+    reads every word after CUSTOM as a subclass (mod_event_socket parse_command), so an event
+    name placed after them would silently never be sent."""
+    subclasses = [n for n in names if "::" in n]
+    plain = [n for n in names if "::" not in n and n != "CUSTOM"]
+    custom = ["CUSTOM", *subclasses] if subclasses or "CUSTOM" in names else []
+    return command(f"event {fmt} {' '.join(dict.fromkeys([*plain, *custom]))}")
+
+
 def sendmsg(uuid: str | None, call_command: str, **headers: str) -> bytes:
     """`sendmsg [uuid]` with `call-command` and its headers; keyword names use `_` for `-`
     (execute_app_name -> execute-app-name)."""

@@ -37,6 +37,7 @@ class Session:
         self.authed = False
         self.format: str | None = None  # "plain" or "json" once subscribed
         self.events: set[str] = set()
+        self.subclasses: set[str] = set()  # CUSTOM subclasses asked for
         self.closed = False
 
     def send(self, data: bytes) -> None:
@@ -55,8 +56,11 @@ class Session:
                 pass
 
     def wants(self, name: str, subclass: str | None) -> bool:
-        return self.format is not None and ("ALL" in self.events or name in self.events
-                                            or (subclass is not None and subclass in self.events))
+        if self.format is None:
+            return False
+        if name == "CUSTOM":
+            return "ALL" in self.events or ("CUSTOM" in self.events and (not self.subclasses or subclass in self.subclasses))
+        return "ALL" in self.events or name in self.events
 
     def serve(self) -> None:
         self.send(wire.message([("Content-Type", "auth/request")]))
@@ -84,7 +88,11 @@ class Session:
                 self.send(wire.command_reply(f"-ERR {fmt} is not a supported format"))
                 return
             self.format = fmt
-            self.events.update(names.split())
+            words = names.split()
+            # as mod_event_socket reads it: every word after CUSTOM is a subclass, not an event name
+            custom_at = words.index("CUSTOM") if "CUSTOM" in words else len(words)
+            self.events.update(words[:custom_at + 1])
+            self.subclasses.update(words[custom_at + 1:])
             self.send(wire.command_reply(f"+OK event listener enabled {fmt}"))
         elif verb == "api":
             self.send(wire.api_response(self.switch.api(arg)))

@@ -142,7 +142,10 @@ class Caller:
         partner = self.fs.var(self.uuid, "bridge_to")  # set while bridged, cleared after
         if not partner or not self.fs.exists(partner):
             return ""
-        return self.fs.var(partner, "cic_agent")
+        if login := self.fs.var(partner, "cic_agent"):  # a leg the engine bridged to
+            return login
+        name = next((c["name"] for c in self.fs.channels() if c["uuid"] == partner), "")  # an originated leg
+        return name.removeprefix("loopback/agent_").removesuffix("-a") if name.startswith("loopback/agent_") else ""
 
 
 def agent_hangs_up(fs: RealSwitch, login: str) -> None:

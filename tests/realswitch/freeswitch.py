@@ -45,12 +45,31 @@ PHONES_IN_PUBLIC = """<include>
 </include>
 """
 PHONES_DIALPLAN = """<include>
+  <context name="cic_fax_customers">
+    <extension name="customer-fax-machine">
+      <condition field="destination_number" expression="^\\+?\\d+$">
+        <action application="answer"/>
+        <action application="playback" data="silence_stream://500"/>
+        <action application="rxfax" data="FAX_CUSTOMER_DIR/${uuid}.tif"/>
+      </condition>
+    </extension>
+  </context>
   <context name="cic_phones">
     <extension name="phone">
       <condition field="destination_number" expression="^([a-z0-9_-]+)$">
         <action application="set" data="cic_phone_login=$1"/>
         <action application="set" data="cic_phone_mode=${global_getvar(cic_phone_$1)}"/>
         <action application="transfer" data="mode_${cic_phone_mode} XML cic_phone_modes"/>
+      </condition>
+    </extension>
+  </context>
+  <context name="cic_customers">
+    <extension name="customer-phone">
+      <condition field="destination_number" expression="^\\+?\\d+$">
+        <action application="ring_ready"/>
+        <action application="sleep" data="100"/>
+        <action application="answer"/>
+        <action application="playback" data="tone_stream://%(1000,0,697);loops=-1"/>
       </condition>
     </extension>
   </context>
@@ -82,7 +101,7 @@ PHONES_DIALPLAN = """<include>
     <extension name="answer">
       <condition field="destination_number" expression="^mode_(answer)?$">
         <action application="ring_ready"/>
-        <action application="sleep" data="${cond(${global_getvar(cic_phone_delay)} == '' ? 100 : ${global_getvar(cic_phone_delay)})}"/>
+        <action application="sleep" data="${global_getvar(cic_phone_delay)}"/>
         <action application="answer"/>
         <action application="playback" data="tone_stream://%(1000,0,1004);loops=-1"/>
       </condition>
@@ -119,6 +138,7 @@ class RealSwitch:
         self.rtp_ports = (40000 + n * 2000, 40000 + n * 2000 + 1999)
         self.pid: int | None = None
         self._esl: InboundConnection | None = None
+        self.completed: list[tuple[str, str]] = []  # (channel, application) of every application ended
 
     # Configuration ------------------------------------------------------------------------
 
@@ -126,7 +146,7 @@ class RealSwitch:
         if self.conf.exists():
             shutil.rmtree(self.conf)
         shutil.copytree(PREFIX / "etc" / "freeswitch", self.conf)
-        for d in ("log", "db", "run", "certs", "recordings", "fax-in", "fax-out", "sounds"):
+        for d in ("log", "db", "run", "certs", "recordings", "fax-in", "fax-out", "fax-customer", "sounds"):
             (self.root / d).mkdir(parents=True, exist_ok=True)
         for shipped in SHIPPED.rglob("*.xml"):  # exactly as shipped
             target = self.conf / shipped.relative_to(SHIPPED)
@@ -136,8 +156,12 @@ class RealSwitch:
         self._modules()
         self._switch_conf()
         self._profiles()
-        (self.conf / "dialplan" / "cic_phones.xml").write_text(PHONES_DIALPLAN)
-        (self.conf / "dialplan" / "public" / "50_cic_test_phones.xml").write_text(PHONES_IN_PUBLIC)
+        (self.conf / "dialplan" / "cic_phones.xml").write_text(
+            PHONES_DIALPLAN.replace("FAX_CUSTOMER_DIR", str(self.root / "fax-customer")))
+        # a loopback endpoint without a context runs in the caller's (public: a bridge) or in
+        # `default` (an originate with no caller): the phones answer in both
+        for context in ("public", "default"):
+            (self.conf / "dialplan" / context / "50_cic_test_phones.xml").write_text(PHONES_IN_PUBLIC)
         return self
 
     def _vars(self) -> None:
@@ -214,13 +238,15 @@ class RealSwitch:
             time.sleep(0.05)
         else:
             raise SwitchUnavailable(f"FreeSWITCH wrote no pid file: {self.log_tail()}")
-        self._esl = InboundConnection(Endpoint("127.0.0.1", self.esl_port, ESL_PASSWORD, events=("HEARTBEAT",)),
-                                      name="test ESL")
+        self._esl = InboundConnection(Endpoint("127.0.0.1", self.esl_port, ESL_PASSWORD,
+                                               events=("CHANNEL_EXECUTE_COMPLETE",)), name="test ESL")
+        self._esl.on_event.append(lambda e: self.completed.append((e.uuid, e.get("Application") or "")))
         self._esl.start()
         if not self._esl.connected.wait(timeout=timeout):
             raise SwitchUnavailable(f"FreeSWITCH's event socket did not answer: {self.log_tail()}")
         while "ready" not in self.api("status"):
             gevent.sleep(0.1)
+        self.api("global_setvar cic_phone_delay=100")  # the test phones ring this long (ms) before answering
         return self
 
     def alive(self) -> bool:

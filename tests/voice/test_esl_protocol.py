@@ -196,3 +196,12 @@ def test_a_command_cannot_smuggle_a_second_command(bad):
         command(bad)
     with pytest.raises(CommandError):
         execute("uuid", "playback", bad)
+
+
+def test_a_subscription_puts_event_names_before_custom_and_its_subclasses():
+    """FreeSWITCH reads every word after CUSTOM as a subclass: a name after them is never sent."""
+    from cic_engine.esl.protocol import subscribe
+
+    wire = subscribe("json", ("CUSTOM", "spandsp::rxfaxresult", "CHANNEL_HANGUP_COMPLETE", "BACKGROUND_JOB"))
+    assert wire == b"event json CHANNEL_HANGUP_COMPLETE BACKGROUND_JOB CUSTOM spandsp::rxfaxresult\n\n"
+    assert subscribe("plain", ["HEARTBEAT", "CHANNEL_PARK"]) == b"event plain HEARTBEAT CHANNEL_PARK\n\n"
