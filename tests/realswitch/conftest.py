@@ -13,9 +13,9 @@ import pytest
 from cic_engine.config import CicConfig
 from cic_engine.routing.router import Router
 from cic_engine.routing.service import Routing
-from tests.core.test_run import engine_toml, free_port, print_engine_log, start, stop
+from tests.core.test_run import free_port, print_engine_log, start, stop
 from tests.realswitch.freeswitch import MOH, RealSwitch, unavailable_reason
-from tests.voice.conftest import wait_for
+from tests.voice.conftest import voice_cic_toml, wait_for
 
 DID = "+861065521000"  # a voice number: the shipped 00_cic.xml takes it
 FAX_DID = "+861065520123"  # a fax number: the shipped 10_cic_fax.xml takes it
@@ -75,20 +75,7 @@ def start_real_engine(tmp_path, db_url, fs: RealSwitch, adapter_extra: str, gene
                       node: str = "voice-node", outbound_port: int | None = None) -> dict:
     web = free_port()
     (tmp_path / "channels").mkdir(exist_ok=True)
-    (tmp_path / "cic.toml").write_text(engine_toml(node, db_url, web) + textwrap.dedent("""\
-        [[queues]]
-        name = "general"
-        offer_timeout_s = 60
-        wrap_up_s = 10
-        """) + textwrap.dedent(general_queue_extra) + textwrap.dedent("""        [[agents]]
-        login = "alice"
-        name = "Alice"
-        queues = ["general"]
-        [[agents]]
-        login = "bob"
-        name = "Bob"
-        queues = ["general"]
-        """))
+    (tmp_path / "cic.toml").write_text(voice_cic_toml(node, db_url, web, general_queue_extra))
     (tmp_path / "channels" / "pbx.toml").write_text(voice_channel(fs, outbound_port, textwrap.dedent(adapter_extra)))
     proc = start(tmp_path / "cic.toml", log=tmp_path / "engine.log")
     return {"proc": proc, "web": web, "config": tmp_path / "cic.toml"}

@@ -160,15 +160,20 @@ def _through(relays) -> str:
     return f'esl_port = {relays["esl"].port}\noutbound_bind = "127.0.0.1:{relays["outbound"]}"\n'
 
 
-def test_a_lost_event_socket_leaves_waiting_and_talking_callers_in_place(start_engine, fs, routing, store, relays):
-    engine = start_engine(_through(relays))
-    callers = [Caller(fs, "+8613800138120"), Caller(fs, "+8613800138121")]
+def _one_talking_one_waiting(fs, routing, store, *numbers: str) -> tuple[Caller, Caller]:
+    callers = [Caller(fs, number) for number in numbers]
     for caller in callers:
         wait_for(lambda c=caller: c.application() == "playback", what="music on hold")
     routing.set_available(routing.agent_id("alice"))
     talking = wait_for(lambda: next((c for c in callers if c.bridged_to() == "alice"), None), what="one bridged")
     (waiting,) = [c for c in callers if c is not talking]
     wait_for(lambda: interaction(store, talking.uuid)["state"] == "active", what="accepted")
+    return talking, waiting
+
+
+def test_a_lost_event_socket_leaves_waiting_and_talking_callers_in_place(start_engine, fs, routing, store, relays):
+    engine = start_engine(_through(relays))
+    talking, waiting = _one_talking_one_waiting(fs, routing, store, "+8613800138120", "+8613800138121")
     relays["esl"].cut()
     wait_for(lambda: not get_health(engine["web"])[1]["adapters"]["pbx"]["ok"], what="the engine saw the loss")
     wait_for(lambda: get_health(engine["web"])[1]["adapters"]["pbx"]["ok"], timeout=30, what="ESL back")
@@ -184,13 +189,7 @@ def test_lost_call_sockets_leave_talking_callers_talking_and_waiting_ones_are_ta
     """The calls' own sockets close without a hang-up (the engine's node is cut off from the
     switch, mod_event_socket is reloaded...): not a caller hanging up."""
     start_engine(_through(relays) + "moh_piece_s = 3\n")
-    callers = [Caller(fs, "+8613800138122"), Caller(fs, "+8613800138123")]
-    for caller in callers:
-        wait_for(lambda c=caller: c.application() == "playback", what="music on hold")
-    routing.set_available(routing.agent_id("alice"))
-    talking = wait_for(lambda: next((c for c in callers if c.bridged_to() == "alice"), None), what="one bridged")
-    (waiting,) = [c for c in callers if c is not talking]
-    wait_for(lambda: interaction(store, talking.uuid)["state"] == "active", what="accepted")
+    talking, waiting = _one_talking_one_waiting(fs, routing, store, "+8613800138122", "+8613800138123")
     relays["calls"].cut()
     # the music piece ends, the dialplan parks the call, the engine takes it back
     wait_for(lambda: fs.var(waiting.uuid, "cic_reclaimed"), timeout=15, what="the waiting caller taken back")

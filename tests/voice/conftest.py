@@ -46,13 +46,9 @@ def start_engine(tmp_path, db_url, switch):
     print_engine_log(tmp_path)
 
 
-def start_voice_engine(tmp_path, db_url, switch, adapter_extra: str, general_queue_extra: str,
-                       outbound: int | None = None):
-    """An engine with a voice adapter on the simulator; `outbound`: its call socket's port (the
-    one the dialplan hands calls to: an engine restarted on the same host keeps it)."""
-    web, outbound = free_port(), outbound or free_port()
-    (tmp_path / "channels").mkdir(exist_ok=True)
-    (tmp_path / "cic.toml").write_text(engine_toml("voice-node", db_url, web) + textwrap.dedent("""\
+def voice_cic_toml(node: str, db_url: str, web: int, general_queue_extra: str = "") -> str:
+    """cic.toml of a voice test: the general queue (with `general_queue_extra`), alice and bob."""
+    return engine_toml(node, db_url, web) + textwrap.dedent("""\
         [[queues]]
         name = "general"
         offer_timeout_s = 60
@@ -65,7 +61,16 @@ def start_voice_engine(tmp_path, db_url, switch, adapter_extra: str, general_que
         login = "bob"
         name = "Bob"
         queues = ["general"]
-        """))
+        """)
+
+
+def start_voice_engine(tmp_path, db_url, switch, adapter_extra: str, general_queue_extra: str,
+                       outbound: int | None = None):
+    """An engine with a voice adapter on the simulator; `outbound`: its call socket's port (the
+    one the dialplan hands calls to: an engine restarted on the same host keeps it)."""
+    web, outbound = free_port(), outbound or free_port()
+    (tmp_path / "channels").mkdir(exist_ok=True)
+    (tmp_path / "cic.toml").write_text(voice_cic_toml("voice-node", db_url, web, general_queue_extra))
     (tmp_path / "channels" / "pbx.toml").write_text(textwrap.dedent(f"""\
         kind = "voice"
         outbound_bind = "127.0.0.1:{outbound}"
