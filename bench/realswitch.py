@@ -27,6 +27,7 @@ from gevent import monkey  # noqa: E402
 
 monkey.patch_all()
 
+import os  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import textwrap  # noqa: E402
@@ -65,7 +66,18 @@ CALLCENTER_CONF = f"""<configuration name="callcenter.conf" description="CallCen
   </queues>
 </configuration>
 """
+# mod_callcenter takes a loopback agent's contact for a forwarding leg and wants its b-leg
+# bridged to the real phone (mod_callcenter.c, "Our agent channel is a loopback"); both sides
+# therefore dial every agent through the same forwarding hop to the same answering phone.
+PHONE = "loopback/fwd_{login}/bench_phones/XML"
 CALLCENTER_DIALPLAN = """<include>
+  <context name="bench_phones">
+    <extension name="forward">
+      <condition field="destination_number" expression="^fwd_(.+)$">
+        <action application="bridge" data="loopback/agent_$1/public"/>
+      </condition>
+    </extension>
+  </context>
   <context name="cc_bench">
     <extension name="queue">
       <condition field="destination_number" expression="^ccbench$">
@@ -131,10 +143,10 @@ def measure(fs: RealSwitch, rate: int, destination: str, context: str, enter_app
     while len(timer.waits_ms) < total and time.monotonic() < deadline:
         gevent.sleep(0.1)
     done = sorted(timer.waits_ms)
+    gevent.sleep(TALK_S + 0.5)  # the last callers talk and hang up
     timer.stop()
-    gevent.sleep(TALK_S + 1)
-    fs.hangup_all()
-    gevent.sleep(1)
+    fs.hangup_all()  # those that never reached an agent
+    gevent.sleep(2)
     if len(done) < total:
         print(f"  {enter_app} at {rate}/s: only {len(done)} of {total} callers reached an agent", flush=True)
     if not done:
@@ -152,7 +164,7 @@ def engine_config(tmp: Path, url: str, fs: RealSwitch) -> Path:
         offer_timeout_s = 30
         """) + agents)
     (tmp / "channels").mkdir(exist_ok=True)
-    (tmp / "channels" / "pbx.toml").write_text(voice_channel(fs, extra="ring_s = 10\n"))
+    (tmp / "channels" / "pbx.toml").write_text(voice_channel(fs, extra=f'ring_s = 10\nagent_endpoint = "{PHONE}"\n'))
     return tmp / "cic.toml"
 
 
@@ -167,7 +179,12 @@ def run_engine(fs: RealSwitch, tmp: Path) -> dict[int, tuple[float, float]]:
             for n in range(1, AGENTS + 1):
                 routing.set_available(routing.agent_id(f"a{n}"))
             gevent.sleep(1)
-            return {rate: measure(fs, rate, DID, "public", "socket") for rate in RATES}
+            results = {rate: measure(fs, rate, DID, "public", "socket") for rate in RATES}
+            if "BENCH_DEBUG" in os.environ:
+                with store.connection() as conn:
+                    print(conn.execute("SELECT presence, state, count(*) FROM agents GROUP BY 1, 2").fetchall())
+                    print(conn.execute("SELECT state, count(*) FROM interactions GROUP BY 1").fetchall())
+            return results
         finally:
             store.close()
             stop(proc)
@@ -175,7 +192,7 @@ def run_engine(fs: RealSwitch, tmp: Path) -> dict[int, tuple[float, float]]:
 
 def run_callcenter(fs: RealSwitch) -> dict[int, tuple[float, float]]:
     for n in range(1, AGENTS + 1):
-        for cmd in (f"agent add cc{n} Callback", f"agent set contact cc{n} loopback/agent_cc{n}",
+        for cmd in (f"agent add cc{n} Callback", f"agent set contact cc{n} {PHONE.format(login=f'cc{n}')}",
                     f"agent set wrap_up_time cc{n} 0", f"agent set max_no_answer cc{n} 0",
                     f"agent set status cc{n} Available", f"tier add bench cc{n} 1 1"):
             out = fs.api(f"callcenter_config {cmd}")

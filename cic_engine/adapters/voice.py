@@ -190,7 +190,7 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls, LostCalls):
             try:
                 outcome = run_ivr(call, self.config.ivr)
             except CallGone:
-                if not call.lost:  # hung up in the menu: still a contact, on record and closed
+                if self._over(call):  # hung up in the menu: still a contact, on record and closed
                     self._ingest(call, needs_agent=False, metadata={"ivr": "hung up in the menu"})
                 return
             choice = outcome.choice
@@ -363,7 +363,7 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls, LostCalls):
         except CallGone:
             if bridged:
                 self._finish(session)
-            elif call.lost:
+            elif not self._over(call):
                 self._give_back(interaction_id, agent_id, "the call's socket was lost")
             else:
                 self._abandoned(interaction_id)  # withdraws the ringing offer, with no blame on the agent
@@ -445,7 +445,7 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls, LostCalls):
     def _caller_left(self, call: OutboundCall, interaction_id: int) -> None:
         """The caller hung up: the interaction is abandoned. A socket lost with the call still
         up is not a hang-up: the call waits on the switch and is taken back (voice_recovery)."""
-        if call.lost:
+        if not self._over(call):
             log.warning("call %s: its socket was lost; interaction %s waits to be taken back", call.uuid, interaction_id)
             return
         self._abandoned(interaction_id)

@@ -176,7 +176,7 @@ class Conversations:
         """The conversation is over: recording on the timeline, the other legs hung up, the
         agent's work ended (wrap-up follows). When only our socket was lost, the conversation
         goes on without us: the call is taken back when it ends (voice_recovery)."""
-        if session.call.lost:
+        if not self._over(session.call):
             self.desk.sessions.pop(session.interaction_id, None)
             return
         self.stop_recording(session)

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 LINE = "cic_line"  # set by the shipped dialplan on every call it hands to the engine
 HOLDER = "cic_holder"  # set by the engine on a call it holds: node/adapter
 RECLAIMED = "cic_reclaimed"  # set by the engine on a call it takes back
+LOST_RECHECK_S = 3.0  # a call whose socket closed as it hung up is gone from the switch by then
 RECLAIM_WINDOW_S = 5.0  # a call taken back reaches our socket within this; not taken twice meanwhile
 
 
@@ -116,13 +117,37 @@ class LostCalls:
             return
         self.reclaimed += 1
 
-    def _close_lost_interactions(self, on_switch: set[str]) -> None:
+    def _over(self, call) -> bool:
+        """Whether a call whose greenlet lost it is over: hung up, or its socket closed and the
+        switch no longer has it (a hang-up whose event never reached us). A call still on the
+        switch is left to be taken back; it is looked at again shortly, in case it was only
+        hanging up, so that an agent is never left busy with a call that is gone."""
+        if not call.lost or not self._on_switch(call.uuid):
+            return True
+        gevent.spawn_later(LOST_RECHECK_S, self._close_if_gone, call.uuid)
+        return False
+
+    def _on_switch(self, uuid: str) -> bool:
+        try:
+            return self.esl.api(f"uuid_exists {uuid}").strip() == "true"
+        except ESLError:
+            return True  # cannot tell: the sweep on reconnecting decides
+
+    def _close_if_gone(self, uuid: str) -> None:
+        if uuid in {call.uuid for call in self.server.calls} or self._on_switch(uuid):
+            return  # back on a socket of ours, or still on the line
+        self._close_lost_interactions(lambda call_uuid: call_uuid != uuid)
+
+    def _close_lost_interactions(self, on_switch) -> None:
         """Interactions whose call is no longer on the switch: the caller hung up while the
-        engine was away. Left open, they would wait at the head of the queue for ever."""
+        engine was away. Left open, they would wait at the head of the queue for ever.
+        `on_switch`: the calls on the switch (a set), or a test of a call's uuid."""
         with self.context.engine.store.connection() as conn:
             live = store_calls.live_calls(conn, self.name)
         for interaction_id, state, agent_id, call_uuid in live:
-            if call_uuid in on_switch:
+            if call_uuid in on_switch if isinstance(on_switch, set) else on_switch(call_uuid):
+                continue
+            if call_uuid in {call.uuid for call in self.server.calls}:
                 continue
             log.info("call %s of interaction %s ended while the engine was away", call_uuid, interaction_id)
             if state == "active" and agent_id is not None:

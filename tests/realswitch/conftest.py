@@ -90,7 +90,7 @@ def voice_channel(fs: RealSwitch, outbound_port: int | None = None, extra: str =
         outbound_bind = "127.0.0.1:{outbound_port or fs.engine_port}"
         esl_port = {fs.esl_port}
         esl_password = "cic-test-esl"
-        agent_endpoint = "loopback/agent_{{login}}"
+        agent_endpoint = "loopback/agent_{{login}}/public/XML"
         moh = "{MOH}"
         recordings = "{fs.recordings}"
         ring_s = 5

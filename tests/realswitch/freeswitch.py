@@ -32,10 +32,11 @@ MOH = "tone_stream://%(400,200,523,659);loops=-1"  # endless, like local_stream 
 # Modules the vanilla modules.conf.xml loads that are not needed here or need a network.
 UNWANTED = {"mod_xml_curl", "mod_signalwire", "mod_verto", "mod_rtc", "mod_enum", "mod_cdr_csv"}
 
-# Agent phones for tests (not shipped): `loopback/agent_<login>` rings a phone whose
+# Agent phones for tests (not shipped): `loopback/agent_<login>/public/XML` rings a phone whose
 # behaviour the test chooses with `global_setvar cic_phone_<login>=<mode>`: answer (default),
 # noanswer (rings until the caller gives up), busy, reject.
-# Reached from the public context (the context a caller's bridge inherits) as agent_<login>.
+# Reached in the public context as agent_<login> (a loopback endpoint names its context: the
+# voice adapter refuses one that does not).
 PHONES_IN_PUBLIC = """<include>
   <extension name="cic-test-agent-phones">
     <condition field="destination_number" expression="^agent_([a-z0-9_-]+)$">
@@ -158,10 +159,7 @@ class RealSwitch:
         self._profiles()
         (self.conf / "dialplan" / "cic_phones.xml").write_text(
             PHONES_DIALPLAN.replace("FAX_CUSTOMER_DIR", str(self.root / "fax-customer")))
-        # a loopback endpoint without a context runs in the caller's (public: a bridge) or in
-        # `default` (an originate with no caller): the phones answer in both
-        for context in ("public", "default"):
-            (self.conf / "dialplan" / context / "50_cic_test_phones.xml").write_text(PHONES_IN_PUBLIC)
+        (self.conf / "dialplan" / "public" / "50_cic_test_phones.xml").write_text(PHONES_IN_PUBLIC)
         return self
 
     def _vars(self) -> None:
@@ -174,6 +172,9 @@ class RealSwitch:
         # While default_password is 1234, the vanilla dialplan sleeps 10 s in every call.
         text = text.replace('data="default_password=1234"', 'data="default_password=cic-test-not-1234"')
         text = text.replace('data="internal_sip_port=5060"', f'data="internal_sip_port={self.sip_port}"')
+        # the one SIP profile here stands for the carrier's trunk: calls in land in the public
+        # context, as from a gateway (the vanilla external profile binds to the host's address)
+        text = text.replace('data="internal_auth_calls=true"', 'data="internal_auth_calls=false"')
         ours = {
             "local_ip_v4": "127.0.0.1",
             # what freeswitch/README.md tells an operator to set
@@ -219,6 +220,9 @@ class RealSwitch:
         text = internal.read_text()
         # no WebSocket or TLS listeners on fixed ports that another worker's switch also wants
         text = re.sub(r'\s*<param name="wss?-binding"[^>]*/>', "", text)
+        # the carrier's trunk is on loopback here: its address is the one the ACL lets in
+        text = text.replace('<param name="apply-inbound-acl" value="domains"/>',
+                            '<param name="apply-inbound-acl" value="loopback.auto"/>')
         internal.write_text(text)
 
     # Process ------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def _fax_channel(fs) -> str:
         numbers = ["{FAX_DID}"]
         spool_dir = "{fs.fax_spool}"
         outbound_dir = "{fs.root / 'fax-out'}"
-        dial = "loopback/{{number}}/cic_fax_customers"
+        dial = "loopback/{{number}}/cic_fax_customers/XML"
         station_id = "+86 10 6552 0000"
         retry_delay_s = 1
         """)

@@ -64,3 +64,17 @@ def test_fax_lines_receive_into_the_spool_file_the_fax_adapter_reads():
     assert actions.index(("answer", None)) < actions.index(("rxfax", "$${cic_fax_spool}/rx-${uuid}.tif"))
     # asking the peer for T.38 blocks every peer that never answers the re-INVITE
     assert ("set", "fax_enable_t38_request=true") not in actions
+
+
+@pytest.mark.parametrize("key, value", [("agent_endpoint", "loopback/{login}"),
+                                        ("number_endpoint", "loopback/{number}/customers")])
+def test_a_loopback_endpoint_without_its_context_and_dialplan_is_refused(key, value):
+    """Checked on the real switch: a leg the engine placed into its own socket runs the inline
+    dialplan, and a loopback leg bridged from it took the number for an application name."""
+    from pydantic import ValidationError
+
+    from cic_engine.adapters.voice_config import VoiceConfig
+
+    with pytest.raises(ValidationError, match="must name its context and dialplan"):
+        VoiceConfig.model_validate({key: value})
+    assert VoiceConfig.model_validate({key: value.split("/customers")[0] + "/customers/XML"})
