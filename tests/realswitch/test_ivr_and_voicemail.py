@@ -1,5 +1,5 @@
-"""The caller's side on the real switch: the IVR menu by DTMF (RFC 2833 over loopback), and a
-voicemail left after hours with the recording attached."""
+"""The caller's side on the real switch: the IVR menu by DTMF (RFC 2833 over loopback), a
+voicemail left after hours with the recording attached, a callback asked for while waiting."""
 
 from __future__ import annotations
 
@@ -65,3 +65,31 @@ def test_after_hours_the_caller_leaves_a_voicemail_that_waits_for_an_agent(start
             "SELECT a.filename FROM attachments a JOIN messages m ON m.id = a.message_id WHERE m.external_id = %s",
             (f"{caller.uuid}:voicemail",)).fetchall()]
     assert names == [f"{caller.uuid}.wav"]
+
+
+CALLBACK = """number_endpoint = "loopback/{number}/cic_customers/XML"
+[callback]
+key = "1"
+prompt = "tone_stream://%(100,0,700)"
+confirm = "tone_stream://%(300,0,900)"
+caller_id = "+861065521000"
+"""
+
+
+def test_a_waiting_caller_asks_to_be_called_back_and_is_when_an_agent_is_free(start_engine, fs, routing, store):
+    start_engine(CALLBACK)
+    caller = Caller(fs, "+8613800138800")
+    wait_for(lambda: caller.application() == "playback", what="music on hold")
+    caller.press("1")
+    wait_for(lambda: not caller.up(), timeout=15, what="the caller hung up after the confirmation")
+    waiting = interaction(store, caller.uuid)
+    assert waiting["state"] == "queued" and waiting["callback_number"] == "+8613800138800"
+    alice = routing.agent_id("alice")
+    routing.set_available(alice)
+    # alice's phone rings first, then the customer's: the two are bridged
+    customer = wait_for(lambda: next((c for c in fs.channels() if c["name"].startswith("loopback/+8613800138800")
+                                      and fs.var(c["uuid"], "bridge_to")), None), timeout=20,
+                        what="the customer called back and connected")
+    wait_for(lambda: routing.state(waiting["id"]) == ("active", alice), what="alice working the callback")
+    fs.api(f"uuid_kill {customer['uuid']} NORMAL_CLEARING")
+    wait_for(lambda: routing.state(waiting["id"])[0] == "wrap_up", what="alice's wrap-up")
