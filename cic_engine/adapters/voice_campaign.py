@@ -151,9 +151,13 @@ class CampaignCalls:
 
     def _machine_answered(self, call: OutboundCall, listen_s: float) -> bool:
         beep = Event()
-        watch = lambda e: e.name == "CUSTOM" and e.get("Event-Subclass") == BEEP and beep.set()  # noqa: E731
+        watch = lambda e: (e.name == "CUSTOM" and e.get("Event-Subclass") == BEEP  # noqa: E731
+                           and e.uuid in (call.uuid, "") and beep.set())
         call.on_event.append(watch)
         try:
+            # mod_avmd's CUSTOM event is not among `myevents` on the call's own socket (seen on
+            # the real switch: the beep was heard and never reported): ask for it
+            call.subscribe("CUSTOM", BEEP)
             call.run("avmd_start")
             heard = beep.wait(listen_s)
             call.run("avmd_stop")

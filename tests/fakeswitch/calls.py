@@ -85,6 +85,7 @@ class SimCall:
         self._sock = None
         self._greenlet: gevent.Greenlet | None = None
         self._running = 0  # applications running now
+        self.custom_events: set[str] = set()  # CUSTOM subclasses the call's socket asked for
         self._transferring = False
 
     # What the test does -------------------------------------------------------------------
@@ -155,7 +156,8 @@ class SimCall:
             # switch_event_create_subclass puts Event-Subclass first; a module adds its own headers last.
             headers = [("Event-Subclass", subclass), *headers, *((k, v) for k, v in (extra or {}).items()
                                                                  if k not in dict(headers))]
-        self._send(wire.plain_event(headers))
+        if subclass is None or subclass in self.custom_events:  # myevents carries no CUSTOM event unasked
+            self._send(wire.plain_event(headers))
         self.switch.emit_headers(name, headers, subclass=subclass)
 
     def _connect(self) -> socket.socket:
@@ -250,7 +252,10 @@ class SimCall:
         elif verb == "linger":
             self._send(wire.command_reply("+OK will linger"))
         elif verb == "event":
-            self._send(wire.command_reply(f"+OK event listener enabled {arg.split()[0]}"))
+            words = arg.split()
+            if "CUSTOM" in words:
+                self.custom_events.update(words[words.index("CUSTOM") + 1:])
+            self._send(wire.command_reply(f"+OK event listener enabled {words[0]}"))
         elif verb == "api":
             self._send(wire.api_response(self._api(arg)))
         elif verb == "sendmsg":

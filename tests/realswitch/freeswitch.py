@@ -65,12 +65,20 @@ PHONES_DIALPLAN = """<include>
     </extension>
   </context>
   <context name="cic_customers">
+    <extension name="answering-machine">
+      <condition field="destination_number" expression="^\\+86139\\d+$">
+        <action application="answer"/>
+        <action application="playback" data="tone_stream://%(250,150,350,500);loops=4"/>
+        <action application="playback" data="tone_stream://%(900,0,1000)"/>
+        <action application="sleep" data="20000"/>
+      </condition>
+    </extension>
     <extension name="customer-phone">
       <condition field="destination_number" expression="^\\+?\\d+$">
         <action application="ring_ready"/>
         <action application="sleep" data="100"/>
         <action application="answer"/>
-        <action application="playback" data="tone_stream://%(1000,0,697);loops=-1"/>
+        <action application="playback" data="silence_stream://-1,1400"/>
       </condition>
     </extension>
   </context>
