@@ -108,7 +108,10 @@ class Caller:
         self.number = number
         self.leg = str(uuidlib.uuid4())
         fs.api(f"bgapi originate {{origination_uuid={self.leg},origination_caller_id_number={number},"
-               f"origination_caller_id_name='{name}',ignore_early_media=true}}loopback/{did}/public &park()")
+               f"origination_caller_id_name='{name}',ignore_early_media=true,"
+               # PCMU, as a call from the telephone network (loopback's own default is L16, which
+               # a bridge then offers to a SIP phone as the only codec)
+               f"loopback_initial_codec=PCMU}}loopback/{did}/public &park()")
         self.uuid = wait_for(lambda: fs.var(self.leg, "other_loopback_leg_uuid"), what="the call reached the switch")
 
     def press(self, digits: str) -> None:

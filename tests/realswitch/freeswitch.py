@@ -231,6 +231,9 @@ class RealSwitch:
         # the carrier's trunk is on loopback here: its address is the one the ACL lets in
         text = text.replace('<param name="apply-inbound-acl" value="domains"/>',
                             '<param name="apply-inbound-acl" value="loopback.auto"/>')
+        # the test phones have no voicemail box to be told about (a NOTIFY SIPp would not expect)
+        text = text.replace('<!--<param name="send-message-query-on-register" value="true"/>-->',
+                            '<param name="send-message-query-on-register" value="false"/>')
         internal.write_text(text)
 
     # Process ------------------------------------------------------------------------------
