@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tests.outbound.conftest import rows, wait_rows
+from tests.voice.conftest import wait_for
 from tests.web.browser import launch, screenshot
 from tests.web.conftest import PASSWORD
 
@@ -93,7 +94,9 @@ def test_a_supervisor_runs_a_preview_campaign_and_an_agent_dials_from_the_record
         return seen
 
     assert gevent.get_hub().threadpool.apply(in_the_browser) == {"dialled": True}
-    agent_leg = next(c for c in switch.calls if c.destination == "alice")
+    # the dial is accepted at once; alice's leg reaches the engine's socket a moment later
+    agent_leg = wait_for(lambda: next((c for c in switch.calls if c.destination == "alice"), None),
+                         what="alice's phone dialled")
     agent_leg.wait(20)
     assert agent_leg.rang == ["+8613800138001"]
     wait_rows(store, "SELECT 1 FROM campaign_attempts WHERE outcome = 'connected'")
