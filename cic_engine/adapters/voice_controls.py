@@ -170,8 +170,8 @@ class ControlDesk:
         if session.held:
             raise ControlRefused("the call is already on hold")
         if session.outbound:
-            partner = self.adapter.esl.api(f"uuid_getvar {session.call.uuid} bridge_to").strip()
-            if not partner or partner == "_undef_" or partner.startswith("-ERR"):
+            partner = self.adapter._var(session.call.uuid, "bridge_to")
+            if not partner:
                 raise ControlRefused("the customer is not on the line yet")
             self.api(f"uuid_broadcast {partner} {self.adapter.config.moh} aleg")
             session.held_partner = partner

@@ -74,7 +74,8 @@ class LostCalls:
                     self._take_back_if_lost(channel)
                 except ESLError as exc:
                     log.warning("call %s: could not check whether it is lost: %s", channel.uuid, exc)
-        self._close_lost_interactions({c.uuid for c in channels} | held)
+        on_switch = {c.uuid for c in channels} | held
+        self._close_lost_interactions(lambda call_uuid: call_uuid in on_switch)
 
     def _take_back_if_lost(self, channel: LiveChannel) -> None:
         if not self._var(channel.uuid, LINE):
@@ -139,13 +140,13 @@ class LostCalls:
         self._close_lost_interactions(lambda call_uuid: call_uuid != uuid)
 
     def _close_lost_interactions(self, on_switch) -> None:
-        """Interactions whose call is no longer on the switch: the caller hung up while the
-        engine was away. Left open, they would wait at the head of the queue for ever.
-        `on_switch`: the calls on the switch (a set), or a test of a call's uuid."""
+        """Interactions whose call is no longer on the switch (`on_switch(uuid)` is false): the
+        caller hung up while the engine was away. Left open, they would wait at the head of the
+        queue for ever."""
         with self.context.engine.store.connection() as conn:
             live = store_calls.live_calls(conn, self.name)
         for interaction_id, state, agent_id, call_uuid in live:
-            if call_uuid in on_switch if isinstance(on_switch, set) else on_switch(call_uuid):
+            if on_switch(call_uuid):
                 continue
             if call_uuid in {call.uuid for call in self.server.calls}:
                 continue
