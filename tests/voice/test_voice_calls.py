@@ -181,6 +181,7 @@ def test_calls_waiting_when_the_engine_is_killed_are_taken_back_after_its_restar
     first = start_engine("")
     calls = [switch.call(first["outbound"], f"+86 138 0013 81{n:02d}") for n in range(3)]
     waiting = [wait_for(lambda c=c: interaction(store, c.uuid), what="queued") for c in calls]
+    wait_for(lambda: all(c.application == "playback" for c in calls), what="music on hold for every caller")
     first["proc"].kill()  # SIGKILL: no goodbye to anyone
     first["proc"].wait()
     # the music the engine started plays on (as on the real switch): nothing parks yet
