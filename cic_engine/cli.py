@@ -41,12 +41,16 @@ def _load(config_path: str):
 
 
 def cmd_check_config(args) -> int:
+    from .config import security_warnings
+
     loaded = _load(args.config)
     cic = loaded.cic
     print(
         f"ok: {loaded.path}: node {cic.engine.node}, {len(cic.queues)} queue(s), {len(cic.agents)} agent seed(s), "
         f"{len(loaded.adapters)} adapter(s)" + "".join(f"\n  {a.name} ({a.kind}) from {a.path}" for a in loaded.adapters)
     )
+    for warning in security_warnings(loaded.cic):
+        print(f"warning: {loaded.path}: {warning}")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -16,6 +17,7 @@ from .cases.settings import CasesSection, check_placeholders
 from .csat.settings import CsatSection
 from .outbound.settings import CampaignSettings, OutboundSection
 from .routing.settings import (
+    DEMO_PASSWORD_HASHES,
     NAME_PATTERN,
     AgentSeed,
     Name,
@@ -82,9 +84,26 @@ class DatabaseSection(StrictModel):
 class WebSection(StrictModel):
     bind: str = "127.0.0.1:8080"
     session_ttl_s: float = Field(8 * 3600, ge=60, le=30 * 86400, description="an inbox login lasts this long")
-    secure_cookies: bool = Field(False, description="set true when the inbox is served over HTTPS (a proxy)")
-    login_attempts: int = Field(5, ge=1, le=1000, description="failed logins per login name or address ...")
+    secure_cookies: bool | None = Field(None, description="send the login cookie over HTTPS only; unset: yes unless "
+                                        "bound to loopback (TLS is expected at a proxy in front of the engine)")
+    login_attempts: int = Field(5, ge=1, le=1000, description="failed logins per login name within login_window_s, "
+                                "then that login is refused until the window has passed")
     login_window_s: float = Field(300, ge=1, le=86400, description="... within this many seconds, then refused")
+    address_login_attempts: int = Field(
+        50, ge=1, le=100_000, description="failed logins from one client address (all names) within login_window_s: "
+        "a cap on guessing across many names, set above login_attempts for a floor behind one NAT address")
+    public_hosts: list[str] = Field(
+        default_factory=list, description="host names the engine is reached by (e.g. cic.example.com); requests "
+        "naming another host are refused (DNS rebinding). localhost and IP addresses are always accepted")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="addresses or networks of the proxies in front of the engine, whose "
+        "X-Forwarded-For names the real client (for login limits and the public chat's limits)")
+    header_timeout_s: float = Field(10, gt=0, le=300, description="a request's line and headers must arrive within this")
+    body_timeout_s: float = Field(60, gt=0, le=3600, description="each read of a request body must arrive within this")
+    max_connections: int = Field(2000, ge=10, le=100_000, description="open connections (sockets included) at once")
+    metrics_token_env: str | None = Field(
+        None, description="environment variable holding a bearer token for /metrics and /healthz's detail; "
+        "unset: only clients on loopback get them")
 
     @field_validator("bind")
     @classmethod
@@ -94,10 +113,43 @@ class WebSection(StrictModel):
             raise ValueError("must be host:port, e.g. 127.0.0.1:8080")
         return value
 
+    @field_validator("public_hosts")
+    @classmethod
+    def _host_names(cls, value: list[str]) -> list[str]:
+        for host in value:
+            if not re.fullmatch(r"[A-Za-z0-9.-]+(:\d{1,5})?", host):
+                raise ValueError(f"{host!r} is not a host name (give names such as cic.example.com, no scheme)")
+        return [h.lower() for h in value]
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not an address or network (e.g. 10.0.0.5 or 10.0.0.0/8)") from None
+        return value
+
     @property
     def address(self) -> tuple[str, int]:
         host, _, port = self.bind.rpartition(":")
         return host.strip("[]"), int(port)
+
+    @property
+    def loopback(self) -> bool:
+        """Bound where only this machine reaches it."""
+        host = self.address[0]
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def cookies_secure(self) -> bool:
+        return self.secure_cookies if self.secure_cookies is not None else not self.loopback
 
 
 class OutboxSection(StrictModel):
@@ -221,6 +273,18 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError([ConfigProblem(file=str(path), key="", problem=f"cannot read: {exc}")]) from None
 
 
+def security_warnings(cic: CicConfig) -> list[str]:
+    """What is allowed but unsafe beyond a demo (the unsafe and reachable is a ConfigProblem)."""
+    warnings = []
+    demo = [a.login for a in cic.agents if a.password_hash in DEMO_PASSWORD_HASHES]
+    if demo:
+        warnings.append(f"{', '.join(demo)} still have the demo password (cic-demo); fine on this machine alone, "
+                        "refused when [web] bind reaches other machines: run `cic-engine passwd <login>`")
+    if not cic.web.loopback and cic.web.secure_cookies is False:
+        warnings.append("[web] secure_cookies = false while bound beyond loopback: logins travel without TLS")
+    return warnings
+
+
 def _cross_checks(path: Path, cic: CicConfig) -> list[ConfigProblem]:
     problems = []
     names = [q.name for q in cic.queues]
@@ -237,6 +301,11 @@ def _cross_checks(path: Path, cic: CicConfig) -> list[ConfigProblem]:
         )
     for i, queue in enumerate(cic.queues):
         problems.extend(_queue_references(path, f"queues[{i}]", queue, names))
+    if not cic.web.loopback:
+        problems.extend(ConfigProblem(file=str(path), key=f"agents[{i}].password_hash", problem=(
+            f"{agent.login} has the shipped demo password, and [web] bind {cic.web.bind} reaches beyond this "
+            "machine; remove password_hash and run `cic-engine passwd " + agent.login + "`"))
+            for i, agent in enumerate(cic.agents) if agent.password_hash in DEMO_PASSWORD_HASHES)
     problems.extend(_campaign_checks(path, cic, names))
     logins: list[str] = []
     for i, agent in enumerate(cic.agents):

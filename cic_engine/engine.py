@@ -182,6 +182,23 @@ class Engine:
             customers.merge(conn, survivor_id, merged_id, self.clock.now(), actor)
             return customers.get(conn, survivor_id)
 
+    def identity_proved(self, kind: IdentityKind, value: str, proved: IdentityKind, raw: str,
+                        actor: str | None = None) -> int | None:
+        """The customer known by (kind, value), e.g. a chat, proved they hold another address:
+        the two profiles become one (the address's survives), or the address joins the first.
+        Returns the customer, or None when the first identity has no profile yet."""
+        with self.store.transaction() as conn:
+            first = customers.find_id_by_identity(conn, kind.value, value)
+            owner = customers.find_id_by_identity(conn, proved.value, normalise(proved, raw, self.cic.engine.phone_region))
+        if first is None:
+            return owner
+        if owner is None:
+            self.add_identity(first, proved, raw, actor)
+            return first
+        if owner != first:
+            self.merge_customers(owner, first, actor)
+        return owner
+
     def reopen(self, interaction_id: int, why: str, actor: str | None = None) -> bool:
         """A closed interaction waits for an agent again (the customer wrote back): it joins its
         queue as a new arrival, and the router places it (sticky to its last agent if the queue

@@ -74,6 +74,15 @@ class ContentPart(_Strict):
     body: str = Field(max_length=MAX_PART_CHARS)
 
 
+def safe_filename(name: str, fallback: str = "attachment") -> str:
+    """A file's name as it may be stored, shown and put in a header: its last path component,
+    without control characters (a CR/LF would split a Content-Disposition header), at most 200
+    characters."""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if c.isprintable()).strip()
+    return name[:200] or fallback
+
+
 class Attachment(_Strict):
     filename: str = Field(max_length=1000)
     content_type: str = Field("application/octet-stream", max_length=200)
@@ -82,6 +91,11 @@ class Attachment(_Strict):
     inline: bool = False
     derived: bool = Field(False, description="made by the engine from the customer's file (a fax's PDF), so "
                           "safe to show in the inbox, unlike the customer's own files")
+
+    @field_validator("filename")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        return safe_filename(value)
 
 
 class InboundContact(_Strict):

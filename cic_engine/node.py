@@ -4,17 +4,19 @@ in order. The one place that starts adapters."""
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import gevent
 from gevent.event import Event
+from gevent.pool import Pool
 from gevent.pywsgi import WSGIServer
 
 from . import __version__
 from .adapters import AdapterContext, ChannelAdapter
 from .callcontrol import CallControl
 from .cases.service import Cases
-from .config import AdapterConfig, ConfigError, LoadedConfig, load_config
+from .config import AdapterConfig, ConfigError, ConfigProblem, LoadedConfig, load_config, security_warnings
 from .csat.surveys import Surveys
 from .engine import Engine
 from .metrics import metrics_endpoint
@@ -28,6 +30,7 @@ from .routing.router import Router
 from .routing.service import Routing
 from .store import Store, migrations
 from .store.embedded import EmbeddedPostgres
+from .web.access import MONITOR, PUBLIC, Guard
 from .web.app import AdapterRoutes, WebApp
 from .web.auth import Auth, LoginThrottle
 from .web.call_api import CallApi
@@ -53,6 +56,7 @@ class Node:
         self.adapters: dict[str, ChannelAdapter] = {}
         self.adapter_failures: dict[str, str] = {}
         self.web: WSGIServer | None = None
+        self.guard: Guard | None = None
         self.app: WebApp | None = None
         self.replies: Replies | None = None
         self.router: Router | None = None
@@ -73,6 +77,8 @@ class Node:
 
     def start(self) -> None:
         cic = self.loaded.cic
+        for warning in security_warnings(cic):
+            log.warning("%s: %s", self.loaded.path, warning)
         url = cic.database.url
         if not url:
             self.embedded = EmbeddedPostgres(self.loaded.resolve(cic.database.embedded_dir))
@@ -106,8 +112,12 @@ class Node:
         self.dialer.start()
         if self.cases.enabled:
             self._sla_watch = gevent.spawn(self.cases.watch, cic.cases.sla_check_s)
+        # A connection cap (a pool: the ones over it wait to be accepted) and deadlines for the
+        # request's headers and each read of its body, so slow clients cannot hold the server.
+        handler = type("Handler", (Handler,), {"header_timeout_s": cic.web.header_timeout_s,
+                                               "body_timeout_s": cic.web.body_timeout_s})
         self.web = WSGIServer(cic.web.address, self.app, log=None, error_log=logging.getLogger("cic_engine.web"),
-                              handler_class=Handler)
+                              handler_class=handler, spawn=Pool(cic.web.max_connections))
         self.web.start()
         log.info("node %s serving the inbox at http://%s/", self.name, cic.web.bind)
 
@@ -115,18 +125,23 @@ class Node:
         assert self.store is not None and self.engine is not None and self.routing is not None
         assert self.events is not None
         web = self.loaded.cic.web
-        app = WebApp()
-        app.route("/healthz", self._healthz)
-        app.route("/metrics", metrics_endpoint(self))
-        auth = Auth(self.store, self.engine.clock, web.session_ttl_s, web.secure_cookies,
-                    LoginThrottle(web.login_attempts, web.login_window_s))
-        OpsApi(auth, self).mount(app)
+        auth = Auth(self.store, self.engine.clock, web.session_ttl_s, web.cookies_secure,
+                    LoginThrottle(web.login_attempts, web.login_window_s, web.address_login_attempts))
+        token = os.environ.get(web.metrics_token_env) if web.metrics_token_env else None
+        if web.metrics_token_env and not token:
+            raise ConfigError([ConfigProblem(file=str(self.loaded.path), key="web.metrics_token_env",
+                                             problem=f"environment variable {web.metrics_token_env} is not set")])
+        self.guard = Guard(web.public_hosts, web.trusted_proxies, auth.principal, token)
+        app = WebApp(self.guard)
+        app.route("/healthz", self._healthz, allow=PUBLIC)
+        app.route("/metrics", metrics_endpoint(self), allow=MONITOR)
+        OpsApi(self).mount(app)
         InboxApi(self.store, auth, self.engine, self.routing, self.replies, self.cases).mount(app)
-        SupervisorApi(self.store, auth, self.routing).mount(app)
-        CallApi(self.store, auth, CallControl(self.store, self.engine.clock)).mount(app)
-        CasesApi(self.store, auth, self.cases).mount(app)
+        SupervisorApi(self.store, self.routing).mount(app)
+        CallApi(self.store, CallControl(self.store, self.engine.clock)).mount(app)
+        CasesApi(self.store, self.cases).mount(app)
         assert self.dialer is not None
-        CampaignsApi(self.store, auth, self.dialer, self._queue_ids, CallControl(self.store, self.engine.clock)).mount(app)
+        CampaignsApi(self.store, self.dialer, self._queue_ids, CallControl(self.store, self.engine.clock)).mount(app)
         AgentStream(self.store, auth, self.events).mount(app)
         Pages().mount(app)
         return app
@@ -263,8 +278,12 @@ class Node:
         }
 
     def _healthz(self, request) -> tuple[int, Any]:
+        """Up or not for anyone (a load balancer); the detail for monitoring only."""
         body = self.health()
-        return (200 if body["store"]["ok"] else 503), body
+        status = 200 if body["store"]["ok"] else 503
+        if self.guard is None or self.guard.monitors(request):
+            return status, body
+        return status, {"status": body["status"]}
 
     def request_stop(self) -> None:
         self.stopped.set()

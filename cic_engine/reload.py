@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .config import AdapterConfig, ConfigProblem, LoadedConfig
 
@@ -56,10 +57,25 @@ def plan(old: LoadedConfig, new: LoadedConfig) -> ReloadPlan:
 
 
 def masked(value: Any) -> Any:
-    """A configuration as ops may see it: every password, secret, token or hash replaced."""
+    """A configuration as ops may see it: every password, secret, token or hash replaced, and
+    in any URL its password and its query's values (where providers put API keys)."""
     if isinstance(value, dict):
         return {k: ("********" if v and any(w in k.lower() for w in SECRET_WORDS) and not isinstance(v, (dict, list))
                     else masked(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [masked(v) for v in value]
+    if isinstance(value, str) and "://" in value:
+        return _masked_url(value)
     return value
+
+
+def _masked_url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = netloc.replace(f":{parts.password}@", ":********@", 1)
+        query = urlencode([(k, "********") for k, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    except ValueError:
+        return "********"  # not a URL we can take apart: show none of it

@@ -40,10 +40,11 @@ class Replies:
 
     def reply(self, interaction_id: int, text: str, agent_id: int | None = None, files: list[ReplyFile] = (),
               kind: str = "reply", quote_previous: bool = True, subject: str | None = None,
-              channel: str | None = None) -> int:
+              channel: str | None = None, to: str | None = None) -> int:
         """Queue a reply to the customer's last message; returns the outbox id. With `channel`
         other than the interaction's, it goes to the customer's address on that channel (an
-        email to a customer who chatted), if they have one and have not opted out of it."""
+        email to a customer who chatted), if they have one and have not opted out of it, or to
+        `to` (the code that proves an address the customer claims is theirs)."""
         now = self.clock.now()
         with self.store.transaction() as conn:
             row = conn.execute(
@@ -62,7 +63,7 @@ class Replies:
             if channel in opted_out:
                 raise ReplyRefused(f"the customer opted out of {channel}")
             if channel != own:
-                adapter, our_address, sender = self._elsewhere(conn, interaction_id, channel)
+                adapter, our_address, sender = self._elsewhere(conn, interaction_id, channel, to)
                 subject = subject or thread_subject or f"Your conversation with us (#{interaction_id})"
             if not adapter:
                 raise ReplyRefused(f"interaction {interaction_id}: no adapter received it, so none can answer")
@@ -84,13 +85,15 @@ class Replies:
             }
             return store_outbox.enqueue(conn, interaction_id, channel, adapter, sender, payload, message_id, now)
 
-    def _elsewhere(self, conn, interaction_id: int, channel: str) -> tuple[str, str | None, str]:
+    def _elsewhere(self, conn, interaction_id: int, channel: str, to: str | None) -> tuple[str, str | None, str]:
         """(adapter, our address, the customer's address) for a reply on another channel than
         the interaction's."""
         kind = ADDRESS_KIND.get(channel)
         adapter = self.adapter_for(channel)
         if kind is None or adapter is None:
             raise ReplyRefused(f"no {channel} channel is set up to answer on")
+        if to is not None:
+            return adapter[0], adapter[1], to
         found = conn.execute(
             """SELECT ci.value FROM interactions i JOIN customer_identities ci ON ci.customer_id = i.customer_id
                WHERE i.id = %s AND ci.kind = %s ORDER BY ci.id LIMIT 1""", (interaction_id, kind)).fetchone()

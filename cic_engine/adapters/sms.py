@@ -36,6 +36,7 @@ from ..sms import alphabet, keywords, provider, receipts, segments
 from ..sms.smpp import ESME_ROK, Inbound, SmppLink, SubmitFailed
 from ..store import sms as store_sms
 from ..store.routing import record
+from ..web.access import SIGNED
 from . import AdapterContext
 from .secret import Secret
 
@@ -101,6 +102,10 @@ class SmsConfig(BaseModel):
     def _transport_settings(self) -> SmsConfig:
         if getattr(self, self.transport) is None:
             raise ValueError(f"transport {self.transport!r} needs its [{self.transport}] settings")
+        http = self.http
+        if self.transport == "http" and http is not None and not (http.password or http.password_env or http.password_file):
+            raise ValueError("transport 'http' needs the webhook's signing secret in [http] (password_env or "
+                             "password_file): without it anyone could post texts as any number")
         return self
 
 
@@ -125,6 +130,8 @@ class SmsAdapter:
                                  system_type=smpp.system_type, window=smpp.window, per_second=smpp.per_second,
                                  enquire_link_s=smpp.enquire_link_s, timeout_s=smpp.timeout_s, name=name)
         self.webhook_secret = config.http.read(f"{name}.http") if config.http and config.transport == "http" else ""
+        if config.transport == "http" and not self.webhook_secret:
+            raise ValueError(f"{name}.http: the webhook's signing secret is empty; refusing unsigned texts")
 
     @property
     def store(self):
@@ -136,7 +143,7 @@ class SmsAdapter:
         else:
             if self.context.web is None:
                 raise RuntimeError("the http transport needs the node's web server for its webhook")
-            self.context.web.route(f"/sms/{self.name}/inbound", self._webhook, ("POST",))
+            self.context.web.route(f"/sms/{self.name}/inbound", self._webhook, ("POST",), allow=SIGNED)
 
     def stop(self, timeout: float) -> None:
         if self.link is not None:
@@ -177,6 +184,7 @@ class SmsAdapter:
         webhook whose answer was lost carries the same id and is taken once."""
         http = self.config.http
         assert http is not None
+        request.max_content_length = 256 * 1024  # a text is small; an unsigned flood is not read whole
         body = request.get_data(cache=False)
         try:
             provider.verify(self.webhook_secret, request.headers.get(http.timestamp_header),

@@ -12,11 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import logging
 import re
 import secrets
 import uuid
+from datetime import timedelta
 from typing import ClassVar
 
 import gevent
@@ -33,17 +35,23 @@ from ..models import (
     IdentityKind,
     InboundContact,
     OutboundMessage,
+    safe_filename,
 )
 from ..replies import ReplyRefused
 from ..routing.events import RoutingEvent
 from ..routing.schedule import is_open
 from ..store import chat as store_chat
+from ..web.access import PUBLIC, client_address
 from ..web.app import TAKEN, HttpError, json_response
+from ..web.limits import OpenCount, RateLimit
 from ..web.live import TYPING_EVENT, notify_typing
 from ..web.websocket import WebSocket, WebSocketRefused
 from . import AdapterContext
+from .secret import Secret
 
 log = logging.getLogger(__name__)
+CODE_VALID_S = 15 * 60
+CODE_TRIES = 5
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 # What a file of each type starts with: a file is taken only when its bytes agree with the type
 # it claims, so an HTML page or a program cannot come in named "photo.png".
@@ -73,6 +81,19 @@ def file_problem(content: bytes, content_type: str, allowed: list[str], limit: i
     return None
 
 
+class ChatLimits(BaseModel):
+    """What one client address, or one chat, may do; past it, a clear refusal."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sockets_per_address: int = Field(20, ge=1, le=100_000, description="open chat sockets from one address")
+    chats_per_minute: int = Field(6, ge=1, le=100_000, description="new chats from one address per minute")
+    messages_per_second: float = Field(2, gt=0, le=1000, description="per chat, in bursts of up to 10")
+    uploads_per_minute: int = Field(6, ge=1, le=10_000, description="files per chat per minute")
+    offline_forms_per_hour: int = Field(5, ge=1, le=100_000, description="offline messages from one address per hour")
+    codes_per_chat: int = Field(3, ge=1, le=20, description="email confirmation codes one chat may ask for")
+
+
 class WebChatConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -87,10 +108,19 @@ class WebChatConfig(BaseModel):
     upload_types: list[str] = Field(
         default_factory=lambda: ["image/png", "image/jpeg", "image/gif", "application/pdf", "text/plain"],
         description="content types a customer may send; the file's first bytes must agree")
+    limits: ChatLimits = Field(default_factory=ChatLimits)
+    visitor_secret: Secret | None = Field(
+        None, description="shared with the company's site, which vouches for a logged-in visitor with "
+        "hex(HMAC-SHA256(secret, user_id + '\\n' + email)); such a chat is the customer with that email at once")
 
 
 def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
+
+
+def visitor_signature(secret: str, user_id: str, email: str) -> str:
+    """What the company's site signs to vouch for a logged-in visitor (hex HMAC-SHA256)."""
+    return hmac.new(secret.encode(), f"{user_id}\n{email}".encode(), hashlib.sha256).hexdigest()
 
 
 class WebChatAdapter:
@@ -105,22 +135,32 @@ class WebChatAdapter:
         self.context = context
         self.sockets = 0
         self.messages_in = 0
+        self.refused = 0  # over a limit
         self.last_error: str | None = None
+        limits = config.limits
+        self.open_sockets = OpenCount(limits.sockets_per_address)
+        self.new_chats = RateLimit(limits.chats_per_minute, limits.chats_per_minute / 60)
+        self.messages = RateLimit(10, limits.messages_per_second)
+        self.uploads = RateLimit(limits.uploads_per_minute, limits.uploads_per_minute / 60)
+        self.offline_forms = RateLimit(limits.offline_forms_per_hour, limits.offline_forms_per_hour / 3600)
+        self.visitor_secret = config.visitor_secret.read(f"{name}.visitor_secret") if config.visitor_secret else None
+        if config.visitor_secret is not None and not self.visitor_secret:
+            raise ValueError(f"{name}.visitor_secret is empty")
 
     # Lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
         if self.context.web is None:
             raise RuntimeError("web chat needs the node's web server")
-        self.context.web.route(f"/chat/{self.name}/socket", self.serve, websocket=True)
-        self.context.web.route(f"/chat/{self.name}/settings", self.settings)
+        self.context.web.route(f"/chat/{self.name}/socket", self.serve, websocket=True, allow=PUBLIC)
+        self.context.web.route(f"/chat/{self.name}/settings", self.settings, allow=PUBLIC)
 
     def stop(self, timeout: float) -> None:
         pass  # sockets end with the web server; the widgets reconnect and resume elsewhere
 
     def health(self) -> AdapterHealth:
         return AdapterHealth(ok=True, state="running", last_error=self.last_error,
-                             detail={"sockets": self.sockets, "messages_in": self.messages_in})
+                             detail={"sockets": self.sockets, "messages_in": self.messages_in, "refused": self.refused})
 
     def deliver(self, outbound: OutboundMessage) -> DeliveryResult:
         if outbound.channel != Channel.chat:
@@ -160,26 +200,43 @@ class WebChatAdapter:
     def serve(self, request: Request):
         if not self._origin_allowed(request):
             raise HttpError(403, f"chat from origin {request.headers.get('Origin')!r} is not allowed")
+        address = client_address(request)
+        if not self.open_sockets.enter(address):
+            self.refused += 1
+            raise HttpError(429, f"too many chats open from your network (at most "
+                                 f"{self.config.limits.sockets_per_address}); close one and try again")
         try:
-            # Room for a file half as large again as the limit, base64-encoded (4/3): one somewhat
-            # over gets a clear answer; a frame beyond that closes the socket (1009).
-            ws = WebSocket(request.environ, max_message_bytes=int(self.config.max_upload_mb * 1024 * 1024 * 2) + 64 * 1024)
-        except WebSocketRefused as exc:
-            raise HttpError(400, str(exc)) from None
-        self.sockets += 1
-        try:
-            CustomerChat(self, ws).run()
+            try:
+                # Room for a file half as large again as the limit, base64-encoded (4/3): one somewhat
+                # over gets a clear answer; a frame beyond that closes the socket (1009).
+                ws = WebSocket(request.environ,
+                               max_message_bytes=int(self.config.max_upload_mb * 1024 * 1024 * 2) + 64 * 1024)
+            except WebSocketRefused as exc:
+                raise HttpError(400, str(exc)) from None
+            self.sockets += 1
+            try:
+                CustomerChat(self, ws, address).run()
+            finally:
+                self.sockets -= 1
         finally:
-            self.sockets -= 1
+            self.open_sockets.leave(address)
         return TAKEN
+
+    def limited(self, limit: RateLimit, key: str) -> float | None:
+        """Seconds to wait when `key` is over `limit` (counted as refused), else None."""
+        wait = limit.take(key)
+        if wait is not None:
+            self.refused += 1
+        return wait
 
 
 class CustomerChat:
     """One widget connection. Before "start" or "resume" it can do nothing else."""
 
-    def __init__(self, adapter: WebChatAdapter, ws: WebSocket):
+    def __init__(self, adapter: WebChatAdapter, ws: WebSocket, address: str = ""):
         self.adapter = adapter
         self.ws = ws
+        self.address = address
         self.store = adapter.context.engine.store
         self.session: store_chat.ChatSession | None = None
         self.interactions: set[int] = set()
@@ -235,15 +292,30 @@ class CustomerChat:
             self._leave()
         elif kind == "transcript":
             self._transcript()
+        elif kind == "verify_email":
+            self._send_code()
+        elif kind == "verify_code":
+            self._check_code(message)
         else:
             self.send(type="error", error=f"unknown message type {kind!r}")
 
     def _start(self, message: dict) -> None:
-        name = str(message.get("name") or "").strip()[:200]
+        name = "".join(c for c in str(message.get("name") or "") if c.isprintable()).strip()[:200]
         email = str(message.get("email") or "").strip() or None
         if not name:
             self.send(type="error", error="please give your name")
             return
+        wait = self.adapter.limited(self.adapter.new_chats, self.address)
+        if wait is not None:
+            self.send(type="error", code="rate-limited",
+                      error=f"too many new chats from your network; try again in {int(wait) + 1} s")
+            return
+        site_user = None
+        identity = message.get("identity")
+        if identity is not None:
+            site_user, email = self._vouched(identity)
+            if site_user is None:
+                return
         if email is not None:
             try:
                 email = normalise_email(email)
@@ -253,9 +325,26 @@ class CustomerChat:
         token, key = secrets.token_urlsafe(32), f"chat-{uuid.uuid4().hex}"
         with self.store.transaction() as conn:
             store_chat.create(conn, _token_hash(token), key, self.adapter.name, name, email,
-                              self.adapter.context.engine.clock.now())
-        self.session = store_chat.ChatSession(key=key, adapter=self.adapter.name, name=name, email=email, ended=False)
-        self.send(type="session", token=token, name=name, email=email, greeting=self.adapter.config.greeting)
+                              self.adapter.context.engine.clock.now(), site_user)
+        self.session = store_chat.ChatSession(key=key, adapter=self.adapter.name, name=name, email=email, ended=False,
+                                              email_verified=site_user is not None)
+        self.send(type="session", token=token, name=name, email=email, email_verified=self.session.email_verified,
+                  greeting=self.adapter.config.greeting)
+
+    def _vouched(self, identity) -> tuple[str | None, str | None]:
+        """(site user id, email) the company's site signed for, or (None, None) after saying why not."""
+        secret = self.adapter.visitor_secret
+        if not isinstance(identity, dict) or not all(isinstance(identity.get(k), str)
+                                                     for k in ("user_id", "email", "signature")):
+            self.send(type="error", error="identity needs user_id, email and signature")
+            return None, None
+        user_id, email, signature = identity["user_id"], identity["email"], identity["signature"]
+        expected = visitor_signature(secret, user_id, email) if secret else None
+        if expected is None or not signature.isascii() or not hmac.compare_digest(expected, signature.lower()) \
+                or not 0 < len(user_id) <= 200:
+            self.send(type="error", code="bad-identity", error="the site's identity for this visitor is not valid")
+            return None, None
+        return user_id, email
 
     def _resume(self, message: dict) -> None:
         token = message.get("token")
@@ -272,7 +361,8 @@ class CustomerChat:
         self.session = session
         after = message.get("after")
         self.pushed = after if isinstance(after, int) and after >= 0 else 0
-        self.send(type="session", name=session.name, email=session.email, greeting=self.adapter.config.greeting)
+        self.send(type="session", name=session.name, email=session.email, email_verified=session.email_verified,
+                  greeting=self.adapter.config.greeting)
         self._push_new()
 
     def _client_id(self, message: dict) -> str | None:
@@ -295,18 +385,28 @@ class CustomerChat:
             self.send(type="nack", id=client_id,
                       error=f"message over {self.adapter.config.max_message_chars} characters")
             return
+        if self.adapter.limited(self.adapter.messages, self.session.key) is not None:
+            # Not taken, not lost: the widget sends it again a moment later.
+            self.send(type="retry", id=client_id, error="you are sending very fast; sending in a moment")
+            return
         self._ingest(client_id, text, [])
 
     def _ingest(self, client_id: str, text: str, attachments: list[Attachment]) -> None:
         """Commit, then acknowledge: the widget forgets the message only after the ack."""
         assert self.session is not None
         session = self.session
+        # An email the customer only says is theirs is a claim: the chat stays its own customer
+        # (and agents see the claim as such) until it is proved.
+        proved = session.email is not None and session.email_verified
+        metadata = {"adapter": self.adapter.name}
+        if session.email and not proved:
+            metadata["claimed_email"] = session.email
         contact = InboundContact(
             channel=Channel.chat, endpoint=self.adapter.name, external_id=f"chat:{session.key}:{client_id}",
-            sender=session.email or session.key,
-            sender_kind=IdentityKind.email if session.email else IdentityKind.chat,
+            sender=session.email if proved else session.key,
+            sender_kind=IdentityKind.email if proved else IdentityKind.chat,
             sender_name=session.name, conversation_key=session.key, parts=[ContentPart(body=text)], attachments=attachments,
-            queue=self.adapter.config.queue, metadata={"adapter": self.adapter.name},
+            queue=self.adapter.config.queue, metadata=metadata,
         )
         try:
             result = self.adapter.context.engine.ingest(contact)
@@ -327,7 +427,12 @@ class CustomerChat:
         client_id = self._client_id(message)
         if client_id is None:
             return
-        filename = str(message.get("filename") or "file")[:200].replace("/", "_").replace("\\", "_")
+        assert self.session is not None
+        wait = self.adapter.limited(self.adapter.uploads, self.session.key)
+        if wait is not None:
+            self.send(type="nack", id=client_id, error=f"too many files at once; send it again in {int(wait) + 1} s")
+            return
+        filename = safe_filename(str(message.get("filename") or "file"), "file")
         content_type = str(message.get("content_type") or "").lower()[:100]
         try:
             content = base64.b64decode(str(message.get("data") or ""), validate=True)
@@ -347,6 +452,14 @@ class CustomerChat:
         as an email would be (by the email adapter when one is set up)."""
         client_id = self._client_id(message)
         if client_id is None:
+            return
+        if self.adapter.is_open():
+            self.send(type="nack", id=client_id, error="we are open: start a chat instead of leaving a message")
+            return
+        wait = self.adapter.limited(self.adapter.offline_forms, self.address)
+        if wait is not None:
+            self.send(type="nack", id=client_id, error=f"too many messages from your network; try again in "
+                                                        f"{int(wait) // 60 + 1} min")
             return
         name = str(message.get("name") or "").strip()[:200]
         text = message.get("text")
@@ -383,6 +496,9 @@ class CustomerChat:
         if not self.session.email:
             self.send(type="error", error="no email address was given at the start of the chat")
             return
+        if not self.session.email_verified:
+            self.send(type="error", code="unverified", error="confirm your email address first")
+            return
         replies = self.adapter.context.replies
         if not self.interactions or replies is None or self.adapter.email_adapter() is None:
             self.send(type="error", error="a transcript cannot be emailed now")
@@ -398,6 +514,60 @@ class CustomerChat:
             self.send(type="error", error=str(exc))
             return
         self.send(type="notice", text=f"The transcript is on its way to {self.session.email}.")
+
+    def _send_code(self) -> None:
+        """Mail a code to the address the customer gave; typing it back proves it is theirs."""
+        assert self.session is not None
+        session = self.session
+        if not session.email or session.email_verified:
+            self.send(type="error", error="there is no email address to confirm")
+            return
+        replies = self.adapter.context.replies
+        if not self.interactions or replies is None or self.adapter.email_adapter() is None:
+            self.send(type="error", error="write us a message first; then we can mail you a code")
+            return
+        code = f"{secrets.randbelow(10 ** 6):06d}"
+        now = self.adapter.context.engine.clock.now()
+        with self.store.transaction() as conn:
+            allowed = store_chat.set_code(conn, session.key, _token_hash(f"{session.key}:{code}"),
+                                          now + timedelta(seconds=CODE_VALID_S), self.adapter.config.limits.codes_per_chat)
+        if not allowed:
+            self.adapter.refused += 1
+            self.send(type="error", code="rate-limited", error="no more codes for this chat; please ask the agent")
+            return
+        try:
+            replies.reply(max(self.interactions), f"Your code to confirm this address in the chat: {code}\n\n"
+                          "If you did not ask for it, ignore this mail.", channel="email", kind="verification",
+                          quote_previous=False, subject=f"Your code: {code}", to=session.email)
+        except ReplyRefused as exc:
+            self.send(type="error", error=str(exc))
+            return
+        self.send(type="code_sent", email=session.email)
+
+    def _check_code(self, message: dict) -> None:
+        assert self.session is not None
+        session = self.session
+        code = message.get("code")
+        if not session.email or not isinstance(code, str) or not code.strip().isdigit() or len(code.strip()) != 6:
+            self.send(type="error", error="the code is the 6 digits in the mail")
+            return
+        now = self.adapter.context.engine.clock.now()
+        with self.store.transaction() as conn:
+            result = store_chat.try_code(conn, session.key, _token_hash(f"{session.key}:{code.strip()}"), now,
+                                         CODE_TRIES)
+        if result != "verified":
+            self.send(type="error", code=f"code-{result}", error={
+                "wrong": "that is not the code; look again", "expired": "the code expired; ask for a new one",
+                "locked": "too many wrong codes; please ask the agent"}[result])
+            return
+        self.session = store_chat.ChatSession(session.key, session.adapter, session.name, session.email, session.ended,
+                                              email_verified=True)
+        self.adapter.context.engine.identity_proved(IdentityKind.chat, session.key, IdentityKind.email, session.email,
+                                                    actor="customer (confirmed by a mailed code)")
+        for interaction_id in self.interactions:
+            self.adapter.context.routing.note(interaction_id, "email_confirmed", actor="customer",
+                                              data={"email": session.email})
+        self.send(type="verified", email=session.email)
 
     def _leave(self) -> None:
         assert self.session is not None

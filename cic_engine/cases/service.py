@@ -20,6 +20,7 @@ from ..models import InboundContact, IngestResult
 from ..replies import Replies, ReplyRefused
 from ..store import Store
 from ..store import cases as store_cases
+from ..store import visibility as store_visibility
 from .settings import CLOSED, IN_PROGRESS, NEW, RESOLVED, WAITING, CaseCategory
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,12 @@ class Actor:
     login: str
     roles: frozenset[str] = frozenset()
     department_id: int | None = None
+    queue_ids: frozenset[int] = frozenset()  # an agent's or supervisor's queues: their cases are these queues'
+
+    @classmethod
+    def of(cls, principal) -> Actor:
+        """The actor a logged-in principal is."""
+        return cls(principal.agent_id, principal.login, principal.roles, principal.department_id, principal.queue_ids)
 
     @property
     def department_user(self) -> bool:
@@ -76,16 +83,16 @@ class Cases:
     # Reading --------------------------------------------------------------------------------
 
     def visible(self, conn, actor: Actor, case: dict[str, Any] | None) -> dict[str, Any]:
-        """The case if the actor may see it; a department user sees only their department's.
-        Not found and not allowed look the same (404), so ids cannot be probed."""
-        if case is None or (actor.department_user and case["department_id"] != actor.department_id):
+        """The case if the actor may see it (store/visibility.py: an agent through the queues
+        they work, a department user their department's). Not found and not allowed look the
+        same (404), so ids cannot be probed."""
+        if case is None or not store_visibility.case(conn, actor, case["id"]):
             raise CaseRefused("no such case", 404)
         return case
 
     def listing(self, actor: Actor, include_closed: bool = False) -> list[dict[str, Any]]:
         with self.store.transaction() as conn:
-            return [self._with_sla(c) for c in store_cases.listing(
-                conn, actor.department_id if actor.department_user else None, include_closed)]
+            return [self._with_sla(c) for c in store_cases.listing(conn, actor, include_closed)]
 
     def view(self, actor: Actor, case_id: int) -> dict[str, Any]:
         with self.store.transaction() as conn:
@@ -94,9 +101,9 @@ class Cases:
                     "events": store_cases.events(conn, case_id),
                     "moves": self._category(case["category"]).transitions.get(case["status"], [])}
 
-    def open_for_customer(self, customer_id: int) -> list[dict[str, Any]]:
+    def open_for_customer(self, actor: Actor, customer_id: int) -> list[dict[str, Any]]:
         with self.store.transaction() as conn:
-            return [self._with_sla(c) for c in store_cases.open_for_customer(conn, customer_id)]
+            return [self._with_sla(c) for c in store_cases.open_for_customer(conn, actor, customer_id)]
 
     def _with_sla(self, case: dict[str, Any]) -> dict[str, Any]:
         now = self.clock.now()

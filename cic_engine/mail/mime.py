@@ -17,6 +17,7 @@ from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
+from ..models import safe_filename
 from .text import decode_text, html_to_text, preview, sanitise_html, unflow
 
 _MSGID = re.compile(r"<[^<>\s]+>")
@@ -204,7 +205,7 @@ def _walk(msg: Message, texts: list[str], htmls: list[str], attachments: list[Pa
                 continue
             content_id = (part.get("Content-ID") or "").strip() or None
             attachments.append(ParsedAttachment(
-                filename=_safe_filename(filename or f"part-{seen}.{ctype.split('/')[-1]}"), content_type=ctype,
+                filename=safe_filename(filename or f"part-{seen}.{ctype.split('/')[-1]}"), content_type=ctype,
                 content=payload, content_id=content_id, inline=disposition == "inline" or bool(content_id)))
             continue
         text, note = decode_text(payload, part.get_content_charset())
@@ -217,11 +218,6 @@ def _walk(msg: Message, texts: list[str], htmls: list[str], attachments: list[Pa
             if params.get("format") == "flowed":
                 text = unflow(text, params.get("delsp") == "yes")
             texts.append(text.replace("\r\n", "\n"))
-
-
-def _safe_filename(name: str) -> str:
-    name = name.replace("\\", "/").rsplit("/", 1)[-1].replace("\x00", "").strip() or "attachment"
-    return name[:255]
 
 
 def _bounce(msg: Message) -> Bounce | None:

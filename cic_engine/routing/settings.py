@@ -156,6 +156,13 @@ class QueueConfig(StrictModel):
         return self.service_level_per_channel.get(Channel(channel), self.service_level)
 
 
+# The hash of "cic-demo" that the shipped cic.toml gives its demo agents: anyone can log in
+# with it, so the engine refuses it when reachable from other machines, and warns otherwise.
+DEMO_PASSWORD_HASHES = frozenset({
+    "$argon2id$v=19$m=65536,t=3,p=4$dD2vhfrd9WUBj1M9zWzK5w$ncEteul6jVo5PRWYB62Pu1rE3UwwA0fj6+kLrJ08pEg",
+})
+
+
 class AgentSeed(StrictModel):
     login: Name
     name: str = Field(min_length=1, max_length=200)

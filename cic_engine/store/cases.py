@@ -9,7 +9,8 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from . import Conn
+from . import Conn, visibility
+from .visibility import Viewer
 
 _CASE = """c.id, c.customer_id, c.category, c.severity, c.description, d.name, o.login, c.status, c.opened_at,
            c.warn_at, c.due_at, c.paused_since, c.warned_at, c.breached_at, c.resolved_at, c.closed_at, c.reopened,
@@ -59,20 +60,21 @@ def get(conn: Conn, case_id: int, lock: bool = False) -> dict[str, Any] | None:
     return _case(row) if row else None
 
 
-def listing(conn: Conn, department_id: int | None, include_closed: bool = False) -> list[dict[str, Any]]:
-    """A department's cases (every department's with None), oldest due first."""
+def listing(conn: Conn, viewer: Viewer, include_closed: bool = False) -> list[dict[str, Any]]:
+    """The cases the viewer may see, oldest due first."""
     rows = conn.execute(
         f"""SELECT {_CASE} FROM {_FROM}
-            WHERE (%(department)s::bigint IS NULL OR c.department_id = %(department)s)
-              AND (%(closed)s OR c.closed_at IS NULL)
+            WHERE {visibility.CASE} AND (%(closed)s OR c.closed_at IS NULL)
             ORDER BY c.due_at, c.id LIMIT 500""",  # noqa: S608 - constant column list
-        {"department": department_id, "closed": include_closed}).fetchall()
+        {**visibility.who(viewer), "closed": include_closed}).fetchall()
     return [_case(r) for r in rows]
 
 
-def open_for_customer(conn: Conn, customer_id: int) -> list[dict[str, Any]]:
-    rows = conn.execute(f"SELECT {_CASE} FROM {_FROM} WHERE c.customer_id = %s AND c.closed_at IS NULL ORDER BY c.id",  # noqa: S608
-                        (customer_id,)).fetchall()
+def open_for_customer(conn: Conn, viewer: Viewer, customer_id: int) -> list[dict[str, Any]]:
+    """The customer's open cases that the viewer may see (the screen pop)."""
+    rows = conn.execute(f"""SELECT {_CASE} FROM {_FROM} WHERE c.customer_id = %(customer)s AND c.closed_at IS NULL
+                            AND {visibility.CASE} ORDER BY c.id""",  # noqa: S608 - constants
+                        {**visibility.who(viewer), "customer": customer_id}).fetchall()
     return [_case(r) for r in rows]
 
 

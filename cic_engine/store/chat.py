@@ -13,21 +13,52 @@ class ChatSession:
     key: str
     adapter: str
     name: str
-    email: str | None
+    email: str | None  # what the customer says their address is
     ended: bool
+    email_verified: bool = False  # proved by a mailed code, or vouched for by the host site
 
 
-def create(conn: Conn, token_hash: bytes, key: str, adapter: str, name: str, email: str | None, now: datetime) -> None:
+def create(conn: Conn, token_hash: bytes, key: str, adapter: str, name: str, email: str | None, now: datetime,
+           site_user: str | None = None) -> None:
+    """A new chat; with `site_user` the host site vouched for the visitor and their email."""
     conn.execute(
-        """INSERT INTO chat_sessions (token_hash, key, adapter, name, email, created_at)
-           VALUES (%s, %s, %s, %s, %s, %s)""", (token_hash, key, adapter, name, email, now))
+        """INSERT INTO chat_sessions (token_hash, key, adapter, name, email, created_at, email_verified, verified_by,
+                                      site_user)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        (token_hash, key, adapter, name, email, now, site_user is not None, "site" if site_user else None, site_user))
 
 
 def get(conn: Conn, token_hash: bytes, adapter: str) -> ChatSession | None:
     row = conn.execute(
-        "SELECT key, adapter, name, email, ended_at IS NOT NULL FROM chat_sessions WHERE token_hash = %s AND adapter = %s",
-        (token_hash, adapter)).fetchone()
+        """SELECT key, adapter, name, email, ended_at IS NOT NULL, email_verified FROM chat_sessions
+           WHERE token_hash = %s AND adapter = %s""", (token_hash, adapter)).fetchone()
     return ChatSession(*row) if row else None
+
+
+def set_code(conn: Conn, key: str, code_hash: bytes, expires_at: datetime, most: int) -> bool:
+    """A new code for the claimed address; False when `most` were sent for this chat already."""
+    return conn.execute(
+        """UPDATE chat_sessions SET code_hash = %s, code_expires_at = %s, codes_sent = codes_sent + 1, code_tries = 0
+           WHERE key = %s AND codes_sent < %s AND NOT email_verified""", (code_hash, expires_at, key, most)).rowcount == 1
+
+
+def try_code(conn: Conn, key: str, code_hash: bytes, now: datetime, most_tries: int) -> str:
+    """'verified', 'wrong', 'expired' (or none sent) or 'locked' (too many wrong tries)."""
+    row = conn.execute(
+        """UPDATE chat_sessions SET code_tries = code_tries + 1 WHERE key = %s AND NOT email_verified
+           RETURNING code_hash, code_expires_at, code_tries""", (key,)).fetchone()
+    if row is None:
+        return "verified"  # verified before
+    stored, expires_at, tries = row
+    if tries > most_tries:
+        return "locked"
+    if stored is None or expires_at is None or expires_at < now:
+        return "expired"
+    if bytes(stored) != code_hash:
+        return "wrong"
+    conn.execute("""UPDATE chat_sessions SET email_verified = true, verified_by = 'code', code_hash = NULL
+                    WHERE key = %s""", (key,))
+    return "verified"
 
 
 def end(conn: Conn, key: str, now: datetime) -> None:

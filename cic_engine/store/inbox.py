@@ -1,6 +1,6 @@
 """What the agent inbox reads: an agent's work list, one interaction with its customer and
-messages, and who may see what. An agent sees the interactions of their queues, those offered
-to or held by them; supervisors and admins see all."""
+messages, the customer's history and search, each limited to what the reader may see
+(visibility.py)."""
 
 from __future__ import annotations
 
@@ -8,21 +8,7 @@ from typing import Any
 
 from . import Conn
 from .sessions import Principal
-
-# True when the principal may open interaction i (the alias in the statement it is put into).
-_VISIBLE = """(%(sup)s OR i.queue_id = ANY(%(queues)s::bigint[]) OR i.extra_queue_ids && %(queues)s::bigint[]
-               OR i.assigned_agent_id = %(agent)s OR %(agent)s = ANY(i.offered_to))"""
-
-
-def _who(principal: Principal) -> dict[str, Any]:
-    return {"sup": principal.supervises, "queues": sorted(principal.queue_ids), "agent": principal.agent_id}
-
-
-def visible(conn: Conn, principal: Principal, interaction_id: int) -> bool:
-    row = conn.execute(f"SELECT {_VISIBLE} FROM interactions i WHERE i.id = %(id)s",  # noqa: S608 - constant
-                       {**_who(principal), "id": interaction_id}).fetchone()
-    return bool(row and row[0])
-
+from .visibility import CUSTOMER, INTERACTION, who
 
 _SUMMARY_COLUMNS = 14
 _SUMMARY = """i.id, i.channel, i.direction, i.state, q.name, i.subject, i.created_at, i.last_message_at,
@@ -86,20 +72,22 @@ def messages(conn: Conn, interaction_id: int, after_id: int = 0) -> list[dict[st
         "subject": r[6], "at": r[7], "agent_name": r[9],
         "text": r[10].get("text/plain", ""), "html": r[10].get("text/html"),
         "problems": r[8].get("problems"), "attachments": r[11],
+        "claimed_email": r[8].get("claimed_email"),  # said by a chatting customer, not proved
     } for r in rows]
 
 
-def customer_history(conn: Conn, customer_id: int, limit: int = 50) -> list[dict[str, Any]]:
-    """Every interaction of the customer on any channel, newest first (summaries, with the
-    recordings of calls)."""
+def customer_history(conn: Conn, viewer: Principal, customer_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    """The customer's interactions on any channel that the viewer may see, newest first
+    (summaries, with the recordings of calls)."""
     rows = conn.execute(
         f"""SELECT {_SUMMARY},
                    ARRAY(SELECT t.data ->> 'recording' FROM timeline_events t
                          WHERE t.interaction_id = i.id AND t.kind = 'recording' ORDER BY t.id)
             FROM interactions i LEFT JOIN queues q ON q.id = i.queue_id
             JOIN customers c ON c.id = i.customer_id
-            WHERE i.customer_id = %s ORDER BY i.last_message_at DESC, i.id DESC LIMIT %s""",  # noqa: S608 - constant
-        (customer_id, limit)).fetchall()
+            WHERE i.customer_id = %(customer)s AND {INTERACTION}
+            ORDER BY i.last_message_at DESC, i.id DESC LIMIT %(limit)s""",  # noqa: S608 - constant
+        {**who(viewer), "customer": customer_id, "limit": limit}).fetchall()
     return [{**_summary(r[:_SUMMARY_COLUMNS]), "recordings": [x for x in r[_SUMMARY_COLUMNS] if x]} for r in rows]
 
 
@@ -122,24 +110,26 @@ def events(conn: Conn, interaction_id: int) -> list[dict[str, Any]]:
 
 
 def search(conn: Conn, principal: Principal, text: str, limit: int = 20) -> dict[str, list[dict[str, Any]]]:
-    """Customers by name or any identity (phone, email...), and the interactions the principal
-    may see by id, subject or customer, newest first."""
+    """Customers the principal may see by name or any identity (phone, email...), and the
+    interactions they may see by id, subject or customer, newest first."""
     like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     customers = conn.execute(
-        """SELECT c.id, c.display_name, c.tier, ARRAY(SELECT kind || ': ' || value FROM customer_identities
-                                                       WHERE customer_id = c.id ORDER BY id)
-           FROM customers c
-           WHERE c.merged_into IS NULL AND (c.display_name ILIKE %(like)s OR EXISTS (
-                 SELECT FROM customer_identities ci WHERE ci.customer_id = c.id AND ci.value ILIKE %(like)s))
-           ORDER BY c.id DESC LIMIT %(limit)s""", {"like": like, "limit": limit}).fetchall()
+        f"""SELECT cu.id, cu.display_name, cu.tier, ARRAY(SELECT kind || ': ' || value FROM customer_identities
+                                                          WHERE customer_id = cu.id ORDER BY id)
+           FROM customers cu
+           WHERE cu.merged_into IS NULL AND (cu.display_name ILIKE %(like)s OR EXISTS (
+                 SELECT FROM customer_identities ci WHERE ci.customer_id = cu.id AND ci.value ILIKE %(like)s))
+             AND {CUSTOMER}
+           ORDER BY cu.id DESC LIMIT %(limit)s""",  # noqa: S608 - constant
+        {**who(principal), "like": like, "limit": limit}).fetchall()
     number = int(text) if text.isdigit() and len(text) < 18 else None
     interactions = conn.execute(
         f"""SELECT {_SUMMARY} FROM interactions i LEFT JOIN queues q ON q.id = i.queue_id
             JOIN customers c ON c.id = i.customer_id
             WHERE (i.id = %(number)s OR i.subject ILIKE %(like)s OR c.display_name ILIKE %(like)s
-                   OR i.customer_id = ANY(%(customers)s)) AND {_VISIBLE}
+                   OR i.customer_id = ANY(%(customers)s)) AND {INTERACTION}
             ORDER BY i.last_message_at DESC LIMIT %(limit)s""",  # noqa: S608 - constants
-        {**_who(principal), "number": number, "like": like, "customers": [r[0] for r in customers],
+        {**who(principal), "number": number, "like": like, "customers": [r[0] for r in customers],
          "limit": limit}).fetchall()
     return {"customers": [{"id": r[0], "display_name": r[1], "tier": r[2], "identities": list(r[3])} for r in customers],
             "interactions": [_summary(r) for r in interactions]}

@@ -1,6 +1,10 @@
 """The WSGI application: werkzeug's routing and request parsing, JSON answers, and the headers
 every response carries. Handlers take (request, **url args) and return a werkzeug Response,
-(status, JSON body), or TAKEN once they served a WebSocket."""
+(status, JSON body), or TAKEN once they served a WebSocket.
+
+Every route says who may call it (`allow`); the app checks that, the Host, the Origin of
+state-changing requests and the body limits before a handler runs (access.py), so a route
+cannot be added without a rule and no handler can forget one."""
 
 from __future__ import annotations
 
@@ -9,25 +13,18 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule, WebsocketMismatch
 from werkzeug.wrappers import Request, Response
+
+from .access import Allow, Guard, check_allow
+from .errors import HttpError
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[..., Any]
 TAKEN = object()  # a handler that served a WebSocket returns this: the socket is already answered
 MAX_BODY_BYTES = 32 * 1024 * 1024  # uploads have their own, smaller limits; this stops the absurd
-
-
-class HttpError(Exception):
-    """An answer a handler gives by raising: status and a message for the user."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -37,38 +34,69 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 def read_json(request: Request, limit: int = 1024 * 1024) -> dict[str, Any]:
     """The request's JSON object. A JSON content type is required: a cross-site HTML form
-    cannot send one, which (with SameSite cookies) keeps forged posts out."""
+    cannot send one, which (with SameSite cookies) keeps forged posts out. The limit holds for
+    a chunked body too (read through a limited stream), and NUL, which no text we keep may
+    hold, is refused here once for every handler."""
     if request.mimetype != "application/json":
         raise HttpError(415, "send JSON (Content-Type: application/json)")
     if (request.content_length or 0) > limit:
         raise HttpError(413, f"request body over {limit} bytes")
+    request.max_content_length = min(limit, request.max_content_length or limit)
     try:
-        body = json.loads(request.get_data(cache=False, as_text=False) or b"null")
+        raw = request.get_data(cache=False, as_text=False)
+    except RequestEntityTooLarge:
+        raise HttpError(413, f"request body over {limit} bytes") from None
+    try:
+        body = json.loads(raw or b"null")
+    except RecursionError:
+        raise HttpError(400, "body is nested too deeply") from None
     except ValueError as exc:
         raise HttpError(400, f"body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise HttpError(400, "body must be a JSON object")
+    if _holds_nul(body):
+        raise HttpError(400, "text must not contain NUL characters")
     return body
 
 
+def _holds_nul(value: Any) -> bool:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 class WebApp:
-    def __init__(self) -> None:
+    def __init__(self, guard: Guard | None = None) -> None:
         self.url_map = Map(strict_slashes=False)
         self.handlers: dict[str, Handler] = {}
+        self.allowed: dict[str, Allow] = {}  # endpoint -> who may call it
         self.adapter_endpoints: dict[str, set[str]] = {}  # adapter -> the endpoints it routed
+        self.guard = guard or Guard()
 
-    def route(self, rule: str, handler: Handler, methods: tuple[str, ...] = ("GET",), websocket: bool = False) -> str:
-        """Serve `rule` with `handler`; routing a rule again (an adapter restarted by a reload)
-        replaces its handler. Returns the rule's endpoint."""
+    def route(self, rule: str, handler: Handler, methods: tuple[str, ...] = ("GET",), websocket: bool = False, *,
+              allow: Allow) -> str:
+        """Serve `rule` with `handler` to whom `allow` names (access.py); routing a rule again (an
+        adapter restarted by a reload) replaces its handler. Returns the rule's endpoint."""
+        check_allow(allow)
         endpoint = f"{'|'.join(methods)} {rule}"
         if endpoint not in self.handlers:
             self.url_map.add(Rule(rule, endpoint=endpoint, methods=list(methods), websocket=websocket))
         self.handlers[endpoint] = handler
+        self.allowed[endpoint] = allow
         return endpoint
 
     def __call__(self, environ: dict, start_response) -> Any:
         request = Request(environ)
-        request.max_content_length = MAX_BODY_BYTES
+        request.max_content_length = MAX_BODY_BYTES  # chunked bodies too: pywsgi marks its input terminated
         response = self._dispatch(request)
         if response is TAKEN:
             return []
@@ -77,6 +105,7 @@ class WebApp:
 
     def _dispatch(self, request: Request) -> Any:
         try:
+            self.guard.arrived(request)
             endpoint, args = self.url_map.bind_to_environ(request.environ).match()
         except NotFound:
             return json_response(404, {"error": f"no such resource: {request.path}"})
@@ -85,14 +114,19 @@ class WebApp:
         except WebsocketMismatch:
             return json_response(400, {"error": f"{request.path} is {'not ' if request.environ.get('HTTP_UPGRADE') else ''}"
                                                 "a WebSocket endpoint"})
+        except HttpError as exc:
+            return json_response(exc.status, {"error": exc.message}, exc.headers)
         except HTTPException as exc:  # e.g. a redirect to the canonical URL
             return exc.get_response(request.environ)
         try:
+            self.guard.admit(request, self.allowed[endpoint])
             result = self.handlers[endpoint](request, **args)
         except HttpError as exc:
             return json_response(exc.status, {"error": exc.message}, exc.headers)
         except HTTPException as exc:  # werkzeug's own, e.g. 413 from form parsing
             return json_response(exc.code or 400, {"error": exc.description or exc.name})
+        except TimeoutError:  # the body stopped arriving ([web] body_timeout_s)
+            return json_response(408, {"error": "the request body did not arrive in time"})
         except Exception:
             log.exception("handler for %s %s failed", request.method, request.path)
             return json_response(500, {"error": "internal error; see the engine log"})
@@ -110,8 +144,9 @@ class AdapterRoutes:
         self.app = app
         self.adapter = adapter
 
-    def route(self, rule: str, handler: Handler, methods: tuple[str, ...] = ("GET",), websocket: bool = False) -> str:
-        endpoint = self.app.route(rule, handler, methods, websocket)
+    def route(self, rule: str, handler: Handler, methods: tuple[str, ...] = ("GET",), websocket: bool = False, *,
+              allow: Allow) -> str:
+        endpoint = self.app.route(rule, handler, methods, websocket, allow=allow)
         self.app.adapter_endpoints.setdefault(self.adapter, set()).add(endpoint)
         return endpoint
 

@@ -9,6 +9,7 @@ the database keeps only its sha256.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
 from collections import defaultdict, deque
@@ -23,8 +24,10 @@ from ..clock import Clock
 from ..store import Store
 from ..store import sessions as store_sessions
 from ..store.sessions import Principal
+from .access import client_address
 from .app import HttpError, json_response, read_json
 
+log = logging.getLogger(__name__)
 COOKIE = "cic_session"
 _hasher = PasswordHasher()
 
@@ -45,37 +48,45 @@ def _token_hash(token: str) -> bytes:
 
 
 class LoginThrottle:
-    """At most `limit` failed logins per login name and per client address in `window_s`;
-    after that, logins from there or for that name are refused until the window has passed."""
+    """At most `limit` failed logins per login name, and `address_limit` per client address
+    (over all names), in `window_s`; past either, logins for that name or from there are
+    refused until the window has passed. An attempt counts as failed from its start: the
+    password check takes tens of milliseconds, and guesses sent at once must not all be
+    checked before the first failure is counted. A right password gives its place back."""
 
-    def __init__(self, limit: int, window_s: float):
+    def __init__(self, limit: int, window_s: float, address_limit: int | None = None):
         self.limit = limit
+        self.address_limit = address_limit or limit
         self.window_s = window_s
         self._failures: dict[str, deque[float]] = defaultdict(deque)
 
-    def retry_after(self, keys: list[str]) -> float | None:
+    def begin(self, login: str, address: str) -> tuple[list[str], float] | float:
+        """The attempt's keys and mark when it may go ahead, else the seconds to wait."""
         now = time.monotonic()
+        keys = [f"login:{login.lower()}", f"ip:{address}"]
         waits = []
-        for key in keys:
+        for key, limit in zip(keys, (self.limit, self.address_limit), strict=True):
             failures = self._failures.get(key)
             if not failures:
                 continue
             while failures and failures[0] < now - self.window_s:
                 failures.popleft()
-            if len(failures) >= self.limit:
+            if len(failures) >= limit:
                 waits.append(failures[0] + self.window_s - now)
-        return max(waits) if waits else None
-
-    def failed(self, keys: list[str]) -> None:
-        now = time.monotonic()
+        if waits:
+            return max(waits)
         for key in keys:
             self._failures[key].append(now)
         if len(self._failures) > 100_000:  # an attack over many names: forget the oldest entries
             for key in list(self._failures)[:50_000]:
                 del self._failures[key]
+        return keys, now
 
-    def succeeded(self, login_key: str) -> None:
-        self._failures.pop(login_key, None)
+    def succeeded(self, keys: list[str], mark: float) -> None:
+        self._failures.pop(keys[0], None)
+        address = self._failures.get(keys[1])
+        if address is not None and mark in address:
+            address.remove(mark)
 
 
 class Auth:
@@ -92,20 +103,22 @@ class Auth:
         login, password = body.get("login"), body.get("password")
         if not isinstance(login, str) or not isinstance(password, str) or not login or not password:
             raise HttpError(400, "login and password are required")
-        keys = [f"login:{login.lower()}", f"ip:{request.remote_addr}"]
-        wait = self.throttle.retry_after(keys)
-        if wait is not None:
-            raise HttpError(429, f"too many failed logins; try again in {int(wait) + 1} s",
-                            {"Retry-After": str(int(wait) + 1)})
+        address = client_address(request)
+        attempt = self.throttle.begin(login, address)
+        if isinstance(attempt, float):
+            log.warning("login for %r from %s refused: too many failed logins", login[:100], address)
+            raise HttpError(429, f"too many failed logins; try again in {int(attempt) + 1} s",
+                            {"Retry-After": str(int(attempt) + 1)})
         with self.store.transaction() as conn:
             found = store_sessions.password_hash(conn, login)
         # An unknown login costs the same as a wrong password, so timing does not tell which.
         hashed = found[1] if found and found[1] else self._dummy_hash
         ok = gevent.get_hub().threadpool.apply(_verify, (hashed, password[:1024]))
         if not ok or found is None or not found[1]:
-            self.throttle.failed(keys)
+            log.warning("failed login for %r from %s", login[:100], address)
             raise HttpError(401, "wrong login or password")
-        self.throttle.succeeded(keys[0])
+        self.throttle.succeeded(*attempt)
+        log.info("login %r from %s", login[:100], address)
         token = secrets.token_urlsafe(32)
         now = self.clock.now()
         with self.store.transaction() as conn:
@@ -136,16 +149,6 @@ class Auth:
             return None
         with self.store.transaction() as conn:
             return store_sessions.principal(conn, _token_hash(token), self.clock.now())
-
-    def require(self, request: Request, *roles: str) -> Principal:
-        """The logged-in principal holding one of `roles` (any role when none are named);
-        401 when not logged in, 403 when the role is missing."""
-        principal = self.principal(request)
-        if principal is None:
-            raise HttpError(401, "log in first")
-        if roles and not principal.roles & set(roles):
-            raise HttpError(403, f"this needs the {' or '.join(roles)} role")
-        return principal
 
 
 def me(principal: Principal) -> dict:

@@ -10,10 +10,9 @@ from werkzeug.wrappers import Request
 
 from ..callcontrol import CallControl, CallControlError
 from ..store import Store
+from .access import AGENTS, SUPERVISORS, current
 from .app import HttpError, WebApp, read_json
-from .auth import Auth
-from .inbox_api import AGENT_ROLES, require_visible
-from .supervisor_api import SUPERVISORS
+from .inbox_api import require_visible
 
 # action: the arguments it takes ("to" and "target" for the ones that name a destination)
 AGENT_ACTIONS: dict[str, tuple[str, ...]] = {
@@ -25,18 +24,17 @@ TARGETS = {"transfer": ("queue", "agent", "number"), "consult": ("agent", "numbe
 
 
 class CallApi:
-    def __init__(self, store: Store, auth: Auth, control: CallControl):
+    def __init__(self, store: Store, control: CallControl):
         self.store = store
-        self.auth = auth
         self.control = control
 
     def mount(self, app: WebApp) -> None:
-        app.route("/api/interactions/<int:interaction_id>/call/<action>", self.call_action, ("POST",))
-        app.route("/api/interactions/<int:interaction_id>/supervise", self.supervise, ("POST",))
-        app.route("/api/calls", self.click_to_call, ("POST",))
+        app.route("/api/interactions/<int:interaction_id>/call/<action>", self.call_action, ("POST",), allow=AGENTS)
+        app.route("/api/interactions/<int:interaction_id>/supervise", self.supervise, ("POST",), allow=SUPERVISORS)
+        app.route("/api/calls", self.click_to_call, ("POST",), allow=AGENTS)
 
     def call_action(self, request: Request, interaction_id: int, action: str) -> tuple[int, Any]:
-        principal = self.auth.require(request, *AGENT_ROLES)
+        principal = current(request)
         if action not in AGENT_ACTIONS:
             raise HttpError(404, f"no call control {action!r} (controls: {', '.join(sorted(AGENT_ACTIONS))})")
         require_visible(self.store, principal, interaction_id)
@@ -52,14 +50,15 @@ class CallApi:
         return self._run(lambda: self.control.request(action, interaction_id, principal.agent_id, args))
 
     def supervise(self, request: Request, interaction_id: int) -> tuple[int, Any]:
-        principal = self.auth.require(request, *SUPERVISORS)
+        principal = current(request)
+        require_visible(self.store, principal, interaction_id)
         mode = read_json(request).get("mode")
         if mode not in ("listen", "whisper", "barge"):
             raise HttpError(400, "mode must be listen, whisper or barge")
         return self._run(lambda: self.control.supervise(interaction_id, principal.agent_id, mode))
 
     def click_to_call(self, request: Request) -> tuple[int, Any]:
-        principal = self.auth.require(request, *AGENT_ROLES)
+        principal = current(request)
         body = read_json(request)
         number, queue = body.get("number"), body.get("queue")
         if not isinstance(number, str) or not number.strip():

@@ -16,13 +16,11 @@ from ..outbound.dialer import Dialer
 from ..outbound.settings import CampaignSettings, Segment
 from ..store import Store
 from ..store import campaigns as store_campaigns
-from ..store import inbox as store_inbox
+from ..store import visibility as store_visibility
 from ..store.campaigns import Campaign
+from .access import AGENTS, SUPERVISORS, current
 from .app import HttpError, WebApp, read_json
-from .auth import Auth
-from .inbox_api import AGENT_ROLES
 
-SUPERVISORS = ("supervisor", "admin")
 MAX_CSV_BYTES = 20 * 1024 * 1024
 
 
@@ -32,26 +30,25 @@ def _problems(exc: ValidationError) -> str:
 
 
 class CampaignsApi:
-    def __init__(self, store: Store, auth: Auth, dialer: Dialer, queue_ids: Callable[[], dict[str, int]],
+    def __init__(self, store: Store, dialer: Dialer, queue_ids: Callable[[], dict[str, int]],
                  calls: CallControl):
         self.store = store
-        self.auth = auth
         self.dialer = dialer
         self.queue_ids = queue_ids
         self.calls = calls
 
     def mount(self, app: WebApp) -> None:
-        app.route("/api/campaigns", self.listing)
-        app.route("/api/campaigns", self.create, ("POST",))
-        app.route("/api/campaigns/<int:campaign_id>", self.view)
-        app.route("/api/campaigns/<int:campaign_id>/contacts", self.contacts, ("POST",))
-        app.route("/api/campaigns/<int:campaign_id>/start", self.start, ("POST",))
-        app.route("/api/campaigns/<int:campaign_id>/pause", self.pause, ("POST",))
-        app.route("/api/dnc", self.dnc_list)
-        app.route("/api/dnc", self.dnc_add, ("POST",))
-        app.route("/api/dnc/remove", self.dnc_remove, ("POST",))
-        app.route("/api/interactions/<int:interaction_id>/campaign", self.record)
-        app.route("/api/interactions/<int:interaction_id>/campaign-dial", self.dial, ("POST",))
+        app.route("/api/campaigns", self.listing, allow=SUPERVISORS)
+        app.route("/api/campaigns", self.create, ("POST",), allow=SUPERVISORS)
+        app.route("/api/campaigns/<int:campaign_id>", self.view, allow=SUPERVISORS)
+        app.route("/api/campaigns/<int:campaign_id>/contacts", self.contacts, ("POST",), allow=SUPERVISORS)
+        app.route("/api/campaigns/<int:campaign_id>/start", self.start, ("POST",), allow=SUPERVISORS)
+        app.route("/api/campaigns/<int:campaign_id>/pause", self.pause, ("POST",), allow=SUPERVISORS)
+        app.route("/api/dnc", self.dnc_list, allow=SUPERVISORS)
+        app.route("/api/dnc", self.dnc_add, ("POST",), allow=AGENTS)
+        app.route("/api/dnc/remove", self.dnc_remove, ("POST",), allow=SUPERVISORS)
+        app.route("/api/interactions/<int:interaction_id>/campaign", self.record, allow=AGENTS)
+        app.route("/api/interactions/<int:interaction_id>/campaign-dial", self.dial, ("POST",), allow=AGENTS)
 
     def _campaign(self, campaign_id: int) -> Campaign:
         with self.store.transaction() as conn:
@@ -61,13 +58,12 @@ class CampaignsApi:
         return campaign
 
     def listing(self, request: Request) -> tuple[int, Any]:
-        self.auth.require(request, *SUPERVISORS)
         with self.store.transaction() as conn:
             return 200, {"campaigns": [{"id": c.id, **store_campaigns.report(conn, c)}
                                        for c in store_campaigns.all_campaigns(conn)]}
 
     def create(self, request: Request) -> tuple[int, Any]:
-        principal = self.auth.require(request, *SUPERVISORS)
+        principal = current(request)
         try:
             settings = CampaignSettings.model_validate(read_json(request))
         except ValidationError as exc:
@@ -80,7 +76,6 @@ class CampaignsApi:
         return 201, {"id": campaign.id, "state": campaign.state}
 
     def view(self, request: Request, campaign_id: int) -> tuple[int, Any]:
-        self.auth.require(request, *SUPERVISORS)
         campaign = self._campaign(campaign_id)
         with self.store.transaction() as conn:
             report = store_campaigns.report(conn, campaign)
@@ -88,7 +83,6 @@ class CampaignsApi:
 
     def contacts(self, request: Request, campaign_id: int) -> tuple[int, Any]:
         """A CSV list (text/csv), or {"segment": {...}} for customers of the profile store."""
-        self.auth.require(request, *SUPERVISORS)
         campaign = self._campaign(campaign_id)
         if request.mimetype == "application/json":
             try:
@@ -111,7 +105,6 @@ class CampaignsApi:
                      "errors": [{"row": row, "problem": problem} for row, problem in report.errors]}
 
     def _set_state(self, request: Request, campaign_id: int, state: str) -> tuple[int, Any]:
-        self.auth.require(request, *SUPERVISORS)
         campaign = self._campaign(campaign_id)
         with self.store.transaction() as conn:
             store_campaigns.set_state(conn, campaign.id, state, self.dialer.clock.now())
@@ -136,12 +129,11 @@ class CampaignsApi:
         raise HttpError(400, "give a phone or an email")
 
     def dnc_list(self, request: Request) -> tuple[int, Any]:
-        self.auth.require(request, *SUPERVISORS)
         with self.store.transaction() as conn:
             return 200, {"entries": store_campaigns.dnc_list(conn)}
 
     def dnc_add(self, request: Request) -> tuple[int, Any]:
-        principal = self.auth.require(request, *AGENT_ROLES)
+        principal = current(request)
         body = read_json(request)
         kind, value = self._identity(body)
         reason = body.get("reason") if isinstance(body.get("reason"), str) else None
@@ -151,7 +143,6 @@ class CampaignsApi:
         return (201 if added else 200), {"kind": kind, "value": value, "added": added}
 
     def dnc_remove(self, request: Request) -> tuple[int, Any]:
-        self.auth.require(request, *SUPERVISORS)
         kind, value = self._identity(read_json(request))
         with self.store.transaction() as conn:
             removed = store_campaigns.dnc_remove(conn, kind, value)
@@ -162,9 +153,9 @@ class CampaignsApi:
     # For the agent --------------------------------------------------------------------------
 
     def _visible(self, request: Request, interaction_id: int):
-        principal = self.auth.require(request, *AGENT_ROLES)
+        principal = current(request)
         with self.store.transaction() as conn:
-            if not store_inbox.visible(conn, principal, interaction_id):
+            if not store_visibility.interaction(conn, principal, interaction_id):
                 raise HttpError(404, f"no interaction {interaction_id}")
             found = store_campaigns.attempt(conn, interaction_id=interaction_id)
         if found is None:

@@ -1,6 +1,7 @@
-"""The agent inbox's JSON API. Every handler names the role it needs, and every interaction
-is checked against what the caller may see: one not visible answers 404, as one that does not
-exist, so ids cannot be probed."""
+"""The agent inbox's JSON API. Every route names the roles it needs (access.py), and every
+interaction, customer and file is checked against what the caller may see
+(store/visibility.py): one not visible answers 404, as one that does not exist, so ids cannot
+be probed."""
 
 from __future__ import annotations
 
@@ -10,23 +11,24 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from ..cases.service import Cases
+from ..cases.service import Actor, Cases
 from ..engine import Engine
 from ..identity import InvalidIdentity
-from ..models import Channel, IdentityKind
+from ..models import Channel, IdentityKind, safe_filename
 from ..replies import Replies, ReplyFile, ReplyRefused
 from ..routing.service import Routing, RoutingError
 from ..store import Store
 from ..store import inbox as store_inbox
+from ..store import visibility as store_visibility
 from ..store.customers import CustomerNotFound, IdentityTaken
 from ..store.sessions import Principal
+from .access import AGENTS, ANY_LOGIN, PUBLIC, current
 from .app import HttpError, WebApp, read_json
 from .auth import Auth, me
 
 MAX_TEXT = 20_000
 MAX_REPLY_FILES = 10
 MAX_REPLY_FILE_BYTES = 10 * 1024 * 1024
-AGENT_ROLES = ("agent", "supervisor", "admin")
 
 
 class InboxApi:
@@ -40,29 +42,29 @@ class InboxApi:
         self.cases = cases
 
     def mount(self, app: WebApp) -> None:
-        app.route("/api/login", self.auth.login, ("POST",))
-        app.route("/api/logout", self.auth.logout, ("POST",))
-        app.route("/api/me", self.get_me)
-        app.route("/api/me/state", self.set_state, ("POST",))
-        app.route("/api/work", self.get_work)
-        app.route("/api/interactions/<int:interaction_id>", self.get_interaction)
-        app.route("/api/interactions/<int:interaction_id>/accept", self.accept, ("POST",))
-        app.route("/api/interactions/<int:interaction_id>/reject", self.reject, ("POST",))
-        app.route("/api/interactions/<int:interaction_id>/reply", self.reply, ("POST",))
-        app.route("/api/interactions/<int:interaction_id>/note", self.note, ("POST",))
-        app.route("/api/interactions/<int:interaction_id>/transfer", self.transfer, ("POST",))
-        app.route("/api/interactions/<int:interaction_id>/end", self.end, ("POST",))
-        app.route("/api/interactions/<int:interaction_id>/wrap-up", self.wrap_up, ("POST",))
-        app.route("/api/interactions/<int:interaction_id>/canned", self.canned)
-        app.route("/api/attachments/<int:attachment_id>", self.attachment)
-        app.route("/api/search", self.search)
-        app.route("/api/customers/<int:customer_id>/identities", self.add_identity, ("POST",))
-        app.route("/api/customers/<int:customer_id>/preferred-channel", self.preferred_channel, ("POST",))
+        app.route("/api/login", self.auth.login, ("POST",), allow=PUBLIC)
+        app.route("/api/logout", self.auth.logout, ("POST",), allow=PUBLIC)
+        app.route("/api/me", self.get_me, allow=ANY_LOGIN)
+        app.route("/api/me/state", self.set_state, ("POST",), allow=AGENTS)
+        app.route("/api/work", self.get_work, allow=AGENTS)
+        app.route("/api/interactions/<int:interaction_id>", self.get_interaction, allow=AGENTS)
+        app.route("/api/interactions/<int:interaction_id>/accept", self.accept, ("POST",), allow=AGENTS)
+        app.route("/api/interactions/<int:interaction_id>/reject", self.reject, ("POST",), allow=AGENTS)
+        app.route("/api/interactions/<int:interaction_id>/reply", self.reply, ("POST",), allow=AGENTS)
+        app.route("/api/interactions/<int:interaction_id>/note", self.note, ("POST",), allow=AGENTS)
+        app.route("/api/interactions/<int:interaction_id>/transfer", self.transfer, ("POST",), allow=AGENTS)
+        app.route("/api/interactions/<int:interaction_id>/end", self.end, ("POST",), allow=AGENTS)
+        app.route("/api/interactions/<int:interaction_id>/wrap-up", self.wrap_up, ("POST",), allow=AGENTS)
+        app.route("/api/interactions/<int:interaction_id>/canned", self.canned, allow=AGENTS)
+        app.route("/api/attachments/<int:attachment_id>", self.attachment, allow=AGENTS)
+        app.route("/api/search", self.search, allow=AGENTS)
+        app.route("/api/customers/<int:customer_id>/identities", self.add_identity, ("POST",), allow=AGENTS)
+        app.route("/api/customers/<int:customer_id>/preferred-channel", self.preferred_channel, ("POST",), allow=AGENTS)
 
     # Who and how ---------------------------------------------------------------------------
 
     def get_me(self, request: Request) -> tuple[int, Any]:
-        principal = self.auth.require(request)
+        principal = current(request)
         status = self.routing.status(principal.agent_id)
         return 200, {**me(principal), "state": status.state, "presence": status.presence,
                      "away_reason": status.away_reason, "away_reasons": self.engine.cic.routing.away_reasons,
@@ -70,7 +72,7 @@ class InboxApi:
                      "dispositions": self.engine.cic.inbox.dispositions}
 
     def set_state(self, request: Request) -> tuple[int, Any]:
-        principal = self.auth.require(request, *AGENT_ROLES)
+        principal = current(request)
         body = read_json(request)
         state = body.get("state")
         try:
@@ -87,7 +89,7 @@ class InboxApi:
         return self.get_me(request)
 
     def get_work(self, request: Request) -> tuple[int, Any]:
-        principal = self.auth.require(request, *AGENT_ROLES)
+        principal = current(request)
         with self.store.transaction() as conn:
             return 200, store_inbox.work(conn, principal.agent_id)
 
@@ -97,7 +99,7 @@ class InboxApi:
         require_visible(self.store, principal, interaction_id)
 
     def get_interaction(self, request: Request, interaction_id: int) -> tuple[int, Any]:
-        principal = self.auth.require(request, *AGENT_ROLES)
+        principal = current(request)
         self._visible(principal, interaction_id)
         after = request.args.get("after", 0, type=int) or 0
         with self.store.transaction() as conn:
@@ -106,30 +108,30 @@ class InboxApi:
                 raise HttpError(404, f"no interaction {interaction_id}")
             messages = store_inbox.messages(conn, interaction_id, after)
             events = store_inbox.events(conn, interaction_id)
-            history = store_inbox.customer_history(conn, view["customer_id"])
+            history = store_inbox.customer_history(conn, principal, view["customer_id"])
         try:
             customer = self.engine.get_customer(view["customer_id"]).model_dump(mode="json")
         except CustomerNotFound:
             customer = None
         # Screen pop: the customer's open cases and where they stand.
-        cases = self.cases.open_for_customer(view["customer_id"]) if self.cases is not None else []
+        cases = self.cases.open_for_customer(Actor.of(principal), view["customer_id"]) if self.cases is not None else []
         return 200, {"interaction": view, "customer": customer, "messages": messages, "events": events,
                      "history": history, "cases": cases}
 
     def accept(self, request: Request, interaction_id: int) -> tuple[int, Any]:
-        principal = self.auth.require(request, *AGENT_ROLES)
+        principal = current(request)
         return act(lambda: self.routing.accept(interaction_id, principal.agent_id))
 
     def reject(self, request: Request, interaction_id: int) -> tuple[int, Any]:
-        principal = self.auth.require(request, *AGENT_ROLES)
+        principal = current(request)
         return act(lambda: self.routing.reject(interaction_id, principal.agent_id))
 
     def end(self, request: Request, interaction_id: int) -> tuple[int, Any]:
-        principal = self.auth.require(request, *AGENT_ROLES)
+        principal = current(request)
         return act(lambda: self.routing.end(interaction_id, principal.agent_id))
 
     def wrap_up(self, request: Request, interaction_id: int) -> tuple[int, Any]:
-        principal = self.auth.require(request, *AGENT_ROLES)
+        principal = current(request)
         disposition = read_json(request).get("disposition")
         codes = self.engine.cic.inbox.dispositions
         if codes and disposition not in codes:
@@ -139,7 +141,7 @@ class InboxApi:
         return act(lambda: self.routing.complete_wrap_up(interaction_id, principal.agent_id, disposition))
 
     def transfer(self, request: Request, interaction_id: int) -> tuple[int, Any]:
-        principal = self.auth.require(request, *AGENT_ROLES)
+        principal = current(request)
         body = read_json(request)
         queue = body.get("queue")
         to_agent = body.get("agent")
@@ -155,7 +157,7 @@ class InboxApi:
                                                        actor=principal.login))
 
     def reply(self, request: Request, interaction_id: int) -> tuple[int, Any]:
-        principal = self.auth.require(request, *AGENT_ROLES)
+        principal = current(request)
         self._holds(principal, interaction_id)
         # Files travel base64 in the JSON: a third bigger than they are, hence the larger limit.
         body = read_json(request, limit=MAX_REPLY_FILES * MAX_REPLY_FILE_BYTES * 4 // 3 + 1024 * 1024)
@@ -172,7 +174,7 @@ class InboxApi:
         return 202, {"outbox_id": outbox_id}
 
     def note(self, request: Request, interaction_id: int) -> tuple[int, Any]:
-        principal = self.auth.require(request, *AGENT_ROLES)
+        principal = current(request)
         self._visible(principal, interaction_id)
         text = _text(read_json(request))
         self.routing.note(interaction_id, "note", agent_id=principal.agent_id, data={"text": text},
@@ -181,7 +183,7 @@ class InboxApi:
 
     def canned(self, request: Request, interaction_id: int) -> tuple[int, Any]:
         """The configured canned responses with this interaction's placeholders filled in."""
-        principal = self.auth.require(request, *AGENT_ROLES)
+        principal = current(request)
         self._visible(principal, interaction_id)
         with self.store.transaction() as conn:
             view = store_inbox.interaction(conn, interaction_id)
@@ -191,7 +193,7 @@ class InboxApi:
         return 200, [{"name": c.name, "text": c.text.format(**values)} for c in self.engine.cic.inbox.canned]
 
     def search(self, request: Request) -> tuple[int, Any]:
-        principal = self.auth.require(request, *AGENT_ROLES)
+        principal = current(request)
         text = (request.args.get("q") or "").strip()
         if len(text) < 2:
             raise HttpError(400, "search for at least 2 characters")
@@ -200,7 +202,8 @@ class InboxApi:
 
     def add_identity(self, request: Request, customer_id: int) -> tuple[int, Any]:
         """An address the customer gives the agent (the caller's email), added to their profile."""
-        principal = self.auth.require(request, *AGENT_ROLES)
+        principal = current(request)
+        self._customer_visible(principal, customer_id)
         body = read_json(request)
         kind, value = body.get("kind"), body.get("value")
         if kind not in ("phone", "email") or not isinstance(value, str):
@@ -209,14 +212,17 @@ class InboxApi:
             customer = self.engine.add_identity(customer_id, IdentityKind(kind), value, actor=principal.login)
         except InvalidIdentity as exc:
             raise HttpError(400, str(exc)) from None
-        except IdentityTaken as exc:
-            raise HttpError(409, str(exc)) from None
+        except IdentityTaken:
+            # Which customer holds it is not said: that would tell an agent about a customer
+            # they may not see.
+            raise HttpError(409, f"that {kind} belongs to another customer; a supervisor can merge the two") from None
         except CustomerNotFound as exc:
             raise HttpError(404, str(exc)) from None
         return 201, customer.model_dump(mode="json")
 
     def preferred_channel(self, request: Request, customer_id: int) -> tuple[int, Any]:
-        principal = self.auth.require(request, *AGENT_ROLES)
+        principal = current(request)
+        self._customer_visible(principal, customer_id)
         channel = read_json(request).get("channel")
         if channel is not None and channel not in ("email", "sms", "chat", "voice", "fax"):
             raise HttpError(400, "channel must be email, sms, chat, voice, fax or null")
@@ -228,10 +234,10 @@ class InboxApi:
         return 200, {"ok": True}
 
     def attachment(self, request: Request, attachment_id: int) -> Response:
-        principal = self.auth.require(request, *AGENT_ROLES)
+        principal = current(request)
         with self.store.transaction() as conn:
             found = store_inbox.attachment(conn, attachment_id)
-            if found is None or not store_inbox.visible(conn, principal, found[0]):
+            if found is None or not store_visibility.interaction(conn, principal, found[0]):
                 raise HttpError(404, f"no attachment {attachment_id}")
         _, filename, content_type, content, derived = found
         if derived and content_type == "application/pdf" and request.args.get("view") == "inline":
@@ -246,6 +252,11 @@ class InboxApi:
         response.headers.set("Content-Disposition", "attachment", filename=filename)
         return response
 
+    def _customer_visible(self, principal: Principal, customer_id: int) -> None:
+        with self.store.transaction() as conn:
+            if not store_visibility.customer(conn, principal, customer_id):
+                raise HttpError(404, f"no customer {customer_id}")
+
     def _holds(self, principal: Principal, interaction_id: int) -> None:
         self._visible(principal, interaction_id)
         state, agent = self.routing.state(interaction_id)
@@ -256,7 +267,7 @@ class InboxApi:
 def require_visible(store: Store, principal: Principal, interaction_id: int) -> None:
     """404 for an interaction the principal may not see, as for one that does not exist."""
     with store.transaction() as conn:
-        if not store_inbox.visible(conn, principal, interaction_id):
+        if not store_visibility.interaction(conn, principal, interaction_id):
             raise HttpError(404, f"no interaction {interaction_id}")
 
 
@@ -286,7 +297,7 @@ def _files(body: dict) -> list[ReplyFile]:
         if not content or len(content) > MAX_REPLY_FILE_BYTES:
             raise HttpError(413, f"{item['filename']}: empty, or over {MAX_REPLY_FILE_BYTES // 1024 // 1024} MB")
         content_type = item.get("content_type") if isinstance(item.get("content_type"), str) else ""
-        files.append(ReplyFile(item["filename"].replace("/", "_").replace("\\", "_"),
+        files.append(ReplyFile(safe_filename(item["filename"]),
                                content_type[:100] or "application/octet-stream", content))
     return files
 

@@ -15,7 +15,9 @@ from werkzeug.wrappers import Request
 from ..routing.events import EVENTS_CHANNEL, EventListener, RoutingEvent
 from ..store import Store
 from ..store import inbox as store_inbox
+from ..store import visibility as store_visibility
 from ..store.sessions import Principal
+from .access import AGENTS, current
 from .app import TAKEN, HttpError, WebApp
 from .auth import COOKIE, Auth
 from .websocket import WebSocket, WebSocketRefused
@@ -51,10 +53,10 @@ class AgentStream:
         self.events = events
 
     def mount(self, app: WebApp) -> None:
-        app.route("/api/live", self.serve, websocket=True)
+        app.route("/api/live", self.serve, websocket=True, allow=AGENTS)
 
     def serve(self, request: Request):
-        principal = self.auth.require(request)
+        principal = current(request)
         if not same_origin(request):
             raise HttpError(403, "WebSocket from another origin refused")
         try:
@@ -77,6 +79,9 @@ class Session:
         self.still = still
         self.holding: set[int] = set()
         self._refreshing: gevent.Greenlet | None = None
+        # A supervisor hears the events of what they may see: interactions of their queues and
+        # their agents (an admin everything), each looked up once.
+        self._sees: dict[tuple[str, int], bool] = {}
 
     def run(self, events: EventListener) -> None:
         self._refresh()
@@ -113,15 +118,37 @@ class Session:
 
     def _on_event(self, event: RoutingEvent) -> None:
         mine = event.agent_id == self.principal.agent_id
-        if not (mine or event.interaction_id in self.holding or
-                (self.principal.supervises and event.event.startswith(("interaction.", "agent.")))):
+        if not (mine or event.interaction_id in self.holding):
+            if self.principal.supervises and event.event.startswith(("interaction.", "agent.")):
+                gevent.spawn(self._supervised, event)  # looking up what they see may wait on the database
             return
         if mine and event.interaction_id is not None and event.interaction_id not in self.holding:
             self.holding.add(event.interaction_id)  # a new offer: its messages concern the agent now
         if mine and (self._refreshing is None or self._refreshing.dead):
             self._refreshing = gevent.spawn(self._refresh)  # an offer, an end, a transfer: re-read what is held
+        self._send(event)
+
+    def _send(self, event: RoutingEvent) -> None:
         self.ws.send(json.dumps({"type": "event", "event": event.event, "interaction_id": event.interaction_id,
                                  "agent_id": event.agent_id, "data": event.data}, default=str))
+
+    def _supervised(self, event: RoutingEvent) -> None:
+        case_id = event.data.get("case_id")
+        if isinstance(case_id, int):
+            key = ("case", case_id)
+        elif event.interaction_id is not None:
+            key = ("interaction", event.interaction_id)
+        elif event.agent_id is not None:
+            key = ("agent", event.agent_id)
+        else:
+            return
+        if key not in self._sees:
+            checks = {"case": store_visibility.case, "interaction": store_visibility.interaction,
+                      "agent": store_visibility.agent}
+            with self.store.transaction() as conn:
+                self._sees[key] = checks[key[0]](conn, self.principal, key[1])
+        if self._sees[key] and not self.ws.closed:
+            self._send(event)
 
     def _on_message(self, raw: str | bytes) -> None:
         try:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from werkzeug.wrappers import Request, Response
 
+from .access import PUBLIC
 from .app import HttpError, WebApp
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -28,8 +29,8 @@ class Pages:
 
     def mount(self, app: WebApp) -> None:
         for url, name in PAGES.items():
-            app.route(url, lambda request, name=name: self._file(request, name))
-        app.route("/static/<name>", self._file)
+            app.route(url, lambda request, name=name: self._file(request, name), allow=PUBLIC)
+        app.route("/static/<name>", self._file, allow=PUBLIC)
 
     def _file(self, request: Request, name: str) -> Response:
         found = self.files.get(name)

@@ -16,43 +16,48 @@ from ..store import Store
 from ..store import board as store_board
 from ..store import kpi as store_kpi
 from ..store import reports as store_reports
+from ..store import visibility as store_visibility
+from ..store.sessions import Principal
+from .access import SUPERVISORS, current
 from .app import HttpError, WebApp, read_json
-from .auth import Auth
-from .inbox_api import act
-
-SUPERVISORS = ("supervisor", "admin")
+from .inbox_api import act, require_visible
 
 
 class SupervisorApi:
-    def __init__(self, store: Store, auth: Auth, routing: Routing):
+    def __init__(self, store: Store, routing: Routing):
         self.store = store
-        self.auth = auth
         self.routing = routing
 
     def mount(self, app: WebApp) -> None:
-        app.route("/api/board", self.board)
-        app.route("/api/interactions/<int:interaction_id>/move", self.move, ("POST",))
-        app.route("/api/interactions/<int:interaction_id>/assign", self.assign, ("POST",))
-        app.route("/api/agents/<login>/state", self.force_state, ("POST",))
-        app.route("/api/reports/cases", self.cases_report)
-        app.route("/api/reports/kpi", self.kpi_report)
+        app.route("/api/board", self.board, allow=SUPERVISORS)
+        app.route("/api/interactions/<int:interaction_id>/move", self.move, ("POST",), allow=SUPERVISORS)
+        app.route("/api/interactions/<int:interaction_id>/assign", self.assign, ("POST",), allow=SUPERVISORS)
+        app.route("/api/agents/<login>/state", self.force_state, ("POST",), allow=SUPERVISORS)
+        app.route("/api/reports/cases", self.cases_report, allow=SUPERVISORS)
+        app.route("/api/reports/kpi", self.kpi_report, allow=SUPERVISORS)
 
     def board(self, request: Request) -> tuple[int, Any]:
         """Per queue and channel since midnight (UTC): waiting, longest wait, service level,
-        average speed of answer, abandoned; every agent's state; what waits, in line order."""
-        self.auth.require(request, *SUPERVISORS)
+        average speed of answer, abandoned; every agent's state; what waits, in line order. A
+        supervisor sees their own queues and the agents working them; an admin all."""
+        principal = current(request)
         now = self.routing.clock.now()
         since = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
         queues = [asdict(q) for q in self.routing.queue_board(since)]
         with self.store.transaction() as conn:
             agents = store_board.agents(conn)
             waiting = store_board.waiting(conn)
+        if "admin" not in principal.roles:
+            by_id = self.routing.router.queues.by_id
+            mine = {by_id[i].name for i in principal.queue_ids if i in by_id}
+            queues = [q for q in queues if q["queue"] in mine]
+            agents = [a for a in agents if mine & set(a["queues"])]
+            waiting = [w for w in waiting if w["queue"] in mine]
         return 200, {"since": since, "now": now, "queues": queues, "agents": agents, "waiting": waiting}
 
     def cases_report(self, request: Request) -> tuple[int, Any]:
         """Open cases by age and department, SLA breaches, time to resolve and reopen rate per
         category, satisfaction per agent, queue, category and channel; since ?days= (default 30)."""
-        self.auth.require(request, *SUPERVISORS)
         days = request.args.get("days", 30, type=int)
         if days is None or not 1 <= days <= 366:
             raise HttpError(400, "days must be 1 to 366")
@@ -64,7 +69,6 @@ class SupervisorApi:
         """KPIs per interval and group over a date range: ?from=&to= (ISO dates or times, UTC;
         default the last 24 h), interval=15min|hour|day, group=queue|channel|queue_channel|agent,
         short_abandon_s, fcr_days, format=json|csv."""
-        self.auth.require(request, *SUPERVISORS)
         now = self.routing.clock.now()
         try:
             end = _moment(request.args.get("to")) or now
@@ -93,24 +97,25 @@ class SupervisorApi:
         return 200, {"from": start, "to": end, "interval": interval, "group": group, "rows": rows}
 
     def move(self, request: Request, interaction_id: int) -> tuple[int, Any]:
-        principal = self.auth.require(request, *SUPERVISORS)
+        principal = current(request)
+        require_visible(self.store, principal, interaction_id)
         queue = read_json(request).get("queue")
         if not isinstance(queue, str):
             raise HttpError(400, "queue is required")
         return act(lambda: self.routing.move(interaction_id, queue, actor=principal.login))
 
     def assign(self, request: Request, interaction_id: int) -> tuple[int, Any]:
-        principal = self.auth.require(request, *SUPERVISORS)
+        principal = current(request)
+        require_visible(self.store, principal, interaction_id)
         agent = read_json(request).get("agent")
         if not isinstance(agent, str):
             raise HttpError(400, "agent (a login) is required")
-        agent_id = self._agent(agent)
+        agent_id = self._agent(principal, agent)
         return act(lambda: self.routing.assign(interaction_id, agent_id, actor=principal.login))
 
     def force_state(self, request: Request, login: str) -> tuple[int, Any]:
-        self.auth.require(request, *SUPERVISORS)
         body = read_json(request)
-        agent_id = self._agent(login)
+        agent_id = self._agent(current(request), login)
         state = body.get("state")
         if state == "away":
             return act(lambda: self.routing.set_away(agent_id, str(body.get("reason") or "")))
@@ -120,11 +125,16 @@ class SupervisorApi:
             return act(lambda: self.routing.set_available(agent_id))
         raise HttpError(400, "state must be available, away or offline")
 
-    def _agent(self, login: str) -> int:
+    def _agent(self, principal: Principal, login: str) -> int:
+        """An agent the supervisor may act on: one working one of their queues (404 otherwise)."""
         try:
-            return self.routing.agent_id(login)
+            agent_id = self.routing.agent_id(login)
         except RoutingError as exc:
             raise HttpError(404, str(exc)) from None
+        with self.store.transaction() as conn:
+            if not store_visibility.agent(conn, principal, agent_id):
+                raise HttpError(404, f"no agent {login!r} in your queues")
+        return agent_id
 
 
 def _moment(text: str | None) -> datetime | None:

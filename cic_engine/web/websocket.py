@@ -34,9 +34,31 @@ TAKEN_KEY = "cic.socket.taken"
 
 
 class Handler(WSGIHandler):
-    """pywsgi's handler, letting an application keep the connection of a WebSocket upgrade."""
+    """pywsgi's handler, letting an application keep the connection of a WebSocket upgrade,
+    with a deadline for a request's line and headers (a client sending them a byte at a time
+    holds a connection for that long at most; an idle keep-alive connection too) and one for
+    each read of its body."""
+
+    header_timeout_s = 10.0
+    body_timeout_s = 60.0
+    _deadline: gevent.Timeout | None = None
+
+    def handle_one_request(self):
+        self._deadline = gevent.Timeout(self.header_timeout_s)
+        self._deadline.start()
+        try:
+            return super().handle_one_request()
+        except gevent.Timeout as timeout:
+            if timeout is not self._deadline:
+                raise
+            return None  # closes the connection
+        finally:
+            self._deadline.close()
 
     def run_application(self) -> None:
+        if self._deadline is not None:
+            self._deadline.close()  # the headers are in; the application's time is its own
+        self.socket.settimeout(self.body_timeout_s)
         if self.environ.get("HTTP_UPGRADE", "").lower() != "websocket":
             super().run_application()
             return
@@ -64,6 +86,7 @@ class WebSocket:
         if sock is None:
             raise WebSocketRefused("not served by the WebSocket-aware handler")
         self._sock = sock
+        sock.settimeout(None)  # a socket stays open while quiet; the pings find a dead peer
         self._conn = WSConnection(ConnectionType.SERVER)
         self._send_lock = gevent.lock.Semaphore()
         self._messages: deque[str | bytes] = deque()

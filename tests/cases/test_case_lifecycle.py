@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from cic_engine.cases.service import Actor, CaseRefused, Cases
+from cic_engine.cases.service import ENGINE, Actor, CaseRefused, Cases
 from cic_engine.config import CicConfig
 from cic_engine.engine import Engine
 from cic_engine.models import Channel, ContentPart, InboundContact
@@ -45,10 +45,12 @@ def world(store, clock):
     with store.transaction() as conn:
         ids = dict(conn.execute("SELECT login, id FROM agents").fetchall())
         departments = dict(conn.execute("SELECT name, id FROM departments").fetchall())
+        queues = dict(conn.execute("SELECT name, id FROM queues").fetchall())
 
     def actor(login: str) -> Actor:
         seed = next(a for a in cic.agents if a.login == login)
-        return Actor(ids[login], login, frozenset(seed.roles), departments.get(seed.department))
+        return Actor(ids[login], login, frozenset(seed.roles), departments.get(seed.department),
+                     frozenset(queues[q] for q in seed.queues))
     return engine, cases, actor
 
 
@@ -140,7 +142,7 @@ def test_a_reply_soon_after_resolution_reopens_the_case_and_a_late_one_does_not(
     clock.advance(73 * HOUR)
     email(engine, 3, "Thanks")
     assert cases.view(actor("alice"), case_id)["status"] == "resolved"
-    assert cases.open_for_customer(case["customer_id"])[0]["id"] == case_id  # screen pop: still open (not closed)
+    assert cases.open_for_customer(ENGINE, case["customer_id"])[0]["id"] == case_id  # screen pop: still open (not closed)
 
 
 def test_a_department_sees_and_changes_only_its_own_cases(world):

@@ -70,7 +70,7 @@ def test_a_case_resolution_is_surveyed_on_the_customers_preferred_channel_and_th
     engine.set_preferred_channel(first.customer_id, Channel.sms)
     with store.transaction() as conn:
         alice = Actor(conn.execute("SELECT id FROM agents WHERE login = 'alice'").fetchone()[0], "alice",
-                      frozenset({"agent"}))
+                      frozenset({"agent"}), queue_ids=frozenset(r[0] for r in conn.execute("SELECT id FROM queues")))
         row = conn.execute("SELECT id, department_id FROM agents WHERE login = 'bill'").fetchone()
     bill = Actor(row[0], "bill", frozenset({"department"}), row[1])
     case_id = cases.open(alice, first.interaction_id, "billing_complaint", "Charged twice")

@@ -57,10 +57,18 @@ def web_config(tmp_path: Path, db_url: str, port: int, chat_extra: str = "", cic
         login = "sue"
         name = "Sue Visor"
         roles = ["supervisor"]
-        queues = ["chat"]
+        queues = ["chat", "general"]
         password_hash = "{HASH}"
         """) + cic_extra)
     return config
+
+
+def _body(response) -> dict:
+    """A JSON answer as it is; anything else (a page, a file, metrics) as {"raw": bytes}."""
+    raw = response.read()
+    if response.headers.get_content_type() != "application/json":
+        return {"raw": raw}
+    return json.loads(raw or b"{}")
 
 
 class Api:
@@ -78,9 +86,9 @@ class Api:
                                          headers={"Content-Type": content_type} if data is not None else {})
         try:
             with self.opener.open(request, timeout=20) as response:
-                return response.status, json.loads(response.read() or b"{}")
+                return response.status, _body(response)
         except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"{}")
+            return exc.code, _body(exc)
 
     def login(self, login: str, password: str = PASSWORD) -> Api:
         status, body = self.call("POST", "/api/login", {"login": login, "password": password})

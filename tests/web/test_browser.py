@@ -4,13 +4,18 @@ middle of the chat and the conversation carries on with nothing lost or doubled.
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import psycopg
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from cic_engine.adapters.webchat import visitor_signature
 from tests.web.browser import CHROMIUM, launch, screenshot
 from tests.web.conftest import PASSWORD
 
+SITE_SECRET = "the-company-site-secret"
 pytestmark = pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")
 
 
@@ -40,7 +45,49 @@ def earlier_email(store, sender: str, name: str, subject: str) -> None:
         subject=subject, parts=[ContentPart(body="see subject")], needs_agent=False, metadata={"adapter": "support"}))
 
 
-def test_customer_chats_with_an_agent_through_widget_and_inbox(web, store):
+class CompanySite:
+    """The company's own web site (another origin than the engine's), with a page for a
+    logged-in visitor whose widget tag carries the site's signature of who they are."""
+
+    def __init__(self):
+        self.page = b""
+        site = self
+
+        class Page(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's name
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.end_headers()
+                self.wfile.write(site.page)
+
+            def log_message(self, *args):
+                pass
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def signed_in(self, engine: str, user_id: str, email: str) -> str:
+        signature = visitor_signature(SITE_SECRET, user_id, email)
+        self.page = (f'<!doctype html><html><head><meta charset="utf-8"><title>Example account</title></head><body>'
+                     f'<h1>Your account</h1><script src="{engine}/static/widget.js" data-adapter="webchat" '
+                     f'data-user-id="{user_id}" data-email="{email}" data-signature="{signature}" defer></script>'
+                     '</body></html>').encode()
+        return self.origin + "/account"
+
+    def stop(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def company_site():
+    site = CompanySite()
+    yield site
+    site.stop()
+
+
+def test_customer_chats_with_an_agent_through_widget_and_inbox(start_web, store, company_site):
+    web = start_web(chat_extra=f'allowed_origins = ["{company_site.origin}"]\n'
+                               f'[visitor_secret]\npassword = "{SITE_SECRET}"\n')
     earlier_email(store, "li.lei@example.cn", "Li Lei <b>bold</b>", "Parcel 1234 is late")
     payload = 'Hi <img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
     with sync_playwright() as p:
@@ -56,10 +103,12 @@ def test_customer_chats_with_an_agent_through_widget_and_inbox(web, store):
         expect(agent.locator("#me-state")).to_have_text("available")
         expect(agent.locator("#live")).to_have_text("live")
 
-        customer.goto(web.base + "/demo")
+        # Li Lei is logged in on the company's site, which vouches for her address: the chat is
+        # her profile at once, with the mail she sent last week.
+        customer.goto(company_site.signed_in(web.base, "u-1001", "li.lei@example.cn"))
         customer.click("text=Chat with Example")
+        expect(customer.get_by_placeholder("Email (optional)")).to_be_hidden()
         customer.fill("input[name=name]", "Li Lei <b>bold</b>")
-        customer.fill("input[name=email]", "li.lei@example.cn")
         customer.click("text=Start chat")
         expect(customer.locator(".notice").first).to_have_text("Hello from the test")
         customer.fill(".composer textarea", payload)

@@ -3,6 +3,7 @@ chat queue is closed, the transcript emailed on request, and a chat answered by 
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
@@ -14,7 +15,6 @@ from tests.waiting import wait_for
 from tests.web.conftest import HASH
 from tests.web.test_chat_socket import chat, stored
 from tests.web.test_chat_socket import start as start_chat
-from tests.web.test_inbox_tools import accepted_chat
 
 MAILBOX = "support@example.com"
 
@@ -80,11 +80,36 @@ def test_the_offline_form_becomes_an_email_interaction_answered_by_email(start_w
     assert "We will call you at 9." in sent.get_body(("plain",)).get_content()
 
 
+def confirm_email(ws, smtp, email: str) -> None:
+    """The customer asks for a code, reads it in the mail and types it into the chat."""
+    ws.send({"type": "verify_email"})
+    assert ws.receive_until("code_sent")["email"] == email
+    assert smtp.arrived.wait(20)
+    mail = smtp.received.pop()
+    smtp.arrived.clear()
+    assert mail["To"] == email
+    code = re.fullmatch(r"Your code: (\d{6})", mail["Subject"]).group(1)
+    ws.send({"type": "verify_code", "code": code})
+    assert ws.receive_until("verified")["email"] == email
+
+
 def test_transcript_on_request_and_a_chat_answered_by_email(start_web, mail):
     dovecot, smtp = mail
     web = start_web(channels=email_channel(dovecot, smtp))
-    alice, interaction_id = accepted_chat(web, name="Mail Me", email="mail.me@example.org")
+    alice = web.api().login("alice")
+    alice.call("POST", "/api/me/state", {"state": "available"})
+    ws, _ = start_chat(web, name="Mail Me", email="mail.me@example.org")
+    ws.send({"type": "message", "id": "hello-message", "text": "Hello"})
+    ws.receive_until("ack")
+    interaction_id = wait_for(lambda: alice.call("GET", "/api/work")[1]["offers"])[0]["id"]
+    alice.call("POST", f"/api/interactions/{interaction_id}/accept", {})
     assert alice.call("POST", f"/api/interactions/{interaction_id}/reply", {"text": "Hi, Alice here."})[0] == 202
+
+    # The address is only what the visitor typed: nothing is mailed to it until they prove it.
+    status, body = alice.call("POST", f"/api/interactions/{interaction_id}/reply",
+                              {"text": "Your refund is done.", "channel": "email"})
+    assert status == 409 and body["error"] == "the customer has no email on file to answer by email"
+    confirm_email(ws, smtp, "mail.me@example.org")
 
     # The customer left the page; the agent answers by email instead.
     status, _ = alice.call("POST", f"/api/interactions/{interaction_id}/reply",
@@ -117,6 +142,10 @@ def test_the_widget_asks_for_the_transcript(start_web, mail):
     alice.call("POST", f"/api/interactions/{offer['id']}/reply", {"text": "It ships today."})
     while ws.receive_until("message")["direction"] != "outbound":
         pass
+    ws.send({"type": "transcript"})  # to an address nobody proved: refused
+    assert ws.receive_until("error") == {"type": "error", "code": "unverified",
+                                         "error": "confirm your email address first"}
+    confirm_email(ws, smtp, "mail.me@example.org")
     ws.send({"type": "transcript"})
     while (notice := ws.receive_until("notice")["text"]) == "Alice Chen joined the chat.":
         pass

@@ -31,13 +31,14 @@ def test_a_message_is_stored_before_its_ack_and_a_resend_is_not_doubled(web):
     ws, _ = start(web, email="Wang.Fang@Example.cn")
     ws.send({"type": "message", "id": "client-msg-0001", "text": "我的订单在哪里？"})
     ack = ws.receive_until("ack")
-    rows = stored(web, "SELECT id, sender FROM messages WHERE channel = 'chat'")
-    assert rows == [(ack["message_id"], "wang.fang@example.cn")]
+    key = stored(web, "SELECT key FROM chat_sessions")[0][0]
+    rows = stored(web, "SELECT id, sender, metadata ->> 'claimed_email' FROM messages WHERE channel = 'chat'")
+    assert rows == [(ack["message_id"], key, "wang.fang@example.cn")]
     ws.send({"type": "message", "id": "client-msg-0001", "text": "我的订单在哪里？"})  # the widget resends after a drop
     assert ws.receive_until("ack")["message_id"] == ack["message_id"]
     assert len(stored(web, "SELECT id FROM messages WHERE channel = 'chat'")) == 1
-    # The customer is known by email: the profile is the one every other channel finds.
-    assert stored(web, "SELECT kind, value FROM customer_identities") == [("email", "wang.fang@example.cn")]
+    # The typed address is a claim: the chat is its own customer until the address is proved.
+    assert stored(web, "SELECT kind, value FROM customer_identities") == [("chat", key)]
     assert stored(web, "SELECT channel, state, subject IS NULL FROM interactions") == [("chat", "queued", True)]
 
 

@@ -36,7 +36,8 @@ def test_a_changed_channel_and_queue_take_effect_at_once_and_only_the_changed_ad
     widget = web.tmp_path / "channels" / "webchat.toml"
     widget.write_text(widget.read_text().replace("Hello from the test", "Hello after the reload"))
     cic = web.tmp_path / "cic.toml"
-    cic.write_text(cic.read_text() + '[[queues]]\nname = "vip"\n')
+    cic.write_text(cic.read_text().replace('queues = ["chat", "general"]', 'queues = ["chat", "general", "vip"]')  # sue's, on her board
+                   + '[[queues]]\nname = "vip"\n')
     done = reload(web)
     applied = time.monotonic()
     assert done.returncode == 0, done.stderr

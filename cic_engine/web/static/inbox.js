@@ -177,6 +177,8 @@ async function openInteraction(id) {
     li.dataset.id = m.id;
     const who = m.direction === "outbound" ? (m.agent_name || "Agent") : (m.sender_name || m.sender || "Customer");
     li.appendChild(el("div", `${who} · ${when(m.at)}`, "meta"));
+    // An address a chatting customer only says is theirs: never shown as who they are.
+    if (m.claimed_email) li.appendChild(el("div", `says they are ${m.claimed_email} (not verified)`, "claim"));
     if (m.subject && m.channel === "email") li.appendChild(el("div", m.subject, "subject"));
     li.appendChild(el("div", m.text, "text"));
     if (m.html) {

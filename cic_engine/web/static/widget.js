@@ -1,4 +1,7 @@
 // The web chat widget: one <script src=".../static/widget.js" data-adapter="webchat"> on any page.
+// A site that knows its visitor vouches for them with data-user-id, data-email and
+// data-signature (hex HMAC-SHA256 of user id + "\n" + email with the channel's visitor_secret);
+// otherwise an email typed here is a claim the customer confirms with a code mailed to it.
 // It lives in a shadow root (the site's styles do not leak in), puts every text on the page as
 // text, never as HTML, and keeps messages not yet acknowledged in localStorage: after a
 // reconnect or a reload they are sent again with the same id, which the engine de-duplicates.
@@ -56,7 +59,17 @@
   const files = []; // files not acknowledged yet: kept in memory only (too big for localStorage)
   const status = make("div", { class: "status" });
   const transcript = make("button", { type: "button", class: "transcript", hidden: "" }, "Email me the transcript");
-  panel.append(title, form, offline, log, typing, composer, transcript, status);
+  const confirm = make("button", { type: "button", class: "confirm-email", hidden: "" }, "Confirm my email");
+  const codeForm = make("form", { class: "code", hidden: "" });
+  const codeInput = make("input", { name: "code", inputmode: "numeric", maxlength: "6", placeholder: "6-digit code",
+                                    "aria-label": "Code from the mail" });
+  codeForm.append(codeInput, make("button", { type: "submit" }, "Confirm"));
+  const vouched = script.dataset.signature ? { user_id: script.dataset.userId || "", email: script.dataset.email || "",
+                                               signature: script.dataset.signature } : null;
+  let chatEmail = null;
+  let verified = false;
+  panel.append(title, form, offline, log, typing, composer, confirm, codeForm, transcript, status);
+  if (vouched) emailInput.hidden = true; // the site told us who this is
   root.append(button, panel);
 
   button.onclick = () => {
@@ -122,7 +135,9 @@
       form.hidden = true;
       offline.hidden = true;
       composer.hidden = false;
-      transcript.hidden = !(settings.transcripts && m.email);
+      chatEmail = m.email;
+      verified = !!m.email_verified;
+      showEmailActions();
       for (const p of state.pending) socket.send(JSON.stringify({ type: "message", id: p.id, text: p.text }));
       for (const f of files) socket.send(JSON.stringify(f));
     } else if (m.type === "message") {
@@ -153,6 +168,15 @@
       typingTimer = setTimeout(() => { typing.hidden = true; }, 4000);
     } else if (m.type === "notice") {
       notice(m.text);
+    } else if (m.type === "code_sent") {
+      codeForm.hidden = false;
+      confirm.hidden = true;
+      notice(`We mailed a code to ${m.email}. Type it here to confirm the address.`);
+    } else if (m.type === "verified") {
+      verified = true;
+      codeForm.hidden = true;
+      notice(`Thank you: ${m.email} is confirmed.`);
+      showEmailActions();
     } else if (m.type === "error") {
       if (m.code === "unknown-session") {
         state.token = null;
@@ -177,6 +201,18 @@
       else if (m.error) status.textContent = m.error;
     };
   };
+  function showEmailActions() {
+    confirm.hidden = !(settings.transcripts && chatEmail && !verified);
+    transcript.hidden = !(settings.transcripts && chatEmail && verified);
+  }
+  confirm.onclick = () => {
+    if (socket && socket.readyState === 1) socket.send(JSON.stringify({ type: "verify_email" }));
+  };
+  codeForm.onsubmit = (e) => {
+    e.preventDefault();
+    if (socket && socket.readyState === 1) socket.send(JSON.stringify({ type: "verify_code", code: codeInput.value.trim() }));
+    codeInput.value = "";
+  };
   transcript.onclick = () => {
     if (socket && socket.readyState === 1) socket.send(JSON.stringify({ type: "transcript" }));
   };
@@ -184,7 +220,7 @@
   form.onsubmit = (e) => {
     e.preventDefault();
     status.textContent = "";
-    connect({ name: nameInput.value, email: emailInput.value });
+    connect(vouched ? { name: nameInput.value, identity: vouched } : { name: nameInput.value, email: emailInput.value });
   };
 
   function sendText(text) {
