@@ -278,7 +278,7 @@ def security_warnings(cic: CicConfig) -> list[str]:
     warnings = []
     demo = [a.login for a in cic.agents if a.password_hash in DEMO_PASSWORD_HASHES]
     if demo:
-        warnings.append(f"{', '.join(demo)} still have the demo password (cic-demo); fine on this machine alone, "
+        warnings.append(f"demo password (cic-demo) still set for {', '.join(demo)}; fine on this machine alone, "
                         "refused when [web] bind reaches other machines: run `cic-engine passwd <login>`")
     if not cic.web.loopback and cic.web.secure_cookies is False:
         warnings.append("[web] secure_cookies = false while bound beyond loopback: logins travel without TLS")

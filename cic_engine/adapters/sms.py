@@ -37,6 +37,7 @@ from ..sms.smpp import ESME_ROK, Inbound, SmppLink, SubmitFailed
 from ..store import sms as store_sms
 from ..store.routing import record
 from ..web.access import SIGNED
+from ..web.app import read_body
 from . import AdapterContext
 from .secret import Secret
 
@@ -184,8 +185,7 @@ class SmsAdapter:
         webhook whose answer was lost carries the same id and is taken once."""
         http = self.config.http
         assert http is not None
-        request.max_content_length = 256 * 1024  # a text is small; an unsigned flood is not read whole
-        body = request.get_data(cache=False)
+        body = read_body(request, 256 * 1024, "a webhook")  # a text is small; a flood is not read whole
         try:
             provider.verify(self.webhook_secret, request.headers.get(http.timestamp_header),
                             request.headers.get(http.signature_header), body, time.time(), http.max_skew_s)

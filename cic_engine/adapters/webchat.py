@@ -523,7 +523,10 @@ class CustomerChat:
             self.send(type="error", error="there is no email address to confirm")
             return
         replies = self.adapter.context.replies
-        if not self.interactions or replies is None or self.adapter.email_adapter() is None:
+        if replies is None or self.adapter.email_adapter() is None:
+            self.send(type="error", error="we cannot send mail now, so the address cannot be confirmed")
+            return
+        if not self.interactions:
             self.send(type="error", error="write us a message first; then we can mail you a code")
             return
         code = f"{secrets.randbelow(10 ** 6):06d}"

@@ -39,13 +39,7 @@ def read_json(request: Request, limit: int = 1024 * 1024) -> dict[str, Any]:
     hold, is refused here once for every handler."""
     if request.mimetype != "application/json":
         raise HttpError(415, "send JSON (Content-Type: application/json)")
-    if (request.content_length or 0) > limit:
-        raise HttpError(413, f"request body over {limit} bytes")
-    request.max_content_length = min(limit, request.max_content_length or limit)
-    try:
-        raw = request.get_data(cache=False, as_text=False)
-    except RequestEntityTooLarge:
-        raise HttpError(413, f"request body over {limit} bytes") from None
+    raw = read_body(request, limit)
     try:
         body = json.loads(raw or b"null")
     except RecursionError:
@@ -57,6 +51,22 @@ def read_json(request: Request, limit: int = 1024 * 1024) -> dict[str, Any]:
     if _holds_nul(body):
         raise HttpError(400, "text must not contain NUL characters")
     return body
+
+
+def read_body(request: Request, limit: int, what: str = "request body") -> bytes:
+    """The request's body, at most `limit` bytes (413 past it). A chunked body names no length:
+    it is read through a stream that stops one byte past the limit, and reaching that byte is
+    too large, so nothing larger is ever read."""
+    if (request.content_length or 0) > limit:
+        raise HttpError(413, f"{what} over {limit} bytes")
+    request.max_content_length = min(limit + 1, request.max_content_length or limit + 1)
+    try:
+        raw = request.get_data(cache=False, as_text=False)
+    except RequestEntityTooLarge:
+        raw = b"x" * (limit + 1)
+    if len(raw) > limit:
+        raise HttpError(413, f"{what} over {limit} bytes")
+    return raw
 
 
 def _holds_nul(value: Any) -> bool:

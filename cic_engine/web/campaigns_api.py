@@ -19,7 +19,7 @@ from ..store import campaigns as store_campaigns
 from ..store import visibility as store_visibility
 from ..store.campaigns import Campaign
 from .access import AGENTS, SUPERVISORS, current
-from .app import HttpError, WebApp, read_json
+from .app import HttpError, WebApp, read_body, read_json
 
 MAX_CSV_BYTES = 20 * 1024 * 1024
 
@@ -95,11 +95,10 @@ class CampaignsApi:
         if request.mimetype != "text/csv":
             # A cross-site form cannot send text/csv, which (with SameSite cookies) keeps forged imports out.
             raise HttpError(415, "send the list as text/csv, or JSON with a segment")
-        if (request.content_length or 0) > MAX_CSV_BYTES:
-            raise HttpError(413, f"the list is larger than {MAX_CSV_BYTES // (1024 * 1024)} MiB; split it")
-        data = request.get_data(cache=False)
-        if len(data) > MAX_CSV_BYTES:
-            raise HttpError(413, f"the list is larger than {MAX_CSV_BYTES // (1024 * 1024)} MiB; split it")
+        try:
+            data = read_body(request, MAX_CSV_BYTES)
+        except HttpError:
+            raise HttpError(413, f"the list is larger than {MAX_CSV_BYTES // (1024 * 1024)} MiB; split it") from None
         report, added, already = self.dialer.import_contacts(campaign, data)
         return 200, {"summary": report.summary, "added": added, "already": already,
                      "errors": [{"row": row, "problem": problem} for row, problem in report.errors]}

@@ -141,7 +141,52 @@ def test_bad_signature_stale_timestamp_and_bad_body_are_refused(engine, store):
     assert status == 401 and "refused as a replay" in body["error"]
     status, body = engine.webhook({"id": "x", "from": "+8613800138000", "to": "+8610690000"})
     assert (status, body["error"]) == (400, "field 'text' is missing or empty")
+    # A timestamp of nan is never "too old": refused as not a moment at all.
+    status, body = engine.webhook({**MO, "id": "never-stale"}, timestamp="nan",
+                                  signature=sign(SECRET, "nan", json.dumps({**MO, "id": "never-stale"}).encode()))
+    assert status == 401 and "refused as a replay" in body["error"]
+    # A signature header with non-ASCII bytes is a refusal, not a crash.
+    with socket.create_connection(("127.0.0.1", engine.web), timeout=10) as s:
+        s.sendall(engine.request({**MO, "id": "odd"}, signature="签名"))  # UTF-8 bytes in the header
+        answer = b""
+        while chunk := s.recv(65536):  # the request said Connection: close
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 401") and b"must be ASCII" in answer
     assert rows(store, "SELECT count(*) FROM messages") == [(0,)]
+
+
+def test_an_http_sms_channel_without_a_webhook_secret_does_not_start(tmp_path, db_url, monkeypatch):
+    """Without a secret, an HMAC made with the empty key would pass: anyone could post texts
+    (STOP included) as any number. The file is refused, and an empty secret stops the channel."""
+    import subprocess
+    import sys
+
+    (tmp_path / "channels").mkdir()
+    (tmp_path / "cic.toml").write_text(engine_toml("sms-nosecret", db_url) + '[[queues]]\nname = "general"\n')
+    text = tmp_path / "channels" / "text.toml"
+    text.write_text('kind = "sms"\naddress = "+8610690000"\ntransport = "http"\n'
+                    '[http]\nsend_url = "https://sms.example.com/send"\n')
+    out = subprocess.run([sys.executable, "-m", "cic_engine", "check-config", "--config", str(tmp_path / "cic.toml")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and f"{text}: (file): Value error, transport 'http' needs the webhook's signing " \
+        "secret" in out.stderr
+    text.write_text(text.read_text() + 'password_env = "CIC_TEST_EMPTY_SECRET"\n')
+    monkeypatch.setenv("CIC_TEST_EMPTY_SECRET", "")
+    port = int((tmp_path / "cic.toml").read_text().split('bind = "127.0.0.1:')[1].split('"')[0])
+    proc = start(tmp_path / "cic.toml", log=tmp_path / "engine.log")
+    try:
+        raw = json.dumps(MO).encode()
+        timestamp = str(int(time.time()))
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/sms/text/inbound", data=raw, headers={
+            "Content-Type": "application/json", "X-Timestamp": timestamp, "X-Signature": sign("", timestamp, raw)})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=20)
+        assert refused.value.code == 404  # the channel did not start, so nothing takes texts
+        health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=20).read())
+        assert "the webhook's signing secret is empty" in health["adapters"]["text"]["last_error"]
+    finally:
+        assert stop(proc) == 0
+    print_engine_log(tmp_path)
 
 
 def test_the_engine_killed_between_commit_and_2xx_does_not_double_the_providers_retry(engine, store):

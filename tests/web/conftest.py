@@ -20,7 +20,7 @@ HASH = hash_password(PASSWORD)
 
 
 def web_config(tmp_path: Path, db_url: str, port: int, chat_extra: str = "", cic_extra: str = "",
-               channels: dict[str, str] | None = None, chat_queue: str = "chat") -> Path:
+               channels: dict[str, str] | None = None, chat_queue: str = "chat", web_extra: str = "") -> Path:
     (tmp_path / "channels").mkdir(exist_ok=True)
     for name, text in (channels or {}).items():
         (tmp_path / "channels" / f"{name}.toml").write_text(text)
@@ -31,7 +31,7 @@ def web_config(tmp_path: Path, db_url: str, port: int, chat_extra: str = "", cic
         greeting = "Hello from the test"
         """) + chat_extra)
     config = tmp_path / "cic.toml"
-    config.write_text(engine_toml("web-node", db_url, port) + textwrap.dedent(f"""\
+    config.write_text(engine_toml("web-node", db_url, port) + web_extra + textwrap.dedent(f"""\
         [routing]
         offer_timeout_s = 120
         [[queues]]
@@ -80,10 +80,11 @@ class Api:
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
 
     def call(self, method: str, path: str, body: dict | None = None, content_type: str = "application/json",
-             raw: bytes | None = None) -> tuple[int, dict]:
+             raw: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, dict]:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         request = urllib.request.Request(self.base + path, data=data, method=method,
-                                         headers={"Content-Type": content_type} if data is not None else {})
+                                         headers={**({"Content-Type": content_type} if data is not None else {}),
+                                                  **(headers or {})})
         try:
             with self.opener.open(request, timeout=20) as response:
                 return response.status, _body(response)
@@ -110,8 +111,11 @@ class WebEngine:
         self.proc = None
 
     def start(self, chat_extra: str = "", cic_extra: str = "", channels: dict[str, str] | None = None,
-              chat_queue: str = "chat") -> WebEngine:
-        config = web_config(self.tmp_path, self.db_url, self.port, chat_extra, cic_extra, channels, chat_queue)
+              chat_queue: str = "chat", web_extra: str = "") -> WebEngine:
+        """Extra settings: chat_extra (channels/webchat.toml), cic_extra (cic.toml), web_extra (its
+        [web] section), channels={name: toml}."""
+        config = web_config(self.tmp_path, self.db_url, self.port, chat_extra, cic_extra, channels, chat_queue,
+                            web_extra)
         self.proc = start(config, log=self.tmp_path / "engine.log")
         return self
 

@@ -66,16 +66,10 @@ class WsClient:
         """The next message as JSON; None when the server closed the socket."""
         self.sock.settimeout(timeout)
         parts: list[str] = []
+        data = b""  # first what came with the handshake's answer (a greeting sent at once)
         while True:
-            if self.pending:
-                return json.loads(self.pending.pop(0))
-            if self.closed is not None:
-                return None
-            data = self.sock.recv(65536)
-            if not data:
-                self.closed = self.closed or 1006
-                return None
-            self.conn.receive_data(data)
+            if data:
+                self.conn.receive_data(data)
             for event in self.conn.events():
                 if isinstance(event, TextMessage):
                     parts.append(event.data)
@@ -90,13 +84,21 @@ class WsClient:
                         self.sock.sendall(self.conn.send(event.response()))
                     except Exception:  # noqa: BLE001 - the server may be gone already
                         pass
+            if self.pending:
+                return json.loads(self.pending.pop(0))
+            if self.closed is not None:
+                return None
+            data = self.sock.recv(65536)
+            if not data:
+                self.closed = self.closed or 1006
+                return None
 
-    def receive_until(self, kind: str, timeout: float = 10) -> dict:
-        """Skip messages until one of type `kind`."""
+    def receive_until(self, *kinds: str, timeout: float = 10) -> dict:
+        """Skip messages until one of a type in `kinds`."""
         while True:
             message = self.receive(timeout)
-            assert message is not None, f"socket closed ({self.closed}) before a {kind!r} message"
-            if message.get("type") == kind:
+            assert message is not None, f"socket closed ({self.closed}) before a {kinds!r} message"
+            if message.get("type") in kinds:
                 return message
 
     def close(self) -> None:
