@@ -282,3 +282,27 @@ def test_email_html_and_subjects_render_inert_in_the_inbox(web, store):
         assert page.locator("#detail img, #customer-name img").count() == 0
         screenshot(page, "inbox-email")
         browser.close()
+
+
+def test_an_email_typed_into_the_widget_shows_as_a_claim_to_the_agent(web):
+    """A visitor types someone's address: the agent sees it as what the visitor says, never as
+    who they are, and the profile is the chat's own."""
+    with sync_playwright() as p:
+        browser = launch(p)
+        agent = browser.new_context().new_page()
+        customer = browser.new_context().new_page()
+        log_in(agent, web.base, "alice")
+        agent.select_option("#state-select", "available")
+        customer.goto(web.base + "/demo")
+        customer.click("text=Chat with Example")
+        customer.fill("input[name=name]", "王芳")
+        customer.get_by_placeholder("Email (optional)").fill("ceo@example.cn")
+        customer.click("text=Start chat")
+        customer.fill(".composer textarea", "请把我的账单发给我")
+        customer.click(".composer button.send")
+        agent.locator("#offers .item button.accept").click()
+        expect(agent.locator("#messages .message .claim")).to_have_text(["says they are ceo@example.cn (not verified)"])
+        expect(agent.locator("#customer-identities")).not_to_contain_text("email:")
+        expect(customer.locator(".transcript")).to_be_hidden()  # nothing is mailed to an unproved address
+        screenshot(agent, "inbox-chat-claimed-email")
+        browser.close()
