@@ -12,6 +12,7 @@ import pytest
 from cic_engine.config import CicConfig
 from cic_engine.engine import Engine
 from cic_engine.models import Attachment, Channel, ContentPart, IdentityKind, InboundContact
+from tests.cases.test_case_permissions import CASES
 from tests.web.conftest import HASH
 from tests.web.wsclient import Refused, WsClient
 
@@ -89,33 +90,7 @@ ROLES_TOML = textwrap.dedent(f"""\
     name = "Ada Admin"
     roles = ["admin"]
     password_hash = "{HASH}"
-    [[agents]]
-    login = "bill"
-    name = "Bill Lee"
-    roles = ["department"]
-    department = "billing"
-    password_hash = "{HASH}"
-    [[agents]]
-    login = "tom"
-    name = "Tom Wu"
-    roles = ["department"]
-    department = "technical"
-    password_hash = "{HASH}"
-    [[cases.departments]]
-    name = "billing"
-    title = "Billing"
-    [[cases.departments]]
-    name = "technical"
-    title = "Technical"
-    [[cases.categories]]
-    name = "billing_complaint"
-    title = "Billing complaint"
-    department = "billing"
-    [[cases.categories]]
-    name = "outage"
-    title = "Outage"
-    department = "technical"
-    """)
+    """) + CASES  # bill (billing) and tom (technical), department users, and their cases
 SMS_HTTP = textwrap.dedent("""\
     kind = "sms"
     address = "+8610655500"
