@@ -5,11 +5,12 @@ The public ones (listed in PUBLIC_MODELS) have JSON Schemas in schemas/json/.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # Limits that keep one hostile contact from filling the database or the inbox.
 MAX_EXTERNAL_ID = 998  # RFC 5322 line limit; Message-IDs are the longest ids we get
@@ -72,6 +73,24 @@ class ContentPart(_Strict):
 
     content_type: str = Field("text/plain", max_length=200)
     body: str = Field(max_length=MAX_PART_CHARS)
+
+    @field_validator("body", mode="before")
+    @classmethod
+    def _whole_characters(cls, value: Any) -> Any:
+        # A lone surrogate is no character UTF-8 can carry: shown as U+FFFD. (NUL stays for
+        # the contact to remove and flag.)
+        return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """`text` without what PostgreSQL text cannot hold: NUL dropped, a lone surrogate made U+FFFD."""
+    if not _UNSTORABLE.search(text):
+        return text
+    return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
 
 
 def safe_filename(name: str, fallback: str = "attachment") -> str:
@@ -140,6 +159,43 @@ class InboundContact(_Strict):
         if "\x00" in value:
             raise ValueError("must not contain NUL characters")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        """Text the store can keep: PostgreSQL refuses NUL (a UTF-16 text read as something
+        else is full of them). It is removed here, for every channel, and the contact's problems
+        say so; nothing is refused for it."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        changed = False
+        for name in ("subject", "sender_name", "recipient", "conversation_key"):
+            value = data.get(name)
+            if isinstance(value, str) and storable(value) != value:
+                data[name], changed = storable(value), True
+        parts = []
+        for part in data.get("parts") or []:
+            body = part.body if isinstance(part, ContentPart) else part.get("body") if isinstance(part, dict) else None
+            if isinstance(body, str) and storable(body) != body:
+                part = part.model_copy(update={"body": storable(body)}) if isinstance(part, ContentPart) \
+                    else {**part, "body": storable(body)}
+                changed = True
+            parts.append(part)
+        if "parts" in data:
+            data["parts"] = parts
+        metadata = data.get("metadata")
+        if isinstance(metadata, dict):
+            clean = {storable(k) if isinstance(k, str) else k: storable(v) if isinstance(v, str) else v
+                     for k, v in metadata.items()}
+            changed = changed or clean != metadata
+            metadata = clean
+        if changed:
+            metadata = dict(metadata or {})
+            note = "text held NUL characters, which cannot be stored; they were removed"
+            metadata["problems"] = f"{metadata['problems']}; {note}" if metadata.get("problems") else note
+            data["metadata"] = metadata
+        return data
 
     @property
     def identity_kind(self) -> IdentityKind:

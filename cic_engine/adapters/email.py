@@ -24,6 +24,7 @@ from ..mail import compose
 from ..mail.imap import ImapSession
 from ..mail.mime import ParsedMail, parse
 from ..models import (
+    MAX_ATTACHMENT_BYTES,
     AdapterHealth,
     Attachment,
     Channel,
@@ -220,7 +221,11 @@ class EmailAdapter:
             if uid in heads:
                 work = (self._reject, heads[uid], sizes[uid].size or 0, limit, where)
             elif uid in bodies:
-                work = (self._ingest, parse(bodies[uid], self.own), bodies[uid], where)
+                try:
+                    work = (self._ingest, parse(bodies[uid], self.own), bodies[uid], where)
+                except Exception as exc:  # noqa: BLE001 - this message, not the mailbox
+                    log.exception("%s: message %s could not be parsed", self.name, where)
+                    work = (self._unreadable, where, exc, bodies[uid])
             else:
                 continue
             sender = work[1].from_address if work[0] == self._ingest else ""
@@ -239,15 +244,18 @@ class EmailAdapter:
         for fn, *args in works:
             try:
                 fn(*args)
-            except (psycopg.Error, OSError):
-                raise  # the database or the network: the batch is read again later
-            except Exception as exc:  # noqa: BLE001 - this message, not the mailbox: kept, flagged
-                log.exception("%s: message %s could not be taken in as it is", self.name, args[-1])
-                self._unreadable(args[-1], exc)
+            except (psycopg.OperationalError, psycopg.InterfaceError, OSError):
+                raise  # the database or the network is away: the batch is read again later
+            except Exception as exc:  # noqa: BLE001 - this message (its data), not the mailbox: kept, flagged
+                where = args[0] if fn == self._unreadable else args[-1]
+                log.exception("%s: message %s could not be taken in as it is", self.name, where)
+                raw = args[1] if fn == self._ingest else None
+                self._unreadable(where, exc, raw if isinstance(raw, bytes) else None)
 
-    def _unreadable(self, where: dict[str, str], error: Exception) -> None:
+    def _unreadable(self, where: dict[str, str], error: Exception, raw: bytes | None = None) -> None:
         """A message the engine could not take in as it is still reaches an agent: on record
-        with the reason, content-addressed, so a re-read does not double it."""
+        with the reason and its bytes (as message.eml), content-addressed, so a re-read does
+        not double it."""
         reason = f"{type(error).__name__}: {str(error)[:500]}"
         contact = InboundContact(
             channel=Channel.email, endpoint=self.address, external_id=f"<unreadable.{where['folder']}."
@@ -257,6 +265,8 @@ class EmailAdapter:
             parts=[ContentPart(body=f"[This message could not be taken in: {reason}. It stays on the mail "
                                     f"server in {where['folder']} (UID {where['uid']}).]")],
             metadata={"adapter": self.name, **where, "problems": f"unreadable: {reason}"},
+            attachments=[Attachment(filename="message.eml", content_type="message/rfc822", content=raw)]
+            if raw and len(raw) <= MAX_ATTACHMENT_BYTES else [],
         )
         self.context.engine.ingest(contact)
 

@@ -132,6 +132,23 @@ def _utf8_headers(raw: bytes, problems: list[str]) -> bytes:
 
 
 def parse(raw: bytes, own_addresses: frozenset[str] = frozenset()) -> ParsedMail:
+    """The mail as the inbox shows it. One nested deeper than the parser can follow (a
+    thousand multiparts in one another) is read for its headers, and kept whole, attached."""
+    try:
+        return _parse(raw, own_addresses)
+    except RecursionError:
+        head = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0] + b"\r\n\r\n"
+        mail = _parse(head, own_addresses)
+        mail.text = "[This mail nests its parts too deeply to be read here; it is attached whole as message.eml.]"
+        mail.preview = mail.text
+        mail.html = None
+        mail.attachments = [ParsedAttachment(filename="message.eml", content_type="message/rfc822", content=raw,
+                                             content_id=None, inline=False)]
+        mail.problems.append("MIME parts nested too deeply to read; the mail is kept whole as an attachment")
+        return mail
+
+
+def _parse(raw: bytes, own_addresses: frozenset[str]) -> ParsedMail:
     problems: list[str] = []
     # compat32: headers stay strings, decoded here; the default policy's header objects cost
     # three quarters of the parse (bench/email.py).

@@ -155,6 +155,14 @@ def test_bad_signature_stale_timestamp_and_bad_body_are_refused(engine, store):
     assert rows(store, "SELECT count(*) FROM messages") == [(0,)]
 
 
+def test_a_text_holding_nul_is_stored_without_it_and_flagged_and_the_next_is_taken(engine, store):
+    assert engine.webhook({**MO, "id": "nul-1", "text": "STOP\u0000 please"})[0] == 200
+    assert engine.webhook({**MO, "id": "next-1", "text": "hello"})[0] == 200
+    assert rows(store, """SELECT p.body, m.metadata ->> 'problems' FROM messages m
+                          JOIN message_parts p ON p.message_id = m.id ORDER BY m.id""") == [
+        ("STOP please", "text held NUL characters, which cannot be stored; they were removed"), ("hello", None)]
+
+
 def test_an_http_sms_channel_without_a_webhook_secret_does_not_start(tmp_path, db_url, monkeypatch):
     """Without a secret, an HMAC made with the empty key would pass: anyone could post texts
     (STOP included) as any number. The file is refused, and an empty secret stops the channel."""

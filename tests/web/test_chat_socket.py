@@ -176,3 +176,16 @@ def test_files_are_checked_then_reach_the_agent_as_downloads(web):
         assert response.headers["Content-Disposition"] == 'attachment; filename=photo.png'
         assert response.headers["Content-Type"] == "application/octet-stream"  # never rendered in our origin
     assert web.api().login("bob").call("GET", f"/api/attachments/{attachment['id']}")[0] == 404
+
+
+def test_a_nul_in_a_chat_message_is_removed_and_flagged_and_the_chat_goes_on(web):
+    ws, _ = start(web, name="Odd Bytes")
+    ws.send('{"type": "message", "id": "nul-message-1", "text": "order\\u0000 1234"}')
+    first = ws.receive_until("ack")
+    ws.send("not json at all {")
+    assert ws.receive_until("error")["error"] == "messages must be JSON objects"
+    ws.send({"type": "message", "id": "after-the-bad-one", "text": "still here"})
+    ws.receive_until("ack")
+    rows = stored(web, """SELECT p.body, m.metadata ->> 'problems' FROM messages m
+                          JOIN message_parts p ON p.message_id = m.id WHERE m.id = %s""", first["message_id"])
+    assert rows == [("order 1234", "text held NUL characters, which cannot be stored; they were removed")]
