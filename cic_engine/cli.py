@@ -1,4 +1,4 @@
-"""`cic-engine run | check-config | db upgrade | passwd | hash-password | schemas`.
+"""`cic-engine run | check-config | db upgrade | passwd | hash-password | reload | rejected | reingest | schemas`.
 
 gevent's monkey patching must happen before anything imports psycopg (which picks its wait
 function at import) or sockets; this module therefore patches first and imports the rest later.
@@ -197,6 +197,60 @@ def cmd_schemas(args) -> int:
     print(f"wrote {len(changed)} changed schema file(s) to {args.out}" if changed else "schemas are up to date")
     return 0
 
+def cmd_rejected(args) -> int:
+    """The contacts channels could not take in, newest first (what the board shows)."""
+    import psycopg
+
+    from .store import rejected
+
+    def work(url: str) -> list:
+        with psycopg.connect(url, autocommit=True) as conn:
+            return rejected.waiting(conn, args.limit)
+
+    rows = _with_database(args.config, work, upgrade_first=False)
+    for row in rows:
+        where = ", ".join(f"{k}={v}" for k, v in row.source.items())
+        state = f"  re-ingest failed: {row.reingest_error}" if row.reingest_error else (
+            "  re-ingest requested" if row.reingest_requested_at else "")
+        print(f"#{row.id} {row.created_at:%Y-%m-%d %H:%M:%S} {row.channel}/{row.adapter} ({where}): {row.reason}{state}")
+    if not rows:
+        print("no rejected contacts wait")
+    return 0
+
+
+def cmd_reingest(args) -> int:
+    """Ask the engine running the contact's adapter to take it in again, and wait for its answer."""
+    import time
+    from datetime import UTC, datetime
+
+    import psycopg
+
+    from .store import rejected
+
+    def work(url: str) -> int:
+        with psycopg.connect(url, autocommit=True) as conn:
+            row = rejected.request_reingest(conn, args.id, f"cli:{os.environ.get('USER', 'root')}",
+                                            datetime.now(UTC))
+            if row is None:
+                print(f"cic-engine: no rejected contact #{args.id} waits to be re-ingested", file=sys.stderr)
+                return 1
+            deadline = time.monotonic() + args.wait
+            while time.monotonic() < deadline:
+                row = rejected.get(conn, args.id)
+                assert row is not None
+                if row.reingested_at is not None:
+                    print(f"#{row.id} re-ingested" + (f": interaction {row.interaction_id}" if row.interaction_id else ""))
+                    return 0
+                if row.reingest_requested_at is None:
+                    print(f"cic-engine: #{row.id} still cannot be taken in: {row.reingest_error}", file=sys.stderr)
+                    return 1
+                time.sleep(0.2)
+            print(f"#{args.id} requested; no running engine with adapter {row.adapter!r} took it within "
+                  f"{args.wait:g} s (it will when one runs)")
+            return 3
+
+    return _with_database(args.config, work, upgrade_first=False)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cic-engine", description="Omnichannel contact engine")
@@ -231,6 +285,17 @@ def build_parser() -> argparse.ArgumentParser:
     reload = sub.add_parser("reload", help="validate the configuration and have the running engine apply it")
     reload.add_argument("--config", default=default_config)
     reload.set_defaults(func=cmd_reload)
+
+    listing = sub.add_parser("rejected", help="list the contacts channels could not take in")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--config", default=default_config)
+    listing.set_defaults(func=cmd_rejected)
+
+    reingest = sub.add_parser("reingest", help="have the running engine take a rejected contact in again")
+    reingest.add_argument("id", type=int)
+    reingest.add_argument("--wait", type=float, default=30, help="seconds to wait for the engine's answer")
+    reingest.add_argument("--config", default=default_config)
+    reingest.set_defaults(func=cmd_reingest)
 
     schemas = sub.add_parser("schemas", help="regenerate the JSON Schemas of the public models")
     schemas.add_argument("--out", default="schemas/json")

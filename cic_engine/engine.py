@@ -14,10 +14,20 @@ from psycopg.errors import UniqueViolation
 from .clock import Clock, SystemClock
 from .config import CicConfig
 from .identity import InvalidIdentity, normalise
-from .models import Channel, Customer, IdentityKind, InboundContact, IngestResult, Tier, TimelineEvent
+from .models import (
+    Channel,
+    Customer,
+    IdentityKind,
+    InboundContact,
+    IngestResult,
+    Tier,
+    TimelineEvent,
+    storable,
+)
 from .routing.ordering import rank_at
 from .store import Store, advisory_key, customers, directory, timeline
 from .store import ingest as store_ingest
+from .store import rejected as store_rejected
 from .store import routing as store_routing
 from .store.directory import QueueRow
 from .store.interactions import wake_routers
@@ -153,6 +163,18 @@ class Engine:
         return results  # type: ignore[return-value]
 
     # Customer profile -------------------------------------------------------------------
+
+    def reject(self, channel: Channel | str, adapter: str, why: str, source: dict[str, str],
+               raw: bytes | None) -> int:
+        """Keep a contact that cannot be taken in (poison.py): its bytes, where it came from and
+        why, for a supervisor to see and re-ingest. The same one again counts on its record."""
+        channel = channel.value if isinstance(channel, Channel) else channel
+        source = {storable(str(k))[:100]: storable(str(v))[:1000] for k, v in source.items()}
+        with self.store.transaction() as conn:
+            rejected_id = store_rejected.record(conn, channel, adapter, storable(why)[:4000], source, raw,
+                                                self.clock.now())
+        log.warning("%s: %s contact rejected as #%s (%s): %s", adapter, channel, rejected_id, source, why)
+        return rejected_id
 
     def find_customer(self, kind: IdentityKind, raw: str, region: str | None = None) -> Customer | None:
         """Look a customer up by any identity, written any way (raises InvalidIdentity if it is none)."""

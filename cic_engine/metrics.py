@@ -14,6 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from werkzeug.wrappers import Response
 
 from .store import metrics as store_metrics
+from .store import rejected as store_rejected
 
 if TYPE_CHECKING:
     from .node import Node
@@ -44,6 +45,7 @@ class CenterCollector:
             with store.transaction(timeout=2.0) as conn:
                 queues = store_metrics.queues(conn)
                 states = store_metrics.agent_states(conn)
+                rejected = store_rejected.counts(conn)
         except (psycopg.Error, OSError) as exc:
             log.warning("metrics: database unavailable (%s)", exc)
             up = GaugeMetricFamily("cic_db_up", "Whether the database answered this scrape", labels=["node"])
@@ -78,6 +80,11 @@ class CenterCollector:
         for state, n in sorted(states.items()):
             agents.add_metric([state], n)
         yield agents
+        waiting_rejected = GaugeMetricFamily("cic_rejected_contacts", "Contacts a channel could not take in, "
+                                             "waiting for a person to re-ingest them", labels=["channel", "adapter"])
+        for (channel, adapter), n in sorted(rejected.items()):
+            waiting_rejected.add_metric([channel, adapter], n)
+        yield waiting_rejected
 
     def _adapters(self, node: str) -> Iterator[Metric]:
         up = GaugeMetricFamily("cic_adapter_up", "Adapter health (1 ok)", labels=["node", "adapter", "kind"])

@@ -23,6 +23,7 @@ from .metrics import metrics_endpoint
 from .models import AdapterHealth
 from .outbound.dialer import Dialer
 from .outbox import OutboxSender
+from .reingest import Reingester
 from .reload import plan as plan_reload
 from .replies import Replies
 from .routing.events import EventListener
@@ -66,6 +67,7 @@ class Node:
         self.cases: Cases | None = None
         self.surveys: Surveys | None = None
         self._sla_watch: gevent.Greenlet | None = None
+        self._reingest_watch: gevent.Greenlet | None = None
         self.dialer: Dialer | None = None
         self.stopped = Event()
         self.reloads = 0
@@ -112,6 +114,7 @@ class Node:
         self.dialer.start()
         if self.cases.enabled:
             self._sla_watch = gevent.spawn(self.cases.watch, cic.cases.sla_check_s)
+        self._reingest_watch = gevent.spawn(Reingester(self.store, self.engine.clock, lambda: self.adapters).watch)
         # A connection cap (a pool: the ones over it wait to be accepted) and deadlines for the
         # request's headers and each read of its body, so slow clients cannot hold the server.
         handler = type("Handler", (Handler,), {"header_timeout_s": cic.web.header_timeout_s,
@@ -298,6 +301,8 @@ class Node:
             self.outbox.stop()
         if self._sla_watch is not None:
             self._sla_watch.kill()
+        if self._reingest_watch is not None:
+            self._reingest_watch.kill()
         if self.dialer is not None:
             self.dialer.stop()
         for name, adapter in list(self.adapters.items()):

@@ -59,6 +59,15 @@ class ChannelAdapter(Protocol):
     def health(self) -> AdapterHealth: ...
 
 
+@runtime_checkable
+class Reingests(Protocol):
+    """An adapter that records what it cannot take in (poison.py) and can try it again."""
+
+    def reingest(self, raw: bytes | None, source: dict[str, str]) -> int | None:
+        """Take the recorded contact in again; the interaction it joined (None: nothing to
+        queue, as for a delivery report). Raises, with the reason, when it still cannot."""
+
+
 class AdapterLoadError(RuntimeError):
     pass
 

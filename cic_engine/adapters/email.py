@@ -7,24 +7,25 @@ by SMTP, threaded, with a copy in the Sent folder when configured.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import logging
 import random
+import re
 from typing import ClassVar, Literal
 
 import aiosmtplib
 import gevent
-import psycopg
 from gevent.pool import Pool
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import aio
-from ..identity import InvalidIdentity
+from .. import aio, poison
+from ..identity import InvalidIdentity, normalise_email
 from ..mail import compose
 from ..mail.imap import ImapSession
 from ..mail.mime import ParsedMail, parse
 from ..models import (
-    MAX_ATTACHMENT_BYTES,
     AdapterHealth,
     Attachment,
     Channel,
@@ -44,6 +45,21 @@ log = logging.getLogger(__name__)
 MB = 1024 * 1024
 BATCH = 100  # messages per FETCH; committed in parallel, then flagged together
 PARALLEL = 8  # ingests at once (each its own transaction)
+
+
+_TICKET = re.compile(r"\[#(\d{1,15})\]")
+
+
+def _known(raw: bytes) -> dict[str, str]:
+    """What a supervisor needs to find a message that could not be read: its sender, subject
+    and Message-ID as they stand in the raw header lines."""
+    head = re.split(rb"\r?\n\r?\n", raw[:65536], maxsplit=1)[0].decode("utf-8", "replace")
+    found = {}
+    for name in ("From", "Subject", "Message-ID", "Date"):
+        match = re.search(rf"(?im)^{name}:[ \t]*(.*(?:\r?\n[ \t].*)*)", head)
+        if match:
+            found[name.lower()] = " ".join(match.group(1).split())[:300]
+    return found
 
 
 def _digest(text: str) -> str:
@@ -98,6 +114,10 @@ class EmailConfig(BaseModel):
     auto_reply: AutoReply | None = Field(None, description="off unless set")
     closed_thread: Literal["reopen", "follow-up"] = Field(
         "reopen", description="a reply to a closed interaction reopens it, or opens a new one linked to it")
+    machine_mail: Literal["timeline", "queue"] = Field(
+        "timeline", description="out-of-office replies, auto-replies and other machine mail (RFC 3834 headers, "
+        "no-reply senders, lists): on their thread's timeline without an agent, or queued like a person's mail. "
+        "Mail from our own addresses is never queued.")
 
 
 class EmailAdapter:
@@ -204,7 +224,8 @@ class EmailAdapter:
                 gevent.sleep(imap.poll_s)
 
     def _take(self, session: ImapSession, folder: str, uids: list[int]) -> None:
-        """A batch of messages: each committed (several at once), then all marked or moved."""
+        """A batch of messages: each committed (several at once) or recorded as rejected, then
+        all marked or moved."""
         imap = self.config.imap
         timeout = imap.timeout_s + 5
         limit = int(self.config.max_message_mb * MB)
@@ -219,13 +240,13 @@ class EmailAdapter:
         for uid in present:
             where = {"folder": folder, "uid": str(uid)}
             if uid in heads:
-                work = (self._reject, heads[uid], sizes[uid].size or 0, limit, where)
+                work = (self._too_large, heads[uid], sizes[uid].size or 0, limit, where)
             elif uid in bodies:
                 try:
                     work = (self._ingest, parse(bodies[uid], self.own), bodies[uid], where)
                 except Exception as exc:  # noqa: BLE001 - this message, not the mailbox
                     log.exception("%s: message %s could not be parsed", self.name, where)
-                    work = (self._unreadable, where, exc, bodies[uid])
+                    work = (self._poison, bodies[uid], where, exc)
             else:
                 continue
             sender = work[1].from_address if work[0] == self._ingest else ""
@@ -244,39 +265,37 @@ class EmailAdapter:
         for fn, *args in works:
             try:
                 fn(*args)
-            except (psycopg.OperationalError, psycopg.InterfaceError, OSError):
-                raise  # the database or the network is away: the batch is read again later
-            except Exception as exc:  # noqa: BLE001 - this message (its data), not the mailbox: kept, flagged
-                where = args[0] if fn == self._unreadable else args[-1]
-                log.exception("%s: message %s could not be taken in as it is", self.name, where)
-                raw = args[1] if fn == self._ingest else None
-                self._unreadable(where, exc, raw if isinstance(raw, bytes) else None)
+            except Exception as exc:
+                if poison.unreachable(exc) or fn == self._poison:
+                    raise  # the database or the network is away: the batch is read again later
+                # This message's data, not the mailbox: recorded as rejected, and the next one.
+                raw, where = (args[1], args[2]) if fn == self._ingest else (args[0], args[3])
+                log.exception("%s: message %s could not be taken in", self.name, where)
+                self._poison(raw, where, exc)
 
-    def _unreadable(self, where: dict[str, str], error: Exception, raw: bytes | None = None) -> None:
-        """A message the engine could not take in as it is still reaches an agent: on record
-        with the reason and its bytes (as message.eml), content-addressed, so a re-read does
-        not double it."""
-        reason = f"{type(error).__name__}: {str(error)[:500]}"
-        contact = InboundContact(
-            channel=Channel.email, endpoint=self.address, external_id=f"<unreadable.{where['folder']}."
-            f"{where['uid']}.{_digest(reason)}@cic.invalid>"[:998],
-            sender=f"unreadable-{where['folder']}-{where['uid']}"[:200], sender_kind=IdentityKind.chat,
-            subject="Message that could not be read", queue=self.config.queue, recipient=self.address,
-            parts=[ContentPart(body=f"[This message could not be taken in: {reason}. It stays on the mail "
-                                    f"server in {where['folder']} (UID {where['uid']}).]")],
-            metadata={"adapter": self.name, **where, "problems": f"unreadable: {reason}"},
-            attachments=[Attachment(filename="message.eml", content_type="message/rfc822", content=raw)]
-            if raw and len(raw) <= MAX_ATTACHMENT_BYTES else [],
-        )
-        self.context.engine.ingest(contact)
+    def _poison(self, raw: bytes, where: dict[str, str], error: Exception) -> None:
+        """A message that cannot be parsed or stored: on record as rejected with its bytes and
+        the reason (a re-read counts on the same record), so the mailbox goes on."""
+        source = {**where, **_known(raw)}
+        self.context.engine.reject(Channel.email, self.name, poison.reason(error), source, raw)
+        self.rejected += 1
 
-    def _ingest(self, mail: ParsedMail, raw: bytes, where: dict[str, str]) -> None:
+    def reingest(self, raw: bytes | None, source: dict[str, str]) -> int | None:
+        if raw is None:
+            raise ValueError("the message's bytes were not kept")
+        return self._ingest(parse(raw, self.own), raw, {k: source[k] for k in ("folder", "uid") if k in source})
+
+    def _ingest(self, mail: ParsedMail, raw: bytes, where: dict[str, str]) -> int | None:
         if mail.bounce is not None:
             self._bounced(mail)
-            return
-        follow_up = None
+            return None
+        # Machine mail reaches the thread's timeline but no agent; our own mail coming back
+        # (a loop) never does.
+        needs_agent = not (mail.automatic and self.config.machine_mail == "timeline") and \
+            mail.from_address not in self.own
+        follow_up = self._ticket(mail)
         if mail.thread_refs:
-            follow_up = self._closed_thread(mail)
+            follow_up = self._closed_thread(mail, reopen=needs_agent) or follow_up
         metadata = {
             "adapter": self.name, "preview": mail.preview[:2000], **where,
             "to": ", ".join(mail.to)[:1000], "cc": ", ".join(mail.cc)[:1000], "size": str(len(raw)),
@@ -289,6 +308,9 @@ class EmailAdapter:
             metadata["automatic"] = mail.automatic
         if follow_up:
             metadata["follows_up"] = str(follow_up)
+        if mail.forwarded:
+            metadata["forwarded"] = json.dumps([dataclasses.asdict(f) for f in mail.forwarded][:10],
+                                               ensure_ascii=False)[:60000]
         parts = [ContentPart(content_type="text/plain", body=mail.text[:1_900_000])]
         if mail.html:
             parts.append(ContentPart(content_type="text/html", body=mail.html[:1_900_000]))
@@ -299,26 +321,55 @@ class EmailAdapter:
             attachments=[Attachment(filename=a.filename, content_type=a.content_type[:200], content=a.content,
                                     content_id=(a.content_id or None) and a.content_id[:998], inline=a.inline)
                          for a in mail.attachments][:64],
-            queue=self.config.queue, metadata=metadata,
+            queue=self.config.queue, metadata=metadata, needs_agent=needs_agent,
         )
+        usable = True
         try:
             result = self.context.engine.ingest(InboundContact(sender=mail.from_address or "unknown", **contact))
         except InvalidIdentity as exc:
             # No usable From: still the company's mail, taken under an id of its own and flagged.
             log.info("%s: message %s has no usable sender (%s)", self.name, mail.message_id, exc)
             metadata["problems"] = (metadata.get("problems", "") + f"; sender unusable: {exc}").strip("; ")
+            usable = False
             result = self.context.engine.ingest(InboundContact(
                 sender=f"unknown-sender-{_digest(mail.message_id)}", sender_kind=IdentityKind.chat,
                 **contact))
         self.ingested += 0 if result.duplicate else 1
         if follow_up and not result.duplicate:
             self.context.routing.note(result.interaction_id, "follow_up", data={"follows": follow_up})
-        if self.config.auto_reply and result.new_interaction and not result.duplicate and not mail.automatic:
+        if self.config.auto_reply and result.new_interaction and not result.duplicate and not mail.automatic \
+                and usable:
             self._auto_reply(result.interaction_id)
+        return result.interaction_id
 
-    def _closed_thread(self, mail: ParsedMail) -> int | None:
+    def _ticket(self, mail: ParsedMail) -> int | None:
+        """A "[#N]" our auto-reply asked the customer to keep in the subject: from the same
+        customer (any of their addresses), the mail continues interaction N as a reply would
+        (its last mail becomes a thread reference); from anyone else, it opens a new interaction
+        linked to N, whose id is returned."""
+        found = _TICKET.search(mail.subject)
+        if found is None or not mail.from_address:
+            return None
+        with self.context.engine.store.connection() as conn:
+            row = conn.execute(
+                """SELECT i.id, i.channel = 'email' AND EXISTS (
+                              SELECT FROM customer_identities ci WHERE ci.customer_id = i.customer_id
+                              AND ci.kind = 'email' AND ci.value = %s),
+                          (SELECT m.external_id FROM messages m WHERE m.interaction_id = i.id AND m.channel = 'email'
+                           ORDER BY m.id DESC LIMIT 1)
+                   FROM interactions i WHERE i.id = %s""", (mail.from_address, int(found.group(1)))).fetchone()
+        if row is None:
+            return None
+        interaction_id, same_customer, last = row
+        if same_customer and last:
+            mail.references.append(last)
+            return None
+        return interaction_id
+
+    def _closed_thread(self, mail: ParsedMail, reopen: bool) -> int | None:
         """A reply to a closed interaction of the same customer: reopened (it is then continued
-        by ingest), or, in follow-up mode, the id of the one a new interaction follows."""
+        by ingest), or, in follow-up mode or for machine mail (an out-of-office), the id of the
+        one a new interaction follows."""
         with self.context.engine.store.connection() as conn:
             row = conn.execute(
                 """SELECT i.id, i.state FROM messages m JOIN interactions i ON i.id = m.interaction_id
@@ -327,7 +378,7 @@ class EmailAdapter:
                    ORDER BY i.id DESC LIMIT 1""", (mail.thread_refs, mail.from_address)).fetchone()
         if row is None or row[1] != "closed":
             return None
-        if self.config.closed_thread == "reopen":
+        if self.config.closed_thread == "reopen" and reopen:
             self.context.engine.reopen(row[0], why=f"customer replied ({mail.message_id})")
             return None
         return row[0]
@@ -341,7 +392,7 @@ class EmailAdapter:
         except ReplyRefused as exc:
             log.info("%s: no auto-reply for %s: %s", self.name, interaction_id, exc)
 
-    def _reject(self, raw_headers: bytes, size: int, limit: int, where: dict[str, str]) -> None:
+    def _too_large(self, raw_headers: bytes, size: int, limit: int, where: dict[str, str]) -> None:
         """Too large to read: on record, with who sent it and why it was not read, so an agent
         can answer; the mailbox moves on."""
         mail = parse(raw_headers, self.own)
@@ -353,7 +404,6 @@ class EmailAdapter:
         mail.problems.append(f"rejected: {reason}")
         mail.preview = mail.text
         self._ingest(mail, raw_headers, {**where, "rejected": reason})
-        self.rejected += 1
 
     def _bounced(self, mail: ParsedMail) -> None:
         """A delivery status notification: recorded on the message we sent, not customer mail."""
@@ -377,6 +427,10 @@ class EmailAdapter:
         smtp = self.config.smtp
         if smtp is None:
             return DeliveryResult(ok=False, error=f"{self.name} has no [smtp] settings")
+        try:
+            normalise_email(outbound.recipient)
+        except InvalidIdentity as exc:  # no server will ever take it: failed at once, with the reason
+            return DeliveryResult(ok=False, retry=False, error=f"cannot be delivered: {exc}")
         message = compose.build(
             from_address=self.address, from_name=self.config.display_name, to=outbound.recipient,
             subject=outbound.subject or "", text=outbound.parts[0].body if outbound.parts else "",
@@ -398,6 +452,8 @@ class EmailAdapter:
                                   retry=all(400 <= c < 500 for c in codes))
         except aiosmtplib.SMTPResponseException as exc:
             return DeliveryResult(ok=False, error=f"{exc.code} {exc.message}", retry=400 <= exc.code < 500)
+        except aiosmtplib.SMTPNotSupported as exc:  # e.g. an address that needs SMTPUTF8, which the server lacks
+            return DeliveryResult(ok=False, error=f"the mail server cannot take it: {exc}", retry=False)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             return DeliveryResult(ok=False, error=f"{type(exc).__name__}: {exc}", retry=True)
         if self.config.imap.sent_folder:

@@ -17,6 +17,8 @@ result text) on the interaction's timeline.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import re
@@ -26,12 +28,11 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 import gevent
-import psycopg
 from gevent import subprocess as gsubprocess
 from gevent.event import AsyncResult
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .. import logs
+from .. import logs, poison
 from ..esl.connection import Endpoint, ESLError, InboundConnection
 from ..fax import document, kind_of, results
 from ..identity import InvalidIdentity, normalise_phone
@@ -43,6 +44,7 @@ from ..models import (
     DeliveryResult,
     IdentityKind,
     InboundContact,
+    IngestResult,
     OutboundMessage,
 )
 from . import AdapterContext
@@ -196,12 +198,32 @@ class FaxAdapter:
         logs.bind(call_id=outcome.uuid, adapter=self.name)
         try:
             self._take_in(outcome, missed)
-        except (psycopg.Error, OSError) as exc:
-            # The file stays in the spool; the next sweep takes it in.
-            self.last_problem = f"fax {outcome.uuid} not taken in yet: {exc}"
-            log.warning("%s: %s", self.name, self.last_problem)
+        except Exception as exc:
+            if poison.unreachable(exc):
+                # The file stays in the spool; the next sweep takes it in.
+                self.last_problem = f"fax {outcome.uuid} not taken in yet: {exc}"
+                log.warning("%s: %s", self.name, self.last_problem)
+            else:
+                self._poison(outcome, missed, exc)
         finally:
             self._taking.discard(outcome.uuid)
+
+    def _poison(self, outcome: results.FaxOutcome, missed: bool, error: Exception) -> None:
+        """A fax that cannot be taken in for its own sake: on record with its file, out of the
+        spool (or every sweep would try it again)."""
+        path = Path(outcome.filename or "")
+        try:
+            data = path.read_bytes()
+        except OSError:
+            data = None
+        source = {"uuid": outcome.uuid, "from": outcome.caller or "", "to": outcome.destination or "",
+                  "missed": "1" if missed else "0", "outcome": json.dumps(dataclasses.asdict(outcome))}
+        self.context.engine.reject(Channel.fax, self.name, poison.reason(error), source, data)
+        path.unlink(missing_ok=True)
+
+    def reingest(self, raw: bytes | None, source: dict[str, str]) -> int | None:
+        outcome = results.FaxOutcome(**json.loads(source["outcome"]))
+        return self._ingest(outcome, raw or b"", source.get("missed") == "1").interaction_id
 
     def _take_in(self, outcome: results.FaxOutcome, missed: bool) -> None:
         assert outcome.filename is not None
@@ -210,15 +232,7 @@ class FaxAdapter:
             data = path.read_bytes()
         except FileNotFoundError:
             data = b""  # spandsp leaves no file when no page arrived
-        pages, pdf, problem = gevent.get_hub().threadpool.apply(_render, (data,))
-        contact = self._contact(outcome, data, pages, pdf, problem, missed)
-        engine = self.context.engine
-        try:
-            result = engine.ingest(contact)
-        except InvalidIdentity:
-            log.info("fax %s: caller number %r identifies nobody; taken as anonymous", outcome.uuid, outcome.caller)
-            result = engine.ingest(contact.model_copy(update={"sender": f"anonymous-fax-{outcome.uuid}",
-                                                              "sender_kind": IdentityKind.chat}))
+        result = self._ingest(outcome, data, missed)
         if not result.duplicate:
             self.received += 1
             log.info("fax %s from %s: %s -> interaction %s", outcome.uuid, outcome.caller, outcome.summary(),
@@ -227,6 +241,17 @@ class FaxAdapter:
             path.unlink()
         except FileNotFoundError:
             pass
+
+    def _ingest(self, outcome: results.FaxOutcome, data: bytes, missed: bool) -> IngestResult:
+        pages, pdf, problem = gevent.get_hub().threadpool.apply(_render, (data,))
+        contact = self._contact(outcome, data, pages, pdf, problem, missed)
+        engine = self.context.engine
+        try:
+            return engine.ingest(contact)
+        except InvalidIdentity:
+            log.info("fax %s: caller number %r identifies nobody; taken as anonymous", outcome.uuid, outcome.caller)
+            return engine.ingest(contact.model_copy(update={"sender": f"anonymous-fax-{outcome.uuid}",
+                                                            "sender_kind": IdentityKind.chat}))
 
     def _contact(self, outcome: results.FaxOutcome, data: bytes, pages: document.FaxPages | None, pdf: bytes | None,
                  problem: str | None, missed: bool) -> InboundContact:

@@ -21,6 +21,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from .. import poison
 from ..identity import InvalidIdentity
 from ..ingest_batch import IngestBatcher
 from ..models import (
@@ -30,6 +31,7 @@ from ..models import (
     DeliveryResult,
     IdentityKind,
     InboundContact,
+    IngestResult,
     OutboundMessage,
 )
 from ..sms import alphabet, keywords, provider, receipts, segments
@@ -161,7 +163,31 @@ class SmsAdapter:
     # Inbound -------------------------------------------------------------------------------
 
     def _delivered(self, message: Inbound) -> int:
-        """Runs before the deliver_sm_resp: what it returns is the answer's status."""
+        """Runs before the deliver_sm_resp: what it returns is the answer's status. A text that
+        cannot be taken in for its own sake is recorded as rejected and answered OK (the SMSC
+        would otherwise deliver it forever); an unreachable database makes the SMSC resend it."""
+        try:
+            return self._deliver_sm(message)
+        except Exception as exc:
+            if poison.unreachable(exc):
+                raise
+            self.context.engine.reject(Channel.sms, self.name, poison.reason(exc), {
+                "via": "smpp", "from": message.source, "to": message.destination,
+                "data_coding": str(message.data_coding), "esm_class": str(message.esm_class)}, message.short_message)
+            return ESME_ROK
+
+    def reingest(self, raw: bytes | None, source: dict[str, str]) -> int | None:
+        body = raw or b""
+        if source.get("via") == "http":
+            assert self.config.http is not None
+            sms = provider.parse_inbound(body, self.config.http.fields)
+            return self._take(sms.sender, sms.text, f"http:{self.name}:{sms.message_id}", {"via": "http"}).interaction_id
+        # One part of a longer text is taken alone: its other parts went in (or were rejected) apart.
+        _, payload = segments.read_part(body, int(source.get("esm_class", "0")), {})
+        return self._take_pdu(source["from"], int(source.get("data_coding", "0")), payload,
+                              self.context.engine.clock.now()).interaction_id
+
+    def _deliver_sm(self, message: Inbound) -> int:
         if receipts.is_receipt(message.esm_class):
             self._receipt(message)
             return ESME_ROK
@@ -189,14 +215,22 @@ class SmsAdapter:
         try:
             provider.verify(self.webhook_secret, request.headers.get(http.timestamp_header),
                             request.headers.get(http.signature_header), body, time.time(), http.max_skew_s)
-            sms = provider.parse_inbound(body, http.fields)
         except provider.WebhookRefused as exc:
             log.warning("%s: webhook refused: %s", self.name, exc)
             return exc.status, {"error": str(exc)}
-        duplicate = self._take(sms.sender, sms.text, f"http:{self.name}:{sms.message_id}", {"via": "http"})
-        return 200, {"ok": True, "duplicate": duplicate}
+        try:
+            sms = provider.parse_inbound(body, http.fields)
+            result = self._take(sms.sender, sms.text, f"http:{self.name}:{sms.message_id}", {"via": "http"})
+        except Exception as exc:
+            if poison.unreachable(exc):
+                raise  # a 5xx: the provider sends it again
+            # Signed, so the provider's own: acknowledged (or it would be sent forever), on record.
+            rejected_id = self.context.engine.reject(Channel.sms, self.name, poison.reason(exc), {"via": "http"},
+                                                     body)
+            return 202, {"ok": False, "rejected": rejected_id, "error": str(exc)[:500]}
+        return 200, {"ok": True, "duplicate": result.duplicate}
 
-    def _take_pdu(self, sender: str, data_coding: int, body: bytes, now, parts: int = 1) -> bool:
+    def _take_pdu(self, sender: str, data_coding: int, body: bytes, now, parts: int = 1) -> IngestResult:
         """A text from the SMSC. It names no id for it: the same text from the same number
         within ten minutes is one message (a redelivery after our answer was lost). The id is
         the text's digest and its ten-minute slot; the slot before counts too, so a redelivery
@@ -211,8 +245,8 @@ class SmsAdapter:
         return self._take(sender, text, ids[0], metadata, known_as=ids[1:])
 
     def _take(self, sender: str, text: str, external_id: str, metadata: dict[str, str],
-              known_as: list[str] = ()) -> bool:
-        """Ingest one whole text; True when it had been taken before."""
+              known_as: list[str] = ()) -> IngestResult:
+        """Ingest one whole text (result.duplicate: it had been taken before)."""
         word = keywords.keyword(text, tuple(self.config.opt_out_keywords), tuple(self.config.opt_in_keywords))
         metadata = {"adapter": self.name, **metadata}
         if word:
@@ -233,7 +267,7 @@ class SmsAdapter:
         if word and not result.duplicate:
             self.context.engine.set_opt_out(result.customer_id, Channel.sms, word == "opt-out",
                                             actor=f"customer ({text.strip()[:20]})")
-        return result.duplicate
+        return result
 
     def _receipt(self, message: Inbound) -> None:
         found = receipts.parse(message.short_message, message.tlvs)

@@ -25,6 +25,7 @@ import gevent
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from werkzeug.wrappers import Request
 
+from .. import poison
 from ..identity import InvalidIdentity, normalise_email
 from ..models import (
     AdapterHealth,
@@ -171,6 +172,34 @@ class WebChatAdapter:
 
     # The widget's settings and socket ----------------------------------------------------------
 
+    def contact(self, session: store_chat.ChatSession, client_id: str, text: str,
+                attachments: list[Attachment]) -> InboundContact:
+        # An email the customer only says is theirs is a claim: the chat stays its own customer
+        # (and agents see the claim as such) until it is proved.
+        proved = session.email is not None and session.email_verified
+        metadata = {"adapter": self.name}
+        if session.email and not proved:
+            metadata["claimed_email"] = session.email
+        return InboundContact(
+            channel=Channel.chat, endpoint=self.name, external_id=f"chat:{session.key}:{client_id}",
+            sender=session.email if proved else session.key,
+            sender_kind=IdentityKind.email if proved else IdentityKind.chat,
+            sender_name=session.name, conversation_key=session.key, parts=[ContentPart(body=text)],
+            attachments=attachments, queue=self.config.queue, metadata=metadata,
+        )
+
+    def reingest(self, raw: bytes | None, source: dict[str, str]) -> int | None:
+        frame = json.loads(raw or b"")  # a frame that was never JSON stays rejected, with this reason
+        if not isinstance(frame, dict) or frame.get("type") != "message" or not isinstance(frame.get("text"), str):
+            raise ValueError("not a chat message the customer sent")
+        with self.context.engine.store.transaction() as conn:
+            session = store_chat.by_key(conn, source["chat"])
+        if session is None:
+            raise ValueError(f"the chat {source['chat']} is no longer on record")
+        files = [Attachment(filename=f["filename"], content_type=f["content_type"], content=base64.b64decode(f["data"]))
+                 for f in frame.get("files") or []]
+        return self.context.engine.ingest(self.contact(session, str(frame["id"]), frame["text"], files)).interaction_id
+
     def _origin_allowed(self, request: Request) -> bool:
         origin = request.headers.get("Origin")
         if origin is None:
@@ -259,9 +288,13 @@ class CustomerChat:
                 try:
                     message = json.loads(raw)
                     if not isinstance(message, dict):
-                        raise ValueError("not an object")
-                except ValueError:
-                    self.send(type="error", error="messages must be JSON objects")
+                        raise ValueError("not a JSON object")
+                except (ValueError, RecursionError) as exc:
+                    if self.session is None:  # no chat yet: nothing to keep
+                        self.send(type="error", error="messages must be JSON objects")
+                    else:
+                        data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
+                        self._rejected(data, poison.reason(exc, "not a chat message"))
                     continue
                 self._handle(message)
         finally:
@@ -394,33 +427,40 @@ class CustomerChat:
     def _ingest(self, client_id: str, text: str, attachments: list[Attachment]) -> None:
         """Commit, then acknowledge: the widget forgets the message only after the ack."""
         assert self.session is not None
-        session = self.session
-        # An email the customer only says is theirs is a claim: the chat stays its own customer
-        # (and agents see the claim as such) until it is proved.
-        proved = session.email is not None and session.email_verified
-        metadata = {"adapter": self.adapter.name}
-        if session.email and not proved:
-            metadata["claimed_email"] = session.email
-        contact = InboundContact(
-            channel=Channel.chat, endpoint=self.adapter.name, external_id=f"chat:{session.key}:{client_id}",
-            sender=session.email if proved else session.key,
-            sender_kind=IdentityKind.email if proved else IdentityKind.chat,
-            sender_name=session.name, conversation_key=session.key, parts=[ContentPart(body=text)], attachments=attachments,
-            queue=self.adapter.config.queue, metadata=metadata,
-        )
         try:
-            result = self.adapter.context.engine.ingest(contact)
+            result = self.adapter.context.engine.ingest(self.adapter.contact(self.session, client_id, text, attachments))
         except (ValidationError, InvalidIdentity, ValueError) as exc:
             self.send(type="nack", id=client_id, error=str(exc)[:300])
             return
-        except Exception as exc:  # the database: not acknowledged, so the widget sends it again
-            self.adapter.last_error = f"{type(exc).__name__}: {exc}"
-            log.warning("%s: chat message not stored: %s", self.adapter.name, self.adapter.last_error)
-            self.send(type="retry", id=client_id, error="could not be saved yet; retrying")
+        except Exception as exc:
+            if poison.unreachable(exc):  # not acknowledged, so the widget sends it again
+                self.adapter.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("%s: chat message not stored: %s", self.adapter.name, self.adapter.last_error)
+                self.send(type="retry", id=client_id, error="could not be saved yet; retrying")
+                return
+            frame = {"type": "message", "id": client_id, "text": text,
+                     "files": [{"filename": a.filename, "content_type": a.content_type,
+                                "data": base64.b64encode(a.content).decode()} for a in attachments]}
+            self._rejected(json.dumps(frame, ensure_ascii=False).encode(), poison.reason(exc), client_id)
             return
         self.adapter.messages_in += 0 if result.duplicate else 1
         self._follow([result.interaction_id])
         self.send(type="ack", id=client_id, message_id=result.message_id)
+
+    def _rejected(self, raw: bytes, why: str, client_id: str | None = None) -> None:
+        """Kept for the team with the reason; the visitor is told, and the chat goes on. At the
+        chat's message pace, so a flood of bad frames is not a flood of records."""
+        assert self.session is not None
+        if self.adapter.limited(self.adapter.messages, self.session.key) is not None:
+            self.send(type="error", error="messages must be JSON objects")
+            return
+        source = {"chat": self.session.key} | ({"client_id": client_id} if client_id else {})
+        rejected_id = self.adapter.context.engine.reject(Channel.chat, self.adapter.name, why, source, raw)
+        error = f"this message could not be taken in; it is kept for our team (reference R{rejected_id})"
+        if client_id:
+            self.send(type="nack", id=client_id, error=error, rejected=rejected_id)
+        else:
+            self.send(type="error", error=f"messages must be JSON objects; {error}", rejected=rejected_id)
 
     def _file(self, message: dict) -> None:
         """A file from the customer, base64 in the message; checked, then ingested like a message."""

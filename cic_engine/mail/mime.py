@@ -7,21 +7,39 @@ so a broken message is still ingested and flagged, never lost.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import email.utils
 import hashlib
+import mimetypes
+import quopri
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import message_from_bytes, policy
-from email.errors import HeaderParseError
-from email.header import Header, decode_header, make_header
+from email.header import Header, decode_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 from ..models import safe_filename
-from .text import decode_text, html_to_text, preview, sanitise_html, unflow
+from .text import decode_text, detect, html_to_text, preview, sanitise_html, superset, unflow
 
 _MSGID = re.compile(r"<[^<>\s]+>")
 MAX_PARTS_WALKED = 500
+MAX_DEPTH = 40  # multiparts in one another; real mail rarely passes 5
+MAX_FORWARD_DEPTH = 5  # mails forwarded inside forwarded mails, each read on its own
+
+
+@dataclass
+class Forwarded:
+    """A mail attached to the mail (message/rfc822), as the inbox shows it, collapsed."""
+
+    from_: str
+    date: str | None
+    subject: str
+    text: str
+    filename: str  # of its .eml among the attachments
+    attachments: list[str]
 
 
 @dataclass
@@ -45,6 +63,14 @@ class ParsedAttachment:
 
 
 @dataclass
+class _Found:
+    texts: list[str] = field(default_factory=list)
+    htmls: list[str] = field(default_factory=list)
+    attachments: list[ParsedAttachment] = field(default_factory=list)
+    forwarded: list[Forwarded] = field(default_factory=list)
+
+
+@dataclass
 class ParsedMail:
     message_id: str  # the Message-ID, or a synthetic one from the content when it has none
     has_message_id: bool
@@ -62,6 +88,7 @@ class ParsedMail:
     attachments: list[ParsedAttachment] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     automatic: str | None = None  # why this is machine mail that gets no auto-reply
+    forwarded: list[Forwarded] = field(default_factory=list)
     bounce: Bounce | None = None
 
     @property
@@ -83,52 +110,85 @@ def _header(msg: Message, name: str, problems: list[str]) -> str:
     return " ".join(_decode_header(str(value), name, problems).split())
 
 
+_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+_BETWEEN_WORDS = re.compile(r"(\?=)[ \t\r\n]+(=\?)")
+
+
 def _decode_header(text: str, name: str, problems: list[str]) -> str:
-    """RFC 2047 encoded words, and raw UTF-8 (RFC 6532), into text."""
-    if any("\udc80" <= ch <= "\udcff" for ch in text):
-        text = text.encode("ascii", "surrogateescape").decode("utf-8", errors="replace")
+    """RFC 2047 encoded words, each in its own charset (read as its superset), among plain text
+    that may itself be raw UTF-8 (RFC 6532). Whitespace between two encoded words is dropped."""
+    if any("\udc80" <= ch <= "\udcff" for ch in text):  # raw 8-bit bytes the parser kept as they came
+        raw = text.encode("utf-8", "surrogateescape")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text, how = detect(raw) or (raw.decode("utf-8", errors="replace"), "UTF-8 with replacements")
+            problems.append(f"{name} had raw 8-bit bytes, read as {how}")
     if "=?" not in text:
         return text
+    return _WORD.sub(lambda m: _word(m, name, problems), _BETWEEN_WORDS.sub(r"\1\2", text))
+
+
+def _word(match: re.Match, name: str, problems: list[str]) -> str:
+    charset, encoding, data = match.group(1).split("*", 1)[0], match.group(2).upper(), match.group(3)
     try:
-        return str(make_header(decode_header(text)))
-    except (HeaderParseError, LookupError, UnicodeDecodeError, ValueError) as exc:
+        if encoding == "B":
+            raw = base64.b64decode(data + "=" * (-len(data) % 4))
+        else:
+            raw = quopri.decodestring(data.replace("_", " ").encode("latin-1", "replace"), header=True)
+    except (binascii.Error, ValueError) as exc:
         problems.append(f"{name} header: undecodable encoded word ({exc})")
-        out = []
-        for chunk, charset in decode_header(text):
-            if isinstance(chunk, bytes):
-                out.append(decode_text(chunk, charset)[0])
-            else:
-                out.append(chunk)
-        return "".join(out)
+        return match.group(0)
+    text, note = decode_text(raw, charset)
+    if note and not raw.isascii():
+        problems.append(f"{name} header: {note}")
+    return text
 
 
 def _ids(value: str) -> list[str]:
     return _MSGID.findall(value)
 
 
+_CHARSET_PARAM = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_.:+-]{1,40})""", re.IGNORECASE)
+
+
 def _utf8_headers(raw: bytes, problems: list[str]) -> bytes:
-    """Headers with raw 8-bit bytes that are not UTF-8 (old clients write GBK or Big5 there)
-    are re-encoded as UTF-8, which the parser reads (RFC 6532)."""
+    """Header lines with raw 8-bit bytes that are not UTF-8 (old clients write GBK, Big5 or
+    Latin-1 there) re-encoded as UTF-8, which the parser reads (RFC 6532). Each such line is
+    read as a charset the message declares, or as GB18030 when it reads as Chinese, or as a
+    detector (charset-normalizer) says; every guess is flagged."""
     end = raw.find(b"\r\n\r\n")
     end = end if end >= 0 else raw.find(b"\n\n")
     head = raw[:end] if end >= 0 else raw
     if head.isascii():
         return raw
-    try:
-        head.decode("utf-8")
-        return raw
-    except UnicodeDecodeError:
-        pass
-    for charset in ("gb18030", "big5hkscs"):
-        try:
-            text = head.decode(charset)
-            break
-        except UnicodeDecodeError:
+    declared = list(dict.fromkeys(m.decode().lower() for m in _CHARSET_PARAM.findall(raw[:65536])))
+    lines = head.split(b"\n")
+    for i, line in enumerate(lines):
+        if line.isascii():
             continue
-    else:
-        charset, text = "UTF-8 with replacements", head.decode("utf-8", errors="replace")
-    problems.append(f"headers had raw 8-bit bytes, read as {charset}")
-    return text.encode("utf-8") + (raw[end:] if end >= 0 else b"")
+        try:
+            line.decode("utf-8")
+            continue
+        except UnicodeDecodeError:
+            pass
+        text, how = _raw_header_line(line, declared)
+        field = line.split(b":", 1)[0].decode("ascii", "replace").strip() if b":" in line else "a folded header line"
+        problems.append(f"{field} header had raw 8-bit bytes, read as {how}")
+        lines[i] = text.encode("utf-8")
+    return b"\n".join(lines) + (raw[end:] if end >= 0 else b"")
+
+
+def _raw_header_line(line: bytes, declared: list[str]) -> tuple[str, str]:
+    for charset in declared:
+        name = superset(charset)
+        if name in ("utf-8", None):
+            continue
+        try:
+            return line.decode(name), f"{charset} (the charset the message declares)"
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return detect(line) or (line.decode("utf-8", errors="replace"), "UTF-8 with replacements")
 
 
 def parse(raw: bytes, own_addresses: frozenset[str] = frozenset()) -> ParsedMail:
@@ -148,7 +208,7 @@ def parse(raw: bytes, own_addresses: frozenset[str] = frozenset()) -> ParsedMail
         return mail
 
 
-def _parse(raw: bytes, own_addresses: frozenset[str]) -> ParsedMail:
+def _parse(raw: bytes, own_addresses: frozenset[str], depth_left: int = MAX_FORWARD_DEPTH) -> ParsedMail:
     problems: list[str] = []
     # compat32: headers stay strings, decoded here; the default policy's header objects cost
     # three quarters of the parse (bench/email.py).
@@ -167,12 +227,11 @@ def _parse(raw: bytes, own_addresses: frozenset[str]) -> ParsedMail:
     except (TypeError, ValueError, IndexError):
         problems.append("Date header unreadable")
 
-    texts: list[str] = []
-    htmls: list[str] = []
-    attachments: list[ParsedAttachment] = []
-    _walk(msg, texts, htmls, attachments, problems)
+    found = _Found()
+    _walk(msg, found, problems, depth_left)
+    htmls = found.htmls
     html = sanitise_html("\n".join(htmls)) if htmls else None
-    text = "\n\n".join(t for t in texts if t.strip()) or (html_to_text("\n".join(htmls)) if htmls else "")
+    text = "\n\n".join(t for t in found.texts if t.strip()) or (html_to_text("\n".join(htmls)) if htmls else "")
 
     parsed = ParsedMail(
         message_id=message_id, has_message_id=bool(message_ids),
@@ -182,59 +241,175 @@ def _parse(raw: bytes, own_addresses: frozenset[str]) -> ParsedMail:
         to=[a.lower() for _, a in getaddresses([_header(msg, "To", problems)]) if a],
         cc=[a.lower() for _, a in getaddresses([_header(msg, "Cc", problems)]) if a],
         subject=_header(msg, "Subject", problems), date=date, text=text, html=html, preview=preview(text),
-        attachments=attachments, problems=problems,
+        attachments=found.attachments, problems=problems, forwarded=found.forwarded,
     )
     parsed.bounce = _bounce(msg)
     parsed.automatic = _automatic(msg, parsed, own_addresses)
     return parsed
 
 
-def _walk(msg: Message, texts: list[str], htmls: list[str], attachments: list[ParsedAttachment],
-          problems: list[str]) -> None:
+def _walk(msg: Message, found: _Found, problems: list[str], depth_left: int) -> None:
     """Bodies and attachments in order. Of a multipart/alternative, the text part is the body
     and the HTML is kept (sanitised) to show; attachments are every part with a filename or an
-    attachment disposition, and inline images with a Content-ID."""
+    attachment disposition, and inline images with a Content-ID. A forwarded mail
+    (message/rfc822) stays whole, as an .eml attachment, and is read on its own. Parts deeper
+    than MAX_DEPTH, or past MAX_PARTS_WALKED, are kept undecoded."""
+    stack = [(msg, 0)]
     seen = 0
-    for part in msg.walk():
+    while stack:
+        part, depth = stack.pop()
         seen += 1
         if seen > MAX_PARTS_WALKED:
-            problems.append(f"more than {MAX_PARTS_WALKED} MIME parts; the rest was not read")
-            break
-        if part.is_multipart():
-            continue
-        problems += [f"MIME part: {type(d).__name__}" for d in part.defects]
+            problems.append(f"more than {MAX_PARTS_WALKED} MIME parts; the rest is kept undecoded as rest.eml")
+            found.attachments.append(_undecoded(part, "rest.eml"))
+            return
         ctype = part.get_content_type()
-        disposition = (part.get_content_disposition() or "").lower()
-        try:
-            filename = part.get_filename()
-        except Exception:  # noqa: BLE001 - a broken RFC 2231 parameter
-            filename = None
-            problems.append("unreadable filename parameter")
-        try:
-            payload = part.get_payload(decode=True) or b""
-        except Exception as exc:  # noqa: BLE001 - broken transfer encoding
-            payload = b""
-            problems.append(f"undecodable {ctype} part: {exc}")
-        if ctype == "message/delivery-status" or ctype == "text/rfc822-headers":
-            continue  # read by _bounce
-        if filename or disposition == "attachment" or (ctype not in ("text/plain", "text/html")):
-            if ctype.startswith("multipart/"):
-                continue
-            content_id = (part.get("Content-ID") or "").strip() or None
-            attachments.append(ParsedAttachment(
-                filename=safe_filename(filename or f"part-{seen}.{ctype.split('/')[-1]}"), content_type=ctype,
-                content=payload, content_id=content_id, inline=disposition == "inline" or bool(content_id)))
+        if depth > MAX_DEPTH:
+            problems.append(f"MIME parts nested deeper than {MAX_DEPTH}; the deeper part is kept undecoded")
+            found.attachments.append(_undecoded(part, f"part-{seen}.eml"))
             continue
-        text, note = decode_text(payload, part.get_content_charset())
-        if note:
-            problems.append(f"{ctype}: {note}")
-        if ctype == "text/html":
-            htmls.append(text)
+        if ctype == "message/rfc822":
+            _forwarded(part, found, problems, depth_left, seen)
+            continue
+        if part.is_multipart():
+            stack.extend((child, depth + 1) for child in reversed(part.get_payload()))
+            continue
+        if part.get_content_maintype() == "multipart":
+            _unsplit(part, found, problems, depth_left)
+            continue
+        _leaf(part, ctype, seen, found, problems)
+
+
+def _leaf(part: Message, ctype: str, seen: int, found: _Found, problems: list[str]) -> None:
+    problems += [f"MIME part: {type(d).__name__}" for d in part.defects]
+    disposition = (part.get_content_disposition() or "").lower()
+    filename = _filename(part, problems)
+    try:
+        payload = part.get_payload(decode=True) or b""
+    except Exception as exc:  # noqa: BLE001 - broken transfer encoding
+        payload = b""
+        problems.append(f"undecodable {ctype} part: {exc}")
+    if ctype == "message/delivery-status" or ctype == "text/rfc822-headers":
+        return  # read by _bounce
+    if filename or disposition == "attachment" or (ctype not in ("text/plain", "text/html")):
+        content_id = (part.get("Content-ID") or "").strip() or None
+        found.attachments.append(ParsedAttachment(
+            filename=safe_filename(filename or f"part-{seen}.{ctype.split('/')[-1]}"), content_type=ctype,
+            content=payload, content_id=content_id, inline=disposition == "inline" or bool(content_id)))
+        return
+    text, note = decode_text(payload, part.get_content_charset())
+    if note:
+        problems.append(f"{ctype}: {note}")
+    if ctype == "text/plain" and "begin " in text:
+        text = _uuencoded(text, found, problems)
+    if ctype == "text/html":
+        found.htmls.append(text)
+    else:
+        params = {k.lower(): v.lower() for k, v in part.get_params() or [] if isinstance(v, str)}
+        if params.get("format") == "flowed":
+            text = unflow(text, params.get("delsp") == "yes")
+        found.texts.append(text.replace("\r\n", "\n"))
+
+
+_UU = re.compile(r"(?ms)^begin [0-7]{3,4} ([^\r\n]+?)\r?\n(.*?)^end[ \t]*\r?$\n?")
+
+
+def _uuencoded(text: str, found: _Found, problems: list[str]) -> str:
+    """Files old clients (Outlook, Pine) put uuencoded in the text: attached, out of the text."""
+    def take(match: re.Match) -> str:
+        data = bytearray()
+        for line in match.group(2).splitlines():
+            if not line.strip():
+                continue
+            try:
+                data += binascii.a2b_uu(line)
+            except binascii.Error:  # encoders that pad the last line their own way
+                try:
+                    data += binascii.a2b_uu(line[:((ord(line[0]) - 32) & 63) * 4 // 3 + 2])
+                except (binascii.Error, ValueError):
+                    problems.append(f"uuencoded {match.group(1)!r}: a line could not be decoded")
+        name = safe_filename(match.group(1).strip(), "uuencoded")
+        found.attachments.append(ParsedAttachment(
+            filename=name, content_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
+            content=bytes(data), content_id=None, inline=False))
+        return ""
+    return _UU.sub(take, text)
+
+
+def _filename(part: Message, problems: list[str]) -> str | None:
+    """The part's file name: RFC 2231 (charset'lang'%XX) read with the charset's superset, and
+    RFC 2047 encoded words in a quoted name (which many clients write) decoded too."""
+    for header, param in (("content-disposition", "filename"), ("content-type", "name")):
+        try:
+            value = part.get_param(param, None, header)
+        except Exception:  # noqa: BLE001 - a broken parameter
+            problems.append(f"unreadable {param} parameter")
+            continue
+        if value is None:
+            continue
+        if isinstance(value, tuple):  # RFC 2231: the bytes, one character each
+            charset, _, text = value
+            name, note = decode_text(text.encode("latin-1", "replace"), charset or "utf-8")
+            if note:
+                problems.append(f"{param} parameter: {note}")
         else:
-            params = {k.lower(): v.lower() for k, v in part.get_params() or [] if isinstance(v, str)}
-            if params.get("format") == "flowed":
-                text = unflow(text, params.get("delsp") == "yes")
-            texts.append(text.replace("\r\n", "\n"))
+            name = _decode_header(email.utils.unquote(value), param, problems)
+        return " ".join(name.split()) or None
+    return None
+
+
+def _unsplit(part: Message, found: _Found, problems: list[str], depth_left: int) -> None:
+    """A multipart the parser could not split (no boundary, or one folded so that it no longer
+    matches): split by the boundary its body uses, or else kept whole as text."""
+    body = part.get_payload(decode=False)
+    body = body if isinstance(body, str) else ""
+    marker = re.search(r"(?m)^--(\S[^\r\n]{0,69}?)[ \t]*\r?$", body)  # the first boundary line opens a part
+    if marker and depth_left > 0:
+        boundary = marker.group(1)
+        again = email.message_from_string(f'Content-Type: {part.get_content_type()}; boundary="{boundary}"\n\n'
+                                          + body, policy=policy.compat32)
+        if again.is_multipart():
+            problems.append("a multipart's boundary did not match its body; split by the one its body uses")
+            _walk(again, found, problems, depth_left - 1)
+            return
+    problems.append("a multipart without a usable boundary; its content is kept as text")
+    text, _ = decode_text(part.get_payload(decode=True) or b"", part.get_content_charset())
+    found.texts.append(text.replace("\r\n", "\n"))
+
+
+def _undecoded(part: Message, filename: str) -> ParsedAttachment:
+    try:
+        content = part.as_bytes()
+    except (RecursionError, Exception):  # noqa: BLE001 - as much as can be written back
+        content = str(part.get_payload()).encode("utf-8", "surrogateescape")
+    return ParsedAttachment(filename=filename, content_type="message/rfc822", content=content, content_id=None,
+                            inline=False)
+
+
+def _forwarded(part: Message, found: _Found, problems: list[str], depth_left: int, seen: int) -> None:
+    """A mail inside the mail: kept whole as an .eml attachment, and read on its own for what
+    the inbox shows of it (its From, Date, Subject and text), never mixed into the outer text."""
+    inner = part.get_payload()
+    if isinstance(inner, list) and inner:
+        inner = inner[0]
+    try:
+        raw = inner.as_bytes() if isinstance(inner, Message) else part.get_payload(decode=True) or b""
+    except Exception:  # noqa: BLE001 - written back as far as it goes
+        raw = str(inner).encode("utf-8", "surrogateescape")
+    if depth_left <= 0:
+        found.attachments.append(ParsedAttachment(filename=f"forwarded-{seen}.eml", content_type="message/rfc822",
+                                                  content=raw, content_id=None, inline=False))
+        problems.append("mails forwarded inside forwarded mails too deeply; the innermost kept unread")
+        return
+    mail = _parse(raw, frozenset(), depth_left - 1)
+    filename = safe_filename(f"{mail.subject or 'forwarded message'}.eml"[-200:], "forwarded.eml")
+    found.attachments.append(ParsedAttachment(filename=filename, content_type="message/rfc822", content=raw,
+                                              content_id=None, inline=False))
+    found.forwarded.append(Forwarded(from_=" ".join(filter(None, (mail.from_name, f"<{mail.from_address}>"
+                                                                   if mail.from_address else ""))),
+                                     date=mail.date.isoformat() if mail.date else None, subject=mail.subject,
+                                     text=mail.text[:4000], filename=filename,
+                                     attachments=[a.filename for a in mail.attachments]))
 
 
 def _bounce(msg: Message) -> Bounce | None:

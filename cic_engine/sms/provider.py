@@ -58,6 +58,8 @@ def parse_inbound(body: bytes, fields: dict[str, str]) -> InboundSms:
         data = json.loads(body)
     except ValueError as exc:
         raise WebhookRefused(400, f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise WebhookRefused(400, "body is not JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise WebhookRefused(400, "body must be a JSON object")
     values = {}

@@ -51,6 +51,20 @@ class Inbound:
     tlvs: dict[int, bytes]
 
 
+class GarbledPdu(smpplib.exceptions.ConnectionError):
+    """The SMSC sent bytes smpplib cannot read as a PDU: the session is dropped and bound
+    again (the stream may be out of step), never the link's greenlet."""
+
+
+def parse_pdu(raw: bytes, client=None):
+    """smpplib's PDU parser, whose failures (struct, index, unicode and key errors among them)
+    become one error the link handles."""
+    try:
+        return smpplib.smpp.parse_pdu(raw, client=client, allow_unknown_opt_params=True)
+    except Exception as exc:  # noqa: BLE001 - whatever the library raises on bad bytes
+        raise GarbledPdu(f"the SMSC sent a PDU that cannot be read: {type(exc).__name__}: {exc}") from exc
+
+
 class _CooperativeClient(smpplib.client.Client):
     """smpplib's client on gevent's socket, whether or not the process is monkey-patched: a
     blocking socket would stall every call and chat of the node while it waits for the SMSC."""
@@ -59,6 +73,14 @@ class _CooperativeClient(smpplib.client.Client):
         sock = gevent.socket.socket(gevent.socket.AF_INET, gevent.socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         return sock
+
+    def read_pdu(self):
+        try:
+            return super().read_pdu()
+        except (smpplib.exceptions.ConnectionError, smpplib.exceptions.PDUError, OSError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - bad bytes from the SMSC
+            raise GarbledPdu(f"the SMSC sent a PDU that cannot be read: {type(exc).__name__}: {exc}") from exc
 
 
 class SmppLink:

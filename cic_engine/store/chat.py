@@ -18,6 +18,13 @@ class ChatSession:
     email_verified: bool = False  # proved by a mailed code, or vouched for by the host site
 
 
+def by_key(conn: Conn, key: str) -> ChatSession | None:
+    row = conn.execute(
+        """SELECT key, adapter, name, email, ended_at IS NOT NULL, email_verified FROM chat_sessions
+           WHERE key = %s""", (key,)).fetchone()
+    return ChatSession(*row) if row else None
+
+
 def create(conn: Conn, token_hash: bytes, key: str, adapter: str, name: str, email: str | None, now: datetime,
            site_user: str | None = None) -> None:
     """A new chat; with `site_user` the host site vouched for the visitor and their email."""

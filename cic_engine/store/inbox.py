@@ -4,6 +4,7 @@ messages, the customer's history and search, each limited to what the reader may
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from . import Conn
@@ -73,7 +74,16 @@ def messages(conn: Conn, interaction_id: int, after_id: int = 0) -> list[dict[st
         "text": r[10].get("text/plain", ""), "html": r[10].get("text/html"),
         "problems": r[8].get("problems"), "attachments": r[11],
         "claimed_email": r[8].get("claimed_email"),  # said by a chatting customer, not proved
+        "forwarded": _forwarded(r[8].get("forwarded")),  # mails attached to a mail, shown collapsed
     } for r in rows]
+
+
+def _forwarded(value: str | None) -> list[dict[str, Any]]:
+    try:
+        found = json.loads(value) if value else []
+    except ValueError:
+        return []
+    return found if isinstance(found, list) else []
 
 
 def customer_history(conn: Conn, viewer: Principal, customer_id: int, limit: int = 50) -> list[dict[str, Any]]:

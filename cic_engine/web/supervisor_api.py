@@ -15,6 +15,7 @@ from ..routing.service import Routing, RoutingError
 from ..store import Store
 from ..store import board as store_board
 from ..store import kpi as store_kpi
+from ..store import rejected as store_rejected
 from ..store import reports as store_reports
 from ..store import visibility as store_visibility
 from ..store.sessions import Principal
@@ -35,6 +36,7 @@ class SupervisorApi:
         app.route("/api/agents/<login>/state", self.force_state, ("POST",), allow=SUPERVISORS)
         app.route("/api/reports/cases", self.cases_report, allow=SUPERVISORS)
         app.route("/api/reports/kpi", self.kpi_report, allow=SUPERVISORS)
+        app.route("/api/rejected/<int:rejected_id>/reingest", self.reingest, ("POST",), allow=SUPERVISORS)
 
     def board(self, request: Request) -> tuple[int, Any]:
         """Per queue and channel since midnight (UTC): waiting, longest wait, service level,
@@ -47,13 +49,25 @@ class SupervisorApi:
         with self.store.transaction() as conn:
             agents = store_board.agents(conn)
             waiting = store_board.waiting(conn)
+            rejected = [r.summary() for r in store_rejected.waiting(conn, 50)]
         if "admin" not in principal.roles:
             by_id = self.routing.router.queues.by_id
             mine = {by_id[i].name for i in principal.queue_ids if i in by_id}
             queues = [q for q in queues if q["queue"] in mine]
             agents = [a for a in agents if mine & set(a["queues"])]
             waiting = [w for w in waiting if w["queue"] in mine]
-        return 200, {"since": since, "now": now, "queues": queues, "agents": agents, "waiting": waiting}
+        return 200, {"since": since, "now": now, "queues": queues, "agents": agents, "waiting": waiting,
+                     "rejected": rejected}
+
+    def reingest(self, request: Request, rejected_id: int) -> tuple[int, Any]:
+        """Ask for a rejected contact to be taken in again (after a fix); the node running its
+        adapter does it within a second or two, and the board shows the outcome."""
+        principal = current(request)
+        with self.store.transaction() as conn:
+            row = store_rejected.request_reingest(conn, rejected_id, principal.login, self.routing.clock.now())
+        if row is None:
+            raise HttpError(404, f"no rejected contact #{rejected_id} waiting")
+        return 202, row.summary()
 
     def cases_report(self, request: Request) -> tuple[int, Any]:
         """Open cases by age and department, SLA breaches, time to resolve and reopen rate per

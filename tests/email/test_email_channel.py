@@ -4,11 +4,13 @@ through a real `cic-engine run`; replies go out through a real SMTP server."""
 from __future__ import annotations
 
 import time
+from email import message_from_bytes
 from email.message import EmailMessage
 
 import pytest
 
 from cic_engine.replies import Replies, ReplyFile
+from cic_engine.store import inbox
 from tests.email.conftest import MAILBOX
 from tests.waiting import wait_for
 
@@ -289,3 +291,99 @@ def test_a_nul_byte_in_a_header_is_read_flagged_and_does_not_block_the_mailbox(s
                                         "WHERE metadata ->> 'uid' = '1'")
     assert subject == "odd" and "raw 8-bit" in problems
     assert all("\\Seen" in f for f in dovecot.flags().values())
+
+
+def test_a_ticket_reference_in_the_subject_continues_the_interaction_without_a_second_auto_reply(
+        start_mail_engine, dovecot, smtp, store):
+    start_mail_engine('[auto_reply]\nsubject = "We received your message [#{ticket}]"\n')
+    _watching(store)
+    dovecot.deliver(mail())
+    first = wait_for(lambda: interaction_of(store, "<m1@example.cn>"), what="the mail")
+    assert smtp.arrived.wait(20)
+    # Written anew (no In-Reply-To, no References), only the reference kept, as the auto-reply asked.
+    dovecot.deliver(mail(subject=f"Re: We received your message [#{first[0]}]", body="Any news?",
+                         message_id="<m2@example.cn>"))
+    assert wait_for(lambda: interaction_of(store, "<m2@example.cn>"), what="the second mail")[0] == first[0]
+    # Someone else naming the ticket does not write into the customer's interaction: a new one, linked.
+    dovecot.deliver(mail(sender="stranger@example.org", subject=f"About [#{first[0]}]", message_id="<s1@x>"))
+    other = wait_for(lambda: interaction_of(store, "<s1@x>"), what="the stranger's mail")
+    assert other[0] != first[0]
+    assert rows(store, "SELECT metadata ->> 'follows_up' FROM messages WHERE external_id = '<s1@x>'") == [
+        (str(first[0]),)]
+    wait_for(lambda: len(smtp.received) == 2, what="the stranger's auto-reply")
+    time.sleep(1)
+    assert [m["To"] for m in smtp.received] == ["li.wei@example.cn", "stranger@example.org"]  # no second to Li Wei
+
+
+def test_machine_mail_lands_on_the_timeline_without_an_agent_and_our_own_mail_never_queues(
+        start_mail_engine, dovecot, smtp, store):
+    start_mail_engine('[auto_reply]\nsubject = "We received your message [#{ticket}]"\n')
+    _watching(store)
+    dovecot.deliver(mail())
+    first = wait_for(lambda: interaction_of(store, "<m1@example.cn>"), what="the mail")
+    assert smtp.arrived.wait(20)
+    sent_id = smtp.received[0]["Message-ID"]
+    with store.transaction() as conn:
+        conn.execute("UPDATE interactions SET state = 'closed', closed_at = now() WHERE id = %s", (first[0],))
+    # The customer's out-of-office answering our auto-reply: on the thread, not reopening it for an agent.
+    dovecot.deliver(mail(subject="Automatic reply: We received your message", body="I am away until Monday.",
+                         message_id="<ooo1@example.cn>", In_Reply_To=sent_id, Auto_Submitted="auto-replied"))
+    ooo = wait_for(lambda: interaction_of(store, "<ooo1@example.cn>"), what="the out-of-office")
+    assert ooo[1] == "closed"
+    # An out-of-office on no thread, and our own auto-reply coming back with a new Message-ID.
+    dovecot.deliver(mail(sender="boss@example.org", subject="Out of office", message_id="<ooo2@x>",
+                         X_Autoreply="yes"))
+    dovecot.deliver(mail(sender=MAILBOX, subject="We received your message [#1]", message_id="<loop@x>"))
+    for mid in ("<ooo2@x>", "<loop@x>"):
+        assert wait_for(lambda mid=mid: interaction_of(store, mid), what=mid)[1] == "closed"
+    assert rows(store, "SELECT count(*) FROM interactions WHERE state IN ('queued', 'offered')") == [(0,)]
+
+
+def test_machine_mail_can_be_queued_by_configuration(start_mail_engine, dovecot, store):
+    start_mail_engine('machine_mail = "queue"\n')
+    _watching(store)
+    dovecot.deliver(mail(sender="boss@example.org", subject="Out of office", message_id="<ooo2@x>", X_Autoreply="yes"))
+    dovecot.deliver(mail(sender=MAILBOX, subject="loop", message_id="<loop@x>"))
+    assert wait_for(lambda: interaction_of(store, "<ooo2@x>"), what="queued")[1] in ("queued", "offered")
+    assert wait_for(lambda: interaction_of(store, "<loop@x>"), what="ours")[1] == "closed"  # ours: never
+
+
+def test_no_auto_reply_to_a_sender_without_an_address_and_an_undeliverable_address_fails_at_once(
+        start_mail_engine, dovecot, smtp, store):
+    start_mail_engine('[auto_reply]\nsubject = "We received your message [#{ticket}]"\n')
+    _watching(store)
+    raw = mail().replace(b"From: Li Wei <li.wei@example.cn>", b"From: undisclosed-recipients:;")
+    dovecot.deliver(raw)
+    found = wait_for(lambda: interaction_of(store, "<m1@example.cn>"), what="the mail")
+    time.sleep(1.5)
+    assert rows(store, "SELECT count(*) FROM outbox") == [(0,)] and smtp.received == []
+    # An agent answering by email a customer whose address cannot take mail: failed at once, saying why.
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO customer_identities (customer_id, kind, value, created_at) "
+                     "SELECT customer_id, 'email', 'li..wei@example.cn', now() FROM interactions WHERE id = %s",
+                     (found[0],))
+    outbox_id = Replies(store).reply(found[0], "Hello", to="li..wei@example.cn")
+    wait_for(lambda: rows(store, "SELECT 1 FROM outbox WHERE id = %s AND state = 'failed'", outbox_id), what="failed")
+    [(error, attempts)] = rows(store, "SELECT last_error, attempts FROM outbox WHERE id = %s", outbox_id)
+    assert error.startswith("cannot be delivered: not an email address") and attempts == 1
+
+
+def test_a_forwarded_mail_shows_with_its_own_sender_and_subject_in_the_inbox_view(start_mail_engine, dovecot, store):
+    start_mail_engine()
+    _watching(store)
+    inner = mail(sender="billing@example.com", subject="Your invoice", body="You owe 900 EUR.",
+                 message_id="<inv@example.com>")
+    outer = EmailMessage()
+    outer["From"], outer["To"], outer["Subject"] = "Li Wei <li.wei@example.cn>", MAILBOX, "Fwd: Your invoice"
+    outer["Message-ID"] = "<fwd@example.cn>"
+    outer.set_content("See the mail I got from you below, it is wrong.")
+    outer.add_attachment(message_from_bytes(inner))
+    dovecot.deliver(outer.as_bytes())
+    found = wait_for(lambda: interaction_of(store, "<fwd@example.cn>"), what="the mail")
+    with store.transaction() as conn:
+        [message] = inbox.messages(conn, found[0])
+    assert message["text"].strip() == "See the mail I got from you below, it is wrong."
+    [forwarded] = message["forwarded"]
+    assert (forwarded["subject"], forwarded["from_"], forwarded["text"].strip()) == (
+        "Your invoice", "Li Wei <billing@example.com>", "You owe 900 EUR.")
+    assert [a["filename"] for a in message["attachments"]] == ["Your invoice.eml"]

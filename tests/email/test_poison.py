@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import re
+import urllib.request
 
 from tests.core.test_run import get_health
+from tests.rejecting import cli, refusing, rejected
 from tests.waiting import wait_for
 
 HEAD = "From: {sender}\r\nTo: support@example.com\r\nSubject: {subject}\r\nMessage-ID: <{id}@example.org>\r\n" \
@@ -65,3 +67,50 @@ def test_poison_mail_between_ordinary_mail_stops_nothing(start_mail_engine, dove
     port = int(re.search(r'bind = "127\.0\.0\.1:(\d+)"', (tmp_path / "cic.toml").read_text()).group(1))
     status, health = get_health(port)
     assert status == 200 and health["adapters"]["support"]["ok"] is True
+
+
+
+def test_mail_the_database_refuses_is_recorded_as_rejected_and_reingested_by_hand(
+        start_mail_engine, dovecot, store, tmp_path):
+    """Whatever still cannot be stored (here a rule in the database stands for any data error
+    nobody foresaw) is on record as rejected with its bytes and reason, marked read upstream,
+    shown to supervisors and in the metrics; after the fix, `cic-engine reingest ID` brings it
+    to the inbox once."""
+    config = tmp_path / "cic.toml"
+    with refusing(store, "messages", "NEW.external_id = '<refused@example.org>'") as lift:
+        start_mail_engine()
+        wait_for(lambda: watching(store), what="engine watching")
+        refused = (HEAD.format(sender="refused@example.org", subject="Refund please", id="refused") +
+                   "Content-Type: text/plain\r\n\r\nPlease refund order 7.\r\n").encode()
+        for raw in (ordinary(1), refused, ordinary(2)):
+            dovecot.deliver(raw)
+        for n in (1, 2):
+            wait_for(lambda n=n: message(store, f"<plain{n}@example.org>"), timeout=10, what=f"ordinary mail {n}")
+        [(rejected_id, channel, adapter, reason, source, raw)] = wait_for(lambda: rejected(store),
+                                                                          what="the refused mail on record")
+        assert (channel, adapter) == ("email", "support") and bytes(raw) == refused
+        assert reason.startswith("CheckViolation: value refused by a rule this test added")
+        assert source["from"] == "refused@example.org" and source["subject"] == "Refund please"
+        assert source["folder"] == "INBOX" and message(store, "<refused@example.org>") is None
+        wait_for(lambda: len([f for f in dovecot.flags().values() if "\\Seen" in f]) == 3, what="all marked read")
+        port = int(re.search(r'bind = "127\.0\.0\.1:(\d+)"', (tmp_path / "cic.toml").read_text()).group(1))
+        status, health = get_health(port)
+        assert status == 200 and health["adapters"]["support"]["ok"] is True
+        assert health["adapters"]["support"]["detail"]["rejected"] == 1
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            assert 'cic_rejected_contacts{adapter="support",channel="email"} 1.0' in response.read().decode()
+        listing = cli(config, "rejected")
+        assert f"#{rejected_id} " in listing.stdout and "CheckViolation" in listing.stdout
+
+        still = cli(config, "reingest", str(rejected_id))  # not fixed yet: refused again, with the reason
+        assert still.returncode == 1 and "still cannot be taken in: CheckViolation" in still.stderr
+
+        lift(store, "messages")
+        done = cli(config, "reingest", str(rejected_id))
+        assert done.returncode == 0, done.stderr
+        body, _, _ = message(store, "<refused@example.org>")
+        assert body == "Please refund order 7.\n" and "re-ingested: interaction" in done.stdout
+        again = cli(config, "reingest", str(rejected_id))
+        assert again.returncode == 1 and "no rejected contact" in again.stderr
+        listing = cli(config, "rejected")
+        assert listing.stdout.strip() == "no rejected contacts wait"

@@ -1,5 +1,6 @@
-"""A message the engine cannot take in as it is (a bug, a limit nobody foresaw) is kept on
-record, flagged with the reason, and the batch moves on; a database failure is not swallowed."""
+"""A message the engine cannot take in as it is (a bug, a limit nobody foresaw) is recorded as
+rejected with its bytes and the reason, and the batch moves on; a database failure is not
+swallowed (the batch is read again)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from cic_engine.adapters import AdapterContext
 from cic_engine.adapters.email import EmailAdapter, EmailConfig
+from cic_engine.mail.mime import parse
 
 
 @pytest.fixture
@@ -17,24 +19,39 @@ def adapter(engine):
     return EmailAdapter("support", config, AdapterContext(node="n", engine=engine, routing=None, events=None))
 
 
-def test_an_unexpected_error_keeps_the_message_on_record_flagged(adapter, store):
-    taken = []
+def mail(uid: int) -> tuple:
+    raw = (f"From: Wang <wang@example.cn>\r\nSubject: Order {uid}\r\nMessage-ID: <m{uid}@example.cn>\r\n\r\n"
+           f"body {uid}\r\n").encode()
+    return parse(raw), raw, {"folder": "INBOX", "uid": str(uid)}
 
-    def broken(where):
-        raise ValueError("a limit nobody foresaw")
 
-    adapter._in_order([(broken, {"folder": "INBOX", "uid": "7"}), (taken.append, {"folder": "INBOX", "uid": "8"})])
-    assert taken == [{"folder": "INBOX", "uid": "8"}]  # the next message is still taken
+def test_an_unexpected_error_records_the_message_as_rejected_and_the_next_is_taken(adapter, engine, store,
+                                                                                    monkeypatch):
+    ingest = engine.ingest
+
+    def broken(contact, *args):
+        if contact.external_id == "<m7@example.cn>":
+            raise ValueError("a limit nobody foresaw")
+        return ingest(contact, *args)
+
+    monkeypatch.setattr(engine, "ingest", broken)
+    seven, eight = mail(7), mail(8)
+    adapter._in_order([(adapter._ingest, *seven), (adapter._ingest, *eight)])
     with store.transaction() as conn:
-        [(problems, body)] = conn.execute(
-            """SELECT m.metadata ->> 'problems', p.body FROM messages m JOIN message_parts p ON p.message_id = m.id
-               WHERE m.metadata ->> 'uid' = '7'""").fetchall()
-    assert problems == "unreadable: ValueError: a limit nobody foresaw" and "UID 7" in body
+        assert conn.execute("SELECT external_id FROM messages").fetchall() == [("<m8@example.cn>",)]
+        [(reason, source, raw)] = conn.execute("SELECT reason, source, raw FROM rejected_contacts").fetchall()
+    assert reason == "ValueError: a limit nobody foresaw" and bytes(raw) == seven[1]
+    assert source == {"folder": "INBOX", "uid": "7", "from": "Wang <wang@example.cn>", "subject": "Order 7",
+                      "message-id": "<m7@example.cn>"}
+    adapter._in_order([(adapter._ingest, *seven)])  # read again after a crash: one record, seen again
+    with store.transaction() as conn:
+        assert conn.execute("SELECT count(*), sum(seen_again) FROM rejected_contacts").fetchone() == (1, 1)
 
 
-def test_a_database_failure_is_not_taken_for_a_bad_message(adapter):
-    def db_down(where):
+def test_a_database_failure_is_not_taken_for_a_bad_message(adapter, engine, monkeypatch):
+    def db_down(contact, *args):
         raise psycopg.OperationalError("server closed the connection")
 
+    monkeypatch.setattr(engine, "ingest", db_down)
     with pytest.raises(psycopg.OperationalError):
-        adapter._in_order([(db_down, {"folder": "INBOX", "uid": "9"})])
+        adapter._in_order([(adapter._ingest, *mail(9))])

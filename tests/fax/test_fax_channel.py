@@ -14,6 +14,7 @@ import pytest
 from cic_engine.fax import document
 from tests.fakeswitch import fax as simfax
 from tests.fax.conftest import CUSTOMER, LINE, fax_toml
+from tests.rejecting import cli, refusing, rejected
 from tests.voice.conftest import wait_for
 
 pytestmark = pytest.mark.timeout(180)
@@ -113,6 +114,25 @@ def test_a_fax_whose_result_the_engine_missed_is_taken_from_the_spool_once(fax_e
     wait_for(lambda: not again.exists(), what="the duplicate file dropped")
     with store.transaction() as conn:
         assert conn.execute("SELECT count(*) FROM messages WHERE channel = 'fax'").fetchone()[0] == 1
+
+
+def test_a_fax_the_database_refuses_leaves_the_spool_on_record_and_is_reingested(fax_engine, switch, spool, store):
+    """Kept in the spool, every sweep would try it again for ever: it is on record as rejected
+    with its TIFF, out of the spool, the next fax comes in, and after the fix it is re-ingested."""
+    web = fax_engine()
+    with refusing(store, "messages", "NEW.channel = 'fax' AND NEW.sender LIKE '%0001'") as lift:
+        refused = simfax.receive(switch, "+8613900000001", LINE, str(spool), simfax.fax_pages(2))
+        [(rejected_id, channel, _, reason, source, raw)] = wait_for(lambda: rejected(store), what="on record")
+        assert (channel, source["uuid"], source["from"]) == ("fax", refused.uuid, "+8613900000001")
+        assert reason.startswith("CheckViolation") and document.read_tiff(bytes(raw)).pages == 2
+        wait_for(lambda: not list(spool.iterdir()), what="out of the spool")
+        after = simfax.receive(switch, CUSTOMER, LINE, str(spool), simfax.fax_pages(1))
+        wait_for(lambda: fax_interaction(store, after.uuid), what="the next fax ingested")
+        lift(store, "messages")
+        done = cli(web.tmp_path / "cic.toml", "reingest", str(rejected_id))
+        assert done.returncode == 0, done.stderr
+    found = fax_interaction(store, refused.uuid)
+    assert found["subject"] == "Fax from +8613900000001 (2 pages)" and "2 pages received" in found["text"]
 
 
 def test_metrics_count_the_event_socket_connections(fax_engine, switch):

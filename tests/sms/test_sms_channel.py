@@ -10,6 +10,7 @@ import pytest
 from cic_engine.replies import Replies, ReplyRefused
 from cic_engine.sms import segments
 from tests.core.test_run import engine_toml, print_engine_log, start, stop
+from tests.rejecting import cli, refusing, rejected
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -129,3 +130,20 @@ def test_an_smsc_restart_loses_nothing_and_doubles_nothing(engine, smsc, store):
     # The SMSC delivers again a message whose answer it never saw: taken once.
     smsc.deliver(CUSTOMER, OURS, b"before the restart")
     assert [t for _, t in texts(store)] == ["before the restart"]
+
+
+def test_a_text_the_database_refuses_is_answered_ok_on_record_and_the_next_is_taken(engine, smsc, store, tmp_path):
+    """Answered with an error, the SMSC would deliver it again forever; it is answered OK and
+    kept as rejected, the next texts come in, and after the fix it is re-ingested by hand."""
+    with refusing(store, "message_parts", "NEW.body LIKE '%退款%'") as lift:
+        assert smsc.deliver(CUSTOMER, OURS, "我要退款".encode("utf-16-be"), data_coding=8) == 0
+        assert smsc.deliver(CUSTOMER, OURS, b"Order 1234") == 0
+        assert texts(store) == [("+8613800138000", "Order 1234")]
+        [(rejected_id, channel, adapter, reason, source, raw)] = rejected(store)
+        assert (channel, adapter, bytes(raw)) == ("sms", "sms", "我要退款".encode("utf-16-be"))
+        assert source == {"via": "smpp", "from": "+8613800138000", "to": OURS, "data_coding": "8", "esm_class": "0"}
+        assert reason.startswith("CheckViolation: value refused by a rule this test added")
+        lift(store, "message_parts")
+        done = cli(tmp_path / "cic.toml", "reingest", str(rejected_id))
+        assert done.returncode == 0, done.stderr
+    assert texts(store) == [("+8613800138000", "Order 1234"), ("+8613800138000", "我要退款")]

@@ -17,6 +17,7 @@ import pytest
 from cic_engine.replies import Replies
 from cic_engine.sms.provider import sign
 from tests.core.test_run import engine_toml, free_port, print_engine_log, start, stop
+from tests.rejecting import cli, refusing, rejected
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -139,8 +140,11 @@ def test_bad_signature_stale_timestamp_and_bad_body_are_refused(engine, store):
     old = str(int(time.time()) - 3600)  # a captured webhook played again an hour later
     status, body = engine.webhook({**MO, "id": "late"}, timestamp=old)
     assert status == 401 and "refused as a replay" in body["error"]
+    # Signed, so the provider's own: acknowledged (it would be sent forever otherwise) and on record.
     status, body = engine.webhook({"id": "x", "from": "+8613800138000", "to": "+8610690000"})
-    assert (status, body["error"]) == (400, "field 'text' is missing or empty")
+    assert (status, body["ok"], body["error"]) == (202, False, "field 'text' is missing or empty")
+    assert rows(store, "SELECT id, reason FROM rejected_contacts") == [
+        (body["rejected"], "WebhookRefused: field 'text' is missing or empty")]
     # A timestamp of nan is never "too old": refused as not a moment at all.
     status, body = engine.webhook({**MO, "id": "never-stale"}, timestamp="nan",
                                   signature=sign(SECRET, "nan", json.dumps({**MO, "id": "never-stale"}).encode()))
@@ -161,6 +165,25 @@ def test_a_text_holding_nul_is_stored_without_it_and_flagged_and_the_next_is_tak
     assert rows(store, """SELECT p.body, m.metadata ->> 'problems' FROM messages m
                           JOIN message_parts p ON p.message_id = m.id ORDER BY m.id""") == [
         ("STOP please", "text held NUL characters, which cannot be stored; they were removed"), ("hello", None)]
+
+
+def test_a_text_the_database_refuses_is_acknowledged_on_record_and_reingested_after_the_fix(engine, store):
+    with refusing(store, "message_parts", "NEW.body LIKE '%退款%'") as lift:
+        assert engine.webhook({**MO, "id": "before", "text": "hello"})[0] == 200
+        status, body = engine.webhook({**MO, "id": "refund", "text": "我要退款"})
+        assert (status, body["ok"]) == (202, False) and "refused by a rule" in body["error"]
+        assert engine.webhook({**MO, "id": "after", "text": "thanks"})[0] == 200  # the channel goes on
+        [(rejected_id, channel, adapter, reason, source, raw)] = rejected(store)
+        assert (rejected_id, channel, adapter, source) == (body["rejected"], "sms", "text", {"via": "http"})
+        assert json.loads(bytes(raw))["text"] == "我要退款" and reason.startswith("CheckViolation")
+        assert engine.webhook({**MO, "id": "refund", "text": "我要退款"})[0] == 202  # the provider retried
+        assert len(rejected(store)) == 1  # one record, seen again
+        lift(store, "message_parts")
+        done = cli(engine.tmp_path / "cic.toml", "reingest", str(rejected_id))
+        assert done.returncode == 0, done.stderr
+    assert rows(store, """SELECT p.body FROM messages m JOIN message_parts p ON p.message_id = m.id
+                          ORDER BY m.id""") == [("hello",), ("thanks",), ("我要退款",)]
+    assert engine.webhook({**MO, "id": "refund", "text": "我要退款"}) == (200, {"ok": True, "duplicate": True})
 
 
 def test_an_http_sms_channel_without_a_webhook_secret_does_not_start(tmp_path, db_url, monkeypatch):

@@ -53,6 +53,7 @@ TABLE: dict[tuple[str, str], object] = {
     ("POST", "/api/agents/<login>/state"): SUPERVISORS,
     ("GET", "/api/reports/cases"): SUPERVISORS,
     ("GET", "/api/reports/kpi"): SUPERVISORS,
+    ("POST", "/api/rejected/<int:rejected_id>/reingest"): SUPERVISORS,
     ("GET", "/api/ops"): SUPERVISORS,
     ("POST", "/api/ops/reload"): {"admin"},
     ("POST", "/api/interactions/<int:interaction_id>/cases"): AGENTS,
@@ -81,7 +82,8 @@ TABLE: dict[tuple[str, str], object] = {
 }
 # What a URL's variables are filled with: ids that exist nowhere, so no call changes anything.
 ARGS = {"<int:interaction_id>": "999999", "<int:case_id>": "999999", "<int:customer_id>": "999999",
-        "<int:attachment_id>": "999999", "<int:campaign_id>": "999999", "<login>": "nobody", "<action>": "hold",
+        "<int:attachment_id>": "999999", "<int:campaign_id>": "999999", "<int:rejected_id>": "999999",
+        "<login>": "nobody", "<action>": "hold",
         "<name>": "inbox.js"}
 
 ROLES_TOML = textwrap.dedent(f"""\

@@ -6,6 +6,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from tests.rejecting import refusing
 from tests.waiting import wait_for
 from tests.web.wsclient import Refused, WsClient
 
@@ -102,7 +103,8 @@ def test_chat_from_a_site_not_allowed_is_refused(web):
 def test_bad_input_gets_a_clear_answer_and_the_chat_goes_on(web):
     ws, _ = start(web)
     ws.send("this is not json")
-    assert ws.receive_until("error")["error"] == "messages must be JSON objects"
+    assert ws.receive_until("error")["error"].startswith("messages must be JSON objects; this message could not "
+                                                         "be taken in; it is kept for our team (reference R")
     ws.send({"type": "message", "id": "too-long-text", "text": "x" * 5000})
     nack = ws.receive_until("nack")
     assert nack["id"] == "too-long-text" and "over 4000 characters" in nack["error"]
@@ -183,9 +185,40 @@ def test_a_nul_in_a_chat_message_is_removed_and_flagged_and_the_chat_goes_on(web
     ws.send('{"type": "message", "id": "nul-message-1", "text": "order\\u0000 1234"}')
     first = ws.receive_until("ack")
     ws.send("not json at all {")
-    assert ws.receive_until("error")["error"] == "messages must be JSON objects"
+    error = ws.receive_until("error")
+    assert error["error"] == ("messages must be JSON objects; this message could not be taken in; it is kept for "
+                              f"our team (reference R{error['rejected']})")
     ws.send({"type": "message", "id": "after-the-bad-one", "text": "still here"})
     ws.receive_until("ack")
     rows = stored(web, """SELECT p.body, m.metadata ->> 'problems' FROM messages m
                           JOIN message_parts p ON p.message_id = m.id WHERE m.id = %s""", first["message_id"])
     assert rows == [("order 1234", "text held NUL characters, which cannot be stored; they were removed")]
+    key = stored(web, "SELECT key FROM chat_sessions")[0][0]
+    assert stored(web, "SELECT id, channel, adapter, reason, source, raw FROM rejected_contacts") == [
+        (error["rejected"], "chat", "webchat", "not a chat message: JSONDecodeError: Expecting value: line 1 column 1 "
+         "(char 0)", {"chat": key}, b"not json at all {")]
+
+
+def test_a_chat_message_the_database_refuses_is_kept_for_supervisors_who_reingest_it(web, store):
+    ws, _ = start(web, name="Li Lei")
+    with refusing(store, "message_parts", "NEW.body LIKE '%退款%'") as lift:
+        ws.send({"type": "message", "id": "refund-message-1", "text": "我要退款"})
+        nack = ws.receive_until("nack")
+        assert nack["error"] == f"this message could not be taken in; it is kept for our team (reference R{nack['rejected']})"
+        ws.send({"type": "message", "id": "next-message-1", "text": "还在吗"})
+        ws.receive_until("ack")  # the chat goes on
+        sue, alice = web.api().login("sue"), web.api().login("alice")
+        status, board = sue.call("GET", "/api/board")
+        [shown] = board["rejected"]
+        assert (shown["id"], shown["channel"], shown["adapter"]) == (nack["rejected"], "chat", "webchat")
+        assert shown["reason"].startswith("CheckViolation") and shown["source"]["client_id"] == "refund-message-1"
+        assert alice.call("POST", f"/api/rejected/{nack['rejected']}/reingest")[0] == 403  # agents do not
+        lift(store, "message_parts")
+        status, body = sue.call("POST", f"/api/rejected/{nack['rejected']}/reingest")
+        assert status == 202 and body["reingest_requested"] is True
+    [(sender, external_id)] = wait_for(lambda: stored(web, """SELECT m.sender, m.external_id FROM messages m
+                                       JOIN message_parts p ON p.message_id = m.id WHERE p.body = '我要退款'"""),
+                                       what="re-ingested")
+    assert external_id.endswith(":refund-message-1")  # the same id: a resend from the widget is not doubled
+    assert wait_for(lambda: sue.call("GET", "/api/board")[1]["rejected"] == [], what="off the board")
+    assert sue.call("POST", f"/api/rejected/{nack['rejected']}/reingest")[0] == 404

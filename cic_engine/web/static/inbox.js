@@ -181,6 +181,16 @@ async function openInteraction(id) {
     if (m.claimed_email) li.appendChild(el("div", `says they are ${m.claimed_email} (not verified)`, "claim"));
     if (m.subject && m.channel === "email") li.appendChild(el("div", m.subject, "subject"));
     li.appendChild(el("div", m.text, "text"));
+    for (const f of m.forwarded || []) {
+      // A mail the customer attached (forwarded): its own sender, date and subject, quoted and
+      // collapsed, never read as the customer's words.
+      const box = el("details", null, "forwarded");
+      box.appendChild(el("summary", `Forwarded message: ${f.subject || "(no subject)"}`));
+      box.appendChild(el("div", `From: ${f.from_ || "-"} · Date: ${f.date ? when(f.date) : "-"}`, "meta"));
+      box.appendChild(el("blockquote", f.text, "text"));
+      if (f.attachments.length) box.appendChild(el("div", `Attachments in it: ${f.attachments.join(", ")}`, "meta"));
+      li.appendChild(box);
+    }
     if (m.html) {
       // The mail's own layout, in a sandbox with no scripts, no forms, no same-origin access:
       // whatever the sanitiser might miss still cannot run or reach the inbox.
