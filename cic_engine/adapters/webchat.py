@@ -189,7 +189,10 @@ class WebChatAdapter:
         )
 
     def reingest(self, raw: bytes | None, source: dict[str, str]) -> int | None:
-        frame = json.loads(raw or b"")  # a frame that was never JSON stays rejected, with this reason
+        try:
+            frame = json.loads(raw or b"")
+        except ValueError:
+            frame = None  # a frame that was never JSON stays rejected, with this reason
         if not isinstance(frame, dict) or frame.get("type") != "message" or not isinstance(frame.get("text"), str):
             raise ValueError("not a chat message the customer sent")
         with self.context.engine.store.transaction() as conn:

@@ -306,3 +306,40 @@ def test_an_email_typed_into_the_widget_shows_as_a_claim_to_the_agent(web):
         expect(customer.locator(".transcript")).to_be_hidden()  # nothing is mailed to an unproved address
         screenshot(agent, "inbox-chat-claimed-email")
         browser.close()
+
+
+def test_a_supervisor_sees_rejected_contacts_and_reingests_one_after_the_fix(web, store):
+    from tests.rejecting import refusing
+    from tests.web.test_chat_socket import start as start_chat
+
+    ws, _ = start_chat(web, name="Li Lei")
+    with refusing(store, "message_parts", "NEW.body LIKE '%退款%'") as lift:
+        ws.send({"type": "message", "id": "refund-message-1", "text": "我要退款 <img src=x onerror=alert(1)>"})
+        refused = ws.receive_until("nack")["rejected"]
+        ws.send("<script>alert(1)</script> not json")
+        garbage = ws.receive_until("error")["rejected"]
+        with sync_playwright() as p:
+            browser = launch(p)
+            page = browser.new_context().new_page()
+            log_in(page, web.base, "sue")
+            page.click("#board-button")
+            rows = page.locator("#rejected-board tbody tr")
+            expect(rows).to_have_count(2)
+            first = page.locator(f'#rejected-board tr[data-id="{refused}"] td')
+            expect(first.nth(0)).to_have_text(f"R{refused}")
+            expect(first.nth(2)).to_have_text("chat (webchat)")
+            expect(first.nth(4)).to_contain_text("CheckViolation: value refused by a rule this test added")
+            expect(page.locator(f'#rejected-board tr[data-id="{garbage}"] td').nth(4)).to_contain_text(
+                "not a chat message: JSONDecodeError")
+            screenshot(page, "supervisor-rejected-contacts")
+            lift(store, "message_parts")
+            first.nth(5).locator("button").click()
+            expect(rows).to_have_count(1, timeout=15000)  # taken in; the garbage frame stays on the list
+            page.locator(f'#rejected-board tr[data-id="{garbage}"] button').click()
+            expect(page.locator(f'#rejected-board tr[data-id="{garbage}"] td').nth(4)).to_contain_text(
+                "tried again: ValueError: not a chat message the customer sent", timeout=15000)
+            browser.close()
+    with psycopg.connect(web.db_url) as conn:
+        [(body,)] = conn.execute("SELECT p.body FROM message_parts p JOIN messages m ON m.id = p.message_id "
+                                 "WHERE m.external_id LIKE '%:refund-message-1'").fetchall()
+    assert body == "我要退款 <img src=x onerror=alert(1)>"

@@ -451,6 +451,23 @@ async function refreshBoard() {
     tr.dataset.id = w.id;
     return tr;
   }));
+  $("rejected-board").tBodies[0].replaceChildren(...board.rejected.map((r) => {
+    // What a channel could not take in: after a fix, taken in again from its kept bytes.
+    const again = el("button", r.reingest_requested ? "Requested…" : "Re-ingest");
+    again.type = "button";
+    again.disabled = r.reingest_requested;
+    again.onclick = async () => {
+      again.disabled = true;
+      try { await api("POST", `/api/rejected/${r.id}/reingest`, {}); } catch (e) { $("board-error").textContent = e.message; }
+      setTimeout(refreshBoard, 1500);
+    };
+    const from = r.source.from || r.source.chat || r.source.uuid || r.adapter;
+    const why = r.reason + (r.reingest_error ? ` — tried again: ${r.reingest_error}` : "") +
+      (r.seen_again ? ` (arrived ${r.seen_again + 1} times)` : "");
+    const tr = row([`R${r.id}`, when(r.created_at), `${r.channel} (${r.adapter})`, from, why, again]);
+    tr.dataset.id = r.id;
+    return tr;
+  }));
 }
 
 async function loadCaseCategories() {
