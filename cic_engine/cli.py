@@ -198,16 +198,27 @@ def cmd_schemas(args) -> int:
     return 0
 
 def cmd_rejected(args) -> int:
-    """The contacts channels could not take in, newest first (what the board shows)."""
+    """The contacts channels could not take in, newest first (what the board shows); or take
+    one off the list."""
+    from datetime import UTC, datetime
+
     import psycopg
 
     from .store import rejected
 
-    def work(url: str) -> list:
+    def work(url: str) -> list | bool:
         with psycopg.connect(url, autocommit=True) as conn:
+            if args.dismiss is not None:
+                return rejected.dismiss(conn, args.dismiss, f"cli:{os.environ.get('USER', 'root')}", datetime.now(UTC))
             return rejected.waiting(conn, args.limit)
 
     rows = _with_database(args.config, work, upgrade_first=False)
+    if args.dismiss is not None:
+        if not rows:
+            print(f"cic-engine: no rejected contact #{args.dismiss} waits", file=sys.stderr)
+            return 1
+        print(f"#{args.dismiss} dismissed (its bytes stay on record)")
+        return 0
     for row in rows:
         where = ", ".join(f"{k}={v}" for k, v in row.source.items())
         state = f"  re-ingest failed: {row.reingest_error}" if row.reingest_error else (
@@ -288,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = sub.add_parser("rejected", help="list the contacts channels could not take in")
     listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--dismiss", type=int, metavar="ID", help="take one off the list for good (nothing in it "
+                         "can be taken in); its bytes stay on record")
     listing.add_argument("--config", default=default_config)
     listing.set_defaults(func=cmd_rejected)
 

@@ -37,7 +37,7 @@ def lift(store, table: str) -> None:
 def rejected(store) -> list[tuple]:
     with store.transaction() as conn:
         return conn.execute("SELECT id, channel, adapter, reason, source, raw FROM rejected_contacts "
-                            "WHERE reingested_at IS NULL ORDER BY id").fetchall()
+                            "WHERE reingested_at IS NULL AND dismissed_at IS NULL ORDER BY id").fetchall()
 
 
 def cli(config: Path, *args: str) -> subprocess.CompletedProcess:

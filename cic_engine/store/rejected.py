@@ -66,25 +66,32 @@ def get(conn: Conn, rejected_id: int) -> Rejected | None:
 
 
 def waiting(conn: Conn, limit: int = 100) -> list[Rejected]:
-    """Not re-ingested yet, newest first."""
-    rows = conn.execute(f"""SELECT {COLUMNS} FROM rejected_contacts WHERE reingested_at IS NULL
+    """Neither re-ingested nor dismissed yet, newest first."""
+    rows = conn.execute(f"""SELECT {COLUMNS} FROM rejected_contacts WHERE reingested_at IS NULL AND dismissed_at IS NULL
                             ORDER BY id DESC LIMIT %s""", (limit,)).fetchall()  # noqa: S608 - constant
     return [_row(r) for r in rows]
 
 
 def counts(conn: Conn) -> dict[tuple[str, str], int]:
     """Per (channel, adapter), how many wait for a person."""
-    rows = conn.execute("""SELECT channel, adapter, count(*) FROM rejected_contacts WHERE reingested_at IS NULL
-                           GROUP BY channel, adapter""").fetchall()
+    rows = conn.execute("""SELECT channel, adapter, count(*) FROM rejected_contacts
+                           WHERE reingested_at IS NULL AND dismissed_at IS NULL GROUP BY channel, adapter""").fetchall()
     return {(r[0], r[1]): r[2] for r in rows}
 
 
 def request_reingest(conn: Conn, rejected_id: int, who: str, now: datetime) -> Rejected | None:
     row = conn.execute(
         f"""UPDATE rejected_contacts SET reingest_requested_at = %s, reingest_requested_by = %s, reingest_error = NULL
-            WHERE id = %s AND reingested_at IS NULL RETURNING {COLUMNS}""",  # noqa: S608 - constant
+            WHERE id = %s AND reingested_at IS NULL AND dismissed_at IS NULL RETURNING {COLUMNS}""",  # noqa: S608 - constant
         (now, who, rejected_id)).fetchone()
     return _row(row) if row else None
+
+
+def dismiss(conn: Conn, rejected_id: int, who: str, now: datetime) -> bool:
+    """Off the list for good (the bytes stay on record): nothing in it can be taken in."""
+    return conn.execute("""UPDATE rejected_contacts SET dismissed_at = %s, dismissed_by = %s, reingest_requested_at = NULL
+                           WHERE id = %s AND reingested_at IS NULL AND dismissed_at IS NULL""",
+                        (now, who, rejected_id)).rowcount == 1
 
 
 def take_requested(conn: Conn, adapters: list[str]) -> Rejected | None:

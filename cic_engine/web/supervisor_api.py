@@ -37,6 +37,7 @@ class SupervisorApi:
         app.route("/api/reports/cases", self.cases_report, allow=SUPERVISORS)
         app.route("/api/reports/kpi", self.kpi_report, allow=SUPERVISORS)
         app.route("/api/rejected/<int:rejected_id>/reingest", self.reingest, ("POST",), allow=SUPERVISORS)
+        app.route("/api/rejected/<int:rejected_id>/dismiss", self.dismiss, ("POST",), allow=SUPERVISORS)
 
     def board(self, request: Request) -> tuple[int, Any]:
         """Per queue and channel since midnight (UTC): waiting, longest wait, service level,
@@ -68,6 +69,14 @@ class SupervisorApi:
         if row is None:
             raise HttpError(404, f"no rejected contact #{rejected_id} waiting")
         return 202, row.summary()
+
+    def dismiss(self, request: Request, rejected_id: int) -> tuple[int, Any]:
+        """Off the board for good (a frame that never was a message); the bytes stay on record."""
+        with self.store.transaction() as conn:
+            done = store_rejected.dismiss(conn, rejected_id, current(request).login, self.routing.clock.now())
+        if not done:
+            raise HttpError(404, f"no rejected contact #{rejected_id} waiting")
+        return 200, {"ok": True}
 
     def cases_report(self, request: Request) -> tuple[int, Any]:
         """Open cases by age and department, SLA breaches, time to resolve and reopen rate per

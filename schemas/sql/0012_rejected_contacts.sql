@@ -15,7 +15,9 @@ CREATE TABLE rejected_contacts (
     reingested_at         timestamptz,
     interaction_id        bigint REFERENCES interactions (id),
     reingest_error        text,
+    dismissed_at          timestamptz,                  -- a person decided it needs nothing more
+    dismissed_by          text,
     UNIQUE (adapter, digest)
 );
-CREATE INDEX rejected_contacts_open ON rejected_contacts (created_at) WHERE reingested_at IS NULL;
+CREATE INDEX rejected_contacts_open ON rejected_contacts (created_at) WHERE reingested_at IS NULL AND dismissed_at IS NULL;
 CREATE INDEX rejected_contacts_requested ON rejected_contacts (adapter) WHERE reingest_requested_at IS NOT NULL;

@@ -145,6 +145,10 @@ def test_bad_signature_stale_timestamp_and_bad_body_are_refused(engine, store):
     assert (status, body["ok"], body["error"]) == (202, False, "field 'text' is missing or empty")
     assert rows(store, "SELECT id, reason FROM rejected_contacts") == [
         (body["rejected"], "WebhookRefused: field 'text' is missing or empty")]
+    # Nothing in it to take in: a supervisor takes it off the list; its bytes stay on record.
+    done = cli(engine.tmp_path / "cic.toml", "rejected", "--dismiss", str(body["rejected"]))
+    assert done.returncode == 0 and rejected(store) == [], done.stderr
+    assert rows(store, "SELECT dismissed_by LIKE 'cli:%%' FROM rejected_contacts") == [(True,)]
     # A timestamp of nan is never "too old": refused as not a moment at all.
     status, body = engine.webhook({**MO, "id": "never-stale"}, timestamp="nan",
                                   signature=sign(SECRET, "nan", json.dumps({**MO, "id": "never-stale"}).encode()))

@@ -54,6 +54,7 @@ TABLE: dict[tuple[str, str], object] = {
     ("GET", "/api/reports/cases"): SUPERVISORS,
     ("GET", "/api/reports/kpi"): SUPERVISORS,
     ("POST", "/api/rejected/<int:rejected_id>/reingest"): SUPERVISORS,
+    ("POST", "/api/rejected/<int:rejected_id>/dismiss"): SUPERVISORS,
     ("GET", "/api/ops"): SUPERVISORS,
     ("POST", "/api/ops/reload"): {"admin"},
     ("POST", "/api/interactions/<int:interaction_id>/cases"): AGENTS,

@@ -333,11 +333,13 @@ def test_a_supervisor_sees_rejected_contacts_and_reingests_one_after_the_fix(web
                 "not a chat message: JSONDecodeError")
             screenshot(page, "supervisor-rejected-contacts")
             lift(store, "message_parts")
-            first.nth(5).locator("button").click()
+            first.nth(5).locator("button", has_text="Re-ingest").click()
             expect(rows).to_have_count(1, timeout=15000)  # taken in; the garbage frame stays on the list
-            page.locator(f'#rejected-board tr[data-id="{garbage}"] button').click()
+            page.locator(f'#rejected-board tr[data-id="{garbage}"] button', has_text="Re-ingest").click()
             expect(page.locator(f'#rejected-board tr[data-id="{garbage}"] td').nth(4)).to_contain_text(
                 "tried again: ValueError: not a chat message the customer sent", timeout=15000)
+            page.locator(f'#rejected-board tr[data-id="{garbage}"] button', has_text="Dismiss").click()
+            expect(rows).to_have_count(0)
             browser.close()
     with psycopg.connect(web.db_url) as conn:
         [(body,)] = conn.execute("SELECT p.body FROM message_parts p JOIN messages m ON m.id = p.message_id "

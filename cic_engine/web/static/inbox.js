@@ -461,10 +461,18 @@ async function refreshBoard() {
       try { await api("POST", `/api/rejected/${r.id}/reingest`, {}); } catch (e) { $("board-error").textContent = e.message; }
       setTimeout(refreshBoard, 1500);
     };
+    const dismiss = el("button", "Dismiss");
+    dismiss.type = "button";
+    dismiss.onclick = async () => {
+      try { await api("POST", `/api/rejected/${r.id}/dismiss`, {}); } catch (e) { $("board-error").textContent = e.message; }
+      refreshBoard();
+    };
+    const actions = el("span");
+    actions.append(again, " ", dismiss);
     const from = r.source.from || r.source.chat || r.source.uuid || r.adapter;
     const why = r.reason + (r.reingest_error ? ` — tried again: ${r.reingest_error}` : "") +
       (r.seen_again ? ` (arrived ${r.seen_again + 1} times)` : "");
-    const tr = row([`R${r.id}`, when(r.created_at), `${r.channel} (${r.adapter})`, from, why, again]);
+    const tr = row([`R${r.id}`, when(r.created_at), `${r.channel} (${r.adapter})`, from, why, actions]);
     tr.dataset.id = r.id;
     return tr;
   }));
