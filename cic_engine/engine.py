@@ -169,7 +169,7 @@ class Engine:
         """Keep a contact that cannot be taken in (poison.py): its bytes, where it came from and
         why, for a supervisor to see and re-ingest. The same one again counts on its record."""
         channel = channel.value if isinstance(channel, Channel) else channel
-        source = {storable(str(k))[:100]: storable(str(v))[:1000] for k, v in source.items()}
+        source = {storable(str(k))[:100]: storable(str(v))[:8000] for k, v in source.items()}
         with self.store.transaction() as conn:
             rejected_id = store_rejected.record(conn, channel, adapter, storable(why)[:4000], source, raw,
                                                 self.clock.now())

@@ -293,13 +293,19 @@ def test_a_nul_byte_in_a_header_is_read_flagged_and_does_not_block_the_mailbox(s
     assert all("\\Seen" in f for f in dovecot.flags().values())
 
 
-def test_a_ticket_reference_in_the_subject_continues_the_interaction_without_a_second_auto_reply(
-        start_mail_engine, dovecot, smtp, store):
+def auto_answered_first_mail(start_mail_engine, dovecot, smtp, store) -> tuple:
+    """An engine with the auto-reply on, a customer's first mail, and its auto-reply sent."""
     start_mail_engine('[auto_reply]\nsubject = "We received your message [#{ticket}]"\n')
     _watching(store)
     dovecot.deliver(mail())
     first = wait_for(lambda: interaction_of(store, "<m1@example.cn>"), what="the mail")
     assert smtp.arrived.wait(20)
+    return first
+
+
+def test_a_ticket_reference_in_the_subject_continues_the_interaction_without_a_second_auto_reply(
+        start_mail_engine, dovecot, smtp, store):
+    first = auto_answered_first_mail(start_mail_engine, dovecot, smtp, store)
     # Written anew (no In-Reply-To, no References), only the reference kept, as the auto-reply asked.
     dovecot.deliver(mail(subject=f"Re: We received your message [#{first[0]}]", body="Any news?",
                          message_id="<m2@example.cn>"))
@@ -317,11 +323,7 @@ def test_a_ticket_reference_in_the_subject_continues_the_interaction_without_a_s
 
 def test_machine_mail_lands_on_the_timeline_without_an_agent_and_our_own_mail_never_queues(
         start_mail_engine, dovecot, smtp, store):
-    start_mail_engine('[auto_reply]\nsubject = "We received your message [#{ticket}]"\n')
-    _watching(store)
-    dovecot.deliver(mail())
-    first = wait_for(lambda: interaction_of(store, "<m1@example.cn>"), what="the mail")
-    assert smtp.arrived.wait(20)
+    first = auto_answered_first_mail(start_mail_engine, dovecot, smtp, store)
     sent_id = smtp.received[0]["Message-ID"]
     with store.transaction() as conn:
         conn.execute("UPDATE interactions SET state = 'closed', closed_at = now() WHERE id = %s", (first[0],))

@@ -27,6 +27,15 @@ def log_in(page, base: str, login: str) -> None:
     expect(page.locator("#me-name")).to_have_text({"alice": "Alice Chen", "sue": "Sue Visor"}[login])
 
 
+def supervisor_board(p, web):
+    """A browser with Sue, a supervisor, logged in and looking at the board."""
+    browser = launch(p)
+    page = browser.new_context().new_page()
+    log_in(page, web.base, "sue")
+    page.click("#board-button")
+    return browser, page
+
+
 def accept_the_offer(page, base: str) -> None:
     """Alice logs in, becomes available and accepts the offer waiting for her."""
     log_in(page, base, "alice")
@@ -183,10 +192,7 @@ def test_supervisor_board_follows_the_queue_live(web):
     from tests.web.test_chat_socket import start as start_chat
 
     with sync_playwright() as p:
-        browser = launch(p)
-        page = browser.new_context().new_page()
-        log_in(page, web.base, "sue")
-        page.click("#board-button")
+        browser, page = supervisor_board(p, web)
         chat_row = page.locator('#queue-board tr[data-queue="chat"][data-channel="chat"] td')
         expect(chat_row.nth(2)).to_have_text("0")
         expect(page.locator('#agent-board tr[data-login="alice"] td').nth(1)).to_have_text("offline")
@@ -319,10 +325,7 @@ def test_a_supervisor_sees_rejected_contacts_and_reingests_one_after_the_fix(web
         ws.send("<script>alert(1)</script> not json")
         garbage = ws.receive_until("error")["rejected"]
         with sync_playwright() as p:
-            browser = launch(p)
-            page = browser.new_context().new_page()
-            log_in(page, web.base, "sue")
-            page.click("#board-button")
+            browser, page = supervisor_board(p, web)
             rows = page.locator("#rejected-board tbody tr")
             expect(rows).to_have_count(2)
             first = page.locator(f'#rejected-board tr[data-id="{refused}"] td')
