@@ -41,7 +41,7 @@ def queue_figures(conn: Conn, targets: dict[tuple[int, str], float], since: date
            FROM t LEFT JOIN interactions i
              ON i.queue_id = t.queue_id AND i.channel = t.channel AND i.queued_at >= %(since)s
            GROUP BY t.queue_id, t.channel ORDER BY t.queue_id, t.channel""",
-        {"q": [k[0] for k in keys], "ch": [k[1] for k in keys], "s": [targets[k] for k in keys],
+        {"q": [k[0] for k in keys], "ch": [k[1] for k in keys], "s": [float(targets[k]) for k in keys],  # one type: psycopg refuses a list of ints and floats
          "since": since, "now": now},
     ).fetchall()
     return [QueueFigures(r[0], r[1], r[2], r[3], float(r[4]), r[5], r[6], r[7], r[8],
