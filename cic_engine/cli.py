@@ -120,6 +120,24 @@ def cmd_passwd(args) -> int:
     return 0
 
 
+def _listen(bind: str, address: tuple[str, int]):
+    """The inbox's listening socket, bound before anything else starts: a port in use is one
+    line, not a traceback after the database and the adapters came up."""
+    from gevent import socket
+
+    try:
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(1024)
+        return sock
+    except OSError as exc:
+        why = "in use (another cic-engine?" if exc.errno == 98 else f"{exc.strerror or exc} ("
+        print(f"cic-engine: cannot listen on {bind}: {why} set [web] bind)", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
 def cmd_run(args) -> int:
     import gevent
 
@@ -128,20 +146,25 @@ def cmd_run(args) -> int:
 
     _assert_cooperative_psycopg()
     loaded = _load(args.config)
+    listener = _listen(loaded.cic.web.bind, loaded.cic.web.address)
     node = Node(loaded, discover_adapter_kinds())
+    node.listener = listener
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, node.request_stop)
     gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(node.reload))  # `cic-engine reload` sends it
+    pid_file = _pid_file(loaded.path)
+    wrote_pid = False
     try:
         node.start()
-        pid_file = _pid_file(loaded.path)
         pid_file.write_text(f"{os.getpid()}\n")
+        wrote_pid = True
         print(f"cic-engine node {node.name} ready: http://{loaded.cic.web.bind}/healthz", flush=True)
         node.serve_until_stopped()
         log.info("stopping on signal")
     finally:
         node.stop()
-        _pid_file(loaded.path).unlink(missing_ok=True)
+        if wrote_pid:  # never another engine's: a start that failed wrote none
+            pid_file.unlink(missing_ok=True)
     return 0
 
 

@@ -68,6 +68,7 @@ class Node:
         self.surveys: Surveys | None = None
         self._sla_watch: gevent.Greenlet | None = None
         self._reingest_watch: gevent.Greenlet | None = None
+        self.listener = None  # the web socket, bound by the caller before anything starts
         self.dialer: Dialer | None = None
         self.stopped = Event()
         self.reloads = 0
@@ -119,7 +120,7 @@ class Node:
         # request's headers and each read of its body, so slow clients cannot hold the server.
         handler = type("Handler", (Handler,), {"header_timeout_s": cic.web.header_timeout_s,
                                                "body_timeout_s": cic.web.body_timeout_s})
-        self.web = WSGIServer(cic.web.address, self.app, log=None, error_log=logging.getLogger("cic_engine.web"),
+        self.web = WSGIServer(self.listener or cic.web.address, self.app, log=None, error_log=logging.getLogger("cic_engine.web"),
                               handler_class=handler, spawn=Pool(cic.web.max_connections))
         self.web.start()
         log.info("node %s serving the inbox at http://%s/", self.name, cic.web.bind)

@@ -195,3 +195,21 @@ def test_db_upgrade_command_is_safe_to_repeat(tmp_path, blank_db_url):
     assert first.returncode == second.returncode == 0, first.stderr + second.stderr
     assert first.stdout.startswith("applied: 0001_base")
     assert second.stdout.strip() == "database is up to date"
+
+
+def test_a_second_engine_on_a_busy_port_says_so_in_one_line_and_leaves_the_first_alone(tmp_path, db_url):
+    config, port = write_config(tmp_path, f'url = "{db_url}"')
+    first = start(config)
+    try:
+        pid_file = tmp_path / f".{config.name}.pid"
+        assert pid_file.read_text().split() == [str(first.pid)]
+        second = subprocess.run([sys.executable, "-m", "cic_engine", "run", "--config", str(config)],
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1
+        lines = [line for line in second.stderr.splitlines() if "pikepdf" not in line]
+        assert lines == [f"cic-engine: cannot listen on 127.0.0.1:{port}: in use (another cic-engine? "
+                         "set [web] bind)"]
+        assert pid_file.read_text().split() == [str(first.pid)]  # the running engine's pid file stays
+        assert get_health(port)[0] == 200
+    finally:
+        assert stop(first) == 0
