@@ -131,6 +131,7 @@ class Node:
         web = self.loaded.cic.web
         auth = Auth(self.store, self.engine.clock, web.session_ttl_s, web.cookies_secure,
                     LoginThrottle(web.login_attempts, web.login_window_s, web.address_login_attempts))
+        auth.left = self._left
         token = os.environ.get(web.metrics_token_env) if web.metrics_token_env else None
         if web.metrics_token_env and not token:
             raise ConfigError([ConfigProblem(file=str(self.loaded.path), key="web.metrics_token_env",
@@ -241,6 +242,14 @@ class Node:
         self.last_reload = {"ok": True, "at": now, "changes": change.summary}
         log.info("configuration reloaded: %s", change.summary)
         return self.last_reload
+
+    def _left(self, agent_id: int) -> None:
+        """An agent logged out of their last session: offline, their offers back to the queue."""
+        assert self.routing is not None
+        try:
+            self.routing.set_offline(agent_id)
+        except Exception as exc:  # noqa: BLE001 - the logout itself has happened; say why not offline
+            log.warning("agent %s logged out but could not be set offline: %s", agent_id, exc)
 
     def _queue_ids(self) -> dict[str, int]:
         assert self.router is not None

@@ -53,8 +53,14 @@ def principal(conn: Conn, token_hash: bytes, now: datetime) -> Principal | None:
                      department_id=row[5])
 
 
-def end(conn: Conn, token_hash: bytes) -> None:
-    conn.execute("DELETE FROM web_sessions WHERE token_hash = %s", (token_hash,))
+def end(conn: Conn, token_hash: bytes, now: datetime) -> int | None:
+    """End one session; the agent's id when it was their last live one (they have left)."""
+    row = conn.execute(
+        """WITH gone AS (DELETE FROM web_sessions WHERE token_hash = %(t)s RETURNING agent_id)
+           SELECT g.agent_id FROM gone g
+           WHERE NOT EXISTS (SELECT FROM web_sessions s WHERE s.agent_id = g.agent_id AND s.token_hash <> %(t)s
+                             AND s.expires_at > %(now)s)""", {"t": token_hash, "now": now}).fetchone()
+    return row[0] if row else None
 
 
 def end_all(conn: Conn, agent_id: int) -> None:

@@ -13,6 +13,7 @@ import logging
 import secrets
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from datetime import timedelta
 
 import gevent
@@ -96,6 +97,7 @@ class Auth:
         self.ttl_s = ttl_s
         self.secure_cookie = secure_cookie
         self.throttle = throttle
+        self.left: Callable[[int], None] | None = None  # an agent logged out of their last session
         self._dummy_hash = hash_password(secrets.token_urlsafe(16))
 
     def login(self, request: Request) -> Response:
@@ -133,9 +135,11 @@ class Auth:
 
     def logout(self, request: Request) -> Response:
         token = request.cookies.get(COOKIE)
-        if token:
+        if token and len(token) <= 200:
             with self.store.transaction() as conn:
-                store_sessions.end(conn, _token_hash(token))
+                agent_id = store_sessions.end(conn, _token_hash(token), self.clock.now())
+            if agent_id is not None and self.left is not None:
+                self.left(agent_id)  # nobody is there to take offers any more
         response = json_response(200, {"ok": True})
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Strict", secure=self.secure_cookie)
         return response

@@ -348,3 +348,29 @@ def test_a_supervisor_sees_rejected_contacts_and_reingests_one_after_the_fix(web
         [(body,)] = conn.execute("SELECT p.body FROM message_parts p JOIN messages m ON m.id = p.message_id "
                                  "WHERE m.external_id LIKE '%:refund-message-1'").fetchall()
     assert body == "我要退款 <img src=x onerror=alert(1)>"
+
+
+def test_logging_out_makes_the_agent_offline_so_no_chat_is_offered_to_an_empty_desk(web):
+    from tests.web.test_chat_socket import start as start_chat
+
+    sue = web.api().login("sue")
+
+    def alice_state() -> str:
+        return next(a["state"] for a in sue.call("GET", "/api/board")[1]["agents"] if a["login"] == "alice")
+
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_context().new_page()
+        log_in(page, web.base, "alice")
+        page.select_option("#state-select", "available")
+        expect(page.locator("#state-select")).to_have_value("available")
+        assert alice_state() == "available"
+        page.click("#logout")
+        expect(page.locator("input[name=login]")).to_be_visible()
+        browser.close()
+    assert alice_state() == "offline"
+    ws, _ = start_chat(web, name="Nobody Home")
+    ws.send({"type": "message", "id": "after-logout-1", "text": "hello?"})
+    ws.receive_until("ack")
+    board = sue.call("GET", "/api/board")[1]
+    assert [w["state"] for w in board["waiting"]] == ["queued"]  # waits for an agent who is there
