@@ -20,10 +20,11 @@ import secrets
 import uuid
 from datetime import timedelta
 from typing import ClassVar
+from urllib.parse import quote
 
 import gevent
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from werkzeug.wrappers import Request
+from werkzeug.wrappers import Request, Response
 
 from .. import poison
 from ..identity import InvalidIdentity, normalise_email
@@ -155,6 +156,8 @@ class WebChatAdapter:
             raise RuntimeError("web chat needs the node's web server")
         self.context.web.route(f"/chat/{self.name}/socket", self.serve, websocket=True, allow=PUBLIC)
         self.context.web.route(f"/chat/{self.name}/settings", self.settings, allow=PUBLIC)
+        # The chat's own token (a header, never the URL) is the key: only files of its conversation.
+        self.context.web.route(f"/chat/{self.name}/files/<int:attachment_id>", self.file, allow=PUBLIC)
 
     def stop(self, timeout: float) -> None:
         pass  # sockets end with the web server; the widgets reconnect and resume elsewhere
@@ -226,6 +229,24 @@ class WebChatAdapter:
                      "upload_types": self.config.upload_types})
         if self._origin_allowed(request):  # read by the widget on the company's site
             response.headers["Access-Control-Allow-Origin"] = request.headers["Origin"]
+            response.headers["Vary"] = "Origin"
+        return response
+
+    def file(self, request: Request, attachment_id: int):
+        token = request.headers.get("X-Chat-Token", "")
+        with self.context.engine.store.transaction() as conn:
+            session = store_chat.get(conn, _token_hash(token), self.name) if 0 < len(token) <= 200 else None
+            found = store_chat.file(conn, session.key, attachment_id) if session is not None else None
+        if found is None:
+            raise HttpError(404, "no such file in this chat")
+        filename, _, content = found
+        # Served as a download, never rendered in our origin; the widget previews images itself.
+        response = Response(content, content_type="application/octet-stream")
+        response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if self._origin_allowed(request):
+            response.headers["Access-Control-Allow-Origin"] = request.headers["Origin"]
+            response.headers["Access-Control-Allow-Headers"] = "X-Chat-Token"
             response.headers["Vary"] = "Origin"
         return response
 
@@ -628,14 +649,15 @@ class CustomerChat:
         with self.store.transaction() as conn:
             rows = store_chat.messages_after(conn, self.session.key, self.pushed)
         prefix = f"chat:{self.session.key}:"
-        for message_id, direction, text, at, agent_name, sender_name, external_id, kind in rows:
+        for message_id, direction, text, at, agent_name, sender_name, external_id, kind, files in rows:
             if message_id <= self.pushed:
                 continue
             self.pushed = message_id
             # The widget's own id for a customer message, so that a tab showing it already does not show it twice.
             client_id = external_id[len(prefix):] if external_id and external_id.startswith(prefix) else None
             self.send(type="message", message_id=message_id, id=client_id, direction=direction, text=text, at=at,
-                      author=(agent_name or "Agent") if direction == "outbound" else sender_name, kind=kind)
+                      author=(agent_name or "Agent") if direction == "outbound" else sender_name, kind=kind,
+                      files=files)
 
     def _on_event(self, event: RoutingEvent) -> None:
         # Runs in the node's event listener: no waiting here, anything that reads is spawned.

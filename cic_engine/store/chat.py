@@ -79,17 +79,30 @@ def interactions(conn: Conn, key: str) -> list[int]:
 
 
 def messages_after(conn: Conn, key: str, after_id: int) -> list[tuple]:
-    """(id, direction, text, created_at, agent name, sender name, external id, kind) of the
-    chat's messages after one id (kind: reply, survey... for what we sent)."""
+    """(id, direction, text, created_at, agent name, sender name, external id, kind, files) of
+    the chat's messages after one id (kind: reply, survey... for what we sent)."""
     return conn.execute(
         """SELECT m.id, m.direction,
                   COALESCE((SELECT body FROM message_parts p WHERE p.message_id = m.id ORDER BY seq LIMIT 1), ''),
-                  m.created_at, a.name, m.sender_name, m.external_id, m.metadata ->> 'kind'
+                  m.created_at, a.name, m.sender_name, m.external_id, m.metadata ->> 'kind',
+                  COALESCE((SELECT jsonb_agg(jsonb_build_object('id', f.id, 'filename', f.filename,
+                                                                'content_type', f.content_type, 'size', f.size)
+                                             ORDER BY f.seq)
+                            FROM attachments f WHERE f.message_id = m.id), '[]')
            FROM interactions i JOIN messages m ON m.interaction_id = i.id
            LEFT JOIN outbox o ON o.id = (m.metadata ->> 'outbox_id')::bigint
            LEFT JOIN agents a ON a.id = (o.payload ->> 'agent_id')::bigint
            WHERE i.channel = 'chat' AND i.conversation_key = %s AND m.id > %s
            ORDER BY m.id""", (key, after_id)).fetchall()
+
+
+def file(conn: Conn, key: str, attachment_id: int) -> tuple[str, str, bytes] | None:
+    """(filename, content type, content) of a file in this chat's conversation, or None."""
+    row = conn.execute(
+        """SELECT f.filename, f.content_type, f.content FROM attachments f
+           JOIN messages m ON m.id = f.message_id JOIN interactions i ON i.id = m.interaction_id
+           WHERE f.id = %s AND i.channel = 'chat' AND i.conversation_key = %s""", (attachment_id, key)).fetchone()
+    return (row[0], row[1], bytes(row[2])) if row else None
 
 
 def agent_name(conn: Conn, agent_id: int) -> str | None:

@@ -3,12 +3,15 @@ channel adapter, retried with backoff; every send and failure is on the timeline
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from ..models import Attachment
 from . import Conn
+from .interactions import add_attachments
 
 
 def enqueue(conn: Conn, interaction_id: int, channel: str, adapter: str, recipient: str, payload: dict[str, Any],
@@ -90,6 +93,12 @@ def sent(conn: Conn, outbox_id: int, external_id: str | None, now: datetime,
     if message is not None:
         conn.execute("INSERT INTO message_parts (message_id, seq, content_type, body) VALUES (%s, 1, 'text/plain', %s)",
                      (message[0], payload.get("text", "")))
+        # The files that went with it, on the message: the inbox shows what was sent, and a
+        # chat's customer downloads them from there.
+        files = [Attachment(filename=a["filename"], content_type=a["content_type"], content=base64.b64decode(a["content"]))
+                 for a in payload.get("attachments", [])]
+        if files:
+            add_attachments(conn, message[0], files)
     conn.execute("SELECT cic_record('message_sent', %s, customer_id, id, %s, NULL, %s) FROM interactions WHERE id = %s",
                  (now, payload.get("agent_id"), Jsonb({**(detail or {}), "outbox_id": outbox_id, "channel": channel,
                                                       "kind": payload.get("kind", "reply"), "external_id": ext}),

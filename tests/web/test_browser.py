@@ -374,3 +374,56 @@ def test_logging_out_makes_the_agent_offline_so_no_chat_is_offered_to_an_empty_d
     ws.receive_until("ack")
     board = sue.call("GET", "/api/board")[1]
     assert [w["state"] for w in board["waiting"]] == ["queued"]  # waits for an agent who is there
+
+
+def test_an_agents_chat_reply_with_a_file_reaches_the_customer_with_an_image_preview(web):
+    import base64
+    import urllib.error
+    import urllib.request
+
+    from tests.web.test_chat_socket import PNG
+    from tests.web.test_chat_socket import start as start_chat
+
+    with sync_playwright() as p:
+        browser = launch(p)
+        customer = browser.new_context().new_page()
+        customer.goto(web.base + "/demo")
+        customer.click("text=Chat with Example")
+        customer.fill("input[name=name]", "王芳")
+        customer.click("text=Start chat")
+        customer.fill(".composer textarea", "请把发票发给我")
+        customer.click(".composer button.send")
+        expect(customer.locator(".message.inbound")).to_have_attribute("data-state", "delivered")
+        alice = web.api().login("alice")
+        alice.call("POST", "/api/me/state", {"state": "available"})
+        from tests.waiting import wait_for
+        offer = wait_for(lambda: alice.call("GET", "/api/work")[1]["offers"], what="the offer")[0]
+        assert alice.call("POST", f"/api/interactions/{offer['id']}/accept", {})[0] == 200
+        status, body = alice.call("POST", f"/api/interactions/{offer['id']}/reply", {
+            "text": "发票在这里", "files": [{"filename": "发票.png", "content_type": "image/png",
+                                        "content": base64.b64encode(PNG).decode()}]})
+        assert status == 202, body
+        reply = customer.locator(".message.outbound", has_text="发票在这里")
+        expect(reply.locator("a.file")).to_have_text("发票.png")
+        expect(reply.locator("img.preview")).to_have_attribute("alt", "发票.png")
+        with customer.expect_download() as download:
+            reply.locator("a.file").click()
+        assert download.value.suggested_filename == "发票.png"
+        assert open(download.value.path(), "rb").read() == PNG
+        screenshot(customer, "widget-file-from-agent")
+        # The inbox shows what was sent, too.
+        view = alice.call("GET", f"/api/interactions/{offer['id']}")[1]
+        [sent] = [m for m in view["messages"] if m["direction"] == "outbound"]
+        [attachment] = sent["attachments"]
+        assert attachment["filename"] == "发票.png"
+        browser.close()
+    # Another chat's token (or none) gets nothing.
+    _, other_token = start_chat(web, name="Someone Else")
+    for token in (other_token, ""):
+        request = urllib.request.Request(f"{web.base}/chat/webchat/files/{attachment['id']}",
+                                         headers={"X-Chat-Token": token})
+        try:
+            urllib.request.urlopen(request, timeout=10)
+            raise AssertionError("served to another chat")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 404

@@ -77,6 +77,36 @@
     if (!panel.hidden && state.token && !socket) connect(null);
   };
 
+  function fileLink(f) {
+    // A file in the conversation (an agent's attachment): fetched with the chat's token, never
+    // put in a URL; images are previewed in place.
+    const link = make("a", { class: "file", href: "#" }, f.filename);
+    const fetchBlob = () => fetch(base + `/chat/${encodeURIComponent(adapter)}/files/${f.id}`,
+      { headers: { "X-Chat-Token": state.token || "" } }).then((r) => {
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      return r.blob();
+    });
+    link.onclick = (event) => {
+      event.preventDefault();
+      fetchBlob().then((blob) => {
+        const url = URL.createObjectURL(blob);
+        const save = make("a", { href: url, download: f.filename });
+        save.click();
+        setTimeout(() => URL.revokeObjectURL(url), 10000);
+      }).catch(() => { link.textContent = `${f.filename} (could not be fetched)`; });
+    };
+    const box = make("div", { class: "files" });
+    box.appendChild(link);
+    if (/^image\/(png|jpeg|gif|webp)$/.test(f.content_type)) {
+      fetchBlob().then((blob) => {
+        const img = make("img", { class: "preview", alt: f.filename });
+        img.src = URL.createObjectURL(new Blob([blob], { type: f.content_type }));
+        box.appendChild(img);
+      }).catch(() => {});
+    }
+    return box;
+  }
+
   function bubble(message) {
     if (message.id && root.querySelector(`[data-client-id="${CSS.escape(message.id)}"]`)) {
       const known = root.querySelector(`[data-client-id="${CSS.escape(message.id)}"]`);
@@ -87,6 +117,7 @@
     if (message.id) li.dataset.clientId = message.id;
     li.dataset.state = message.state || "delivered";
     li.append(make("div", { class: "author" }, message.author || ""), make("div", { class: "text" }, message.text));
+    for (const f of message.files || []) li.appendChild(fileLink(f));
     if (message.kind === "survey" && message.direction === "outbound") {
       // The satisfaction question: one click answers it (sent as the score, like a typed reply).
       const scores = make("div", { class: "rating" });
