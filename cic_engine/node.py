@@ -143,7 +143,8 @@ class Node:
         OpsApi(self).mount(app)
         InboxApi(self.store, auth, self.engine, self.routing, self.replies, self.cases).mount(app)
         SupervisorApi(self.store, self.routing).mount(app)
-        CallApi(self.store, CallControl(self.store, self.engine.clock)).mount(app)
+        CallApi(self.store, CallControl(self.store, self.engine.clock),
+                has_voice=lambda: self._voice_adapter() is not None).mount(app)
         CasesApi(self.store, self.cases).mount(app)
         assert self.dialer is not None
         CampaignsApi(self.store, self.dialer, self._queue_ids, CallControl(self.store, self.engine.clock)).mount(app)

@@ -570,7 +570,7 @@ class CustomerChat:
         with self.store.transaction() as conn:
             rows = store_chat.messages_after(conn, self.session.key, 0)
         lines = [f"[{at:%Y-%m-%d %H:%M} UTC] {(agent or 'Agent') if direction == 'outbound' else (sender or 'You')}: {text}"
-                 for _, direction, text, at, agent, sender, _, _ in rows]
+                 for _, direction, text, at, agent, sender, _, _, _ in rows]
         try:
             replies.reply(max(self.interactions), "Your chat with us:\n\n" + "\n".join(lines), channel="email",
                           kind="transcript", quote_previous=False, subject=f"Your chat transcript ({self.adapter.config.title})")

@@ -121,7 +121,8 @@ def events(conn: Conn, interaction_id: int) -> list[dict[str, Any]]:
 
 def search(conn: Conn, principal: Principal, text: str, limit: int = 20) -> dict[str, list[dict[str, Any]]]:
     """Customers the principal may see by name or any identity (phone, email...), and the
-    interactions they may see by id, subject or customer, newest first."""
+    interactions they may see by id, subject, customer or the text of any of their messages
+    (a substring: an order number, 发票), newest first."""
     like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     customers = conn.execute(
         f"""SELECT cu.id, cu.display_name, cu.tier, ARRAY(SELECT kind || ': ' || value FROM customer_identities
@@ -137,7 +138,10 @@ def search(conn: Conn, principal: Principal, text: str, limit: int = 20) -> dict
         f"""SELECT {_SUMMARY} FROM interactions i LEFT JOIN queues q ON q.id = i.queue_id
             JOIN customers c ON c.id = i.customer_id
             WHERE (i.id = %(number)s OR i.subject ILIKE %(like)s OR c.display_name ILIKE %(like)s
-                   OR i.customer_id = ANY(%(customers)s)) AND {INTERACTION}
+                   OR i.customer_id = ANY(%(customers)s)
+                   OR i.id IN (SELECT m.interaction_id FROM message_parts p JOIN messages m ON m.id = p.message_id
+                               WHERE p.body ILIKE %(like)s AND p.content_type = 'text/plain'))
+              AND {INTERACTION}
             ORDER BY i.last_message_at DESC LIMIT %(limit)s""",  # noqa: S608 - constants
         {**who(principal), "number": number, "like": like, "customers": [r[0] for r in customers],
          "limit": limit}).fetchall()

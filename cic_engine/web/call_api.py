@@ -4,6 +4,7 @@ call command that the node holding the call runs (callcontrol.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from werkzeug.wrappers import Request
@@ -24,9 +25,10 @@ TARGETS = {"transfer": ("queue", "agent", "number"), "consult": ("agent", "numbe
 
 
 class CallApi:
-    def __init__(self, store: Store, control: CallControl):
+    def __init__(self, store: Store, control: CallControl, has_voice: Callable[[], bool] = lambda: True):
         self.store = store
         self.control = control
+        self.has_voice = has_voice
 
     def mount(self, app: WebApp) -> None:
         app.route("/api/interactions/<int:interaction_id>/call/<action>", self.call_action, ("POST",), allow=AGENTS)
@@ -65,6 +67,8 @@ class CallApi:
             raise HttpError(400, "number is required")
         if queue is not None and not isinstance(queue, str):
             raise HttpError(400, "queue must be a queue name")
+        if not self.has_voice():  # said at once, not after the call control's 30 s wait
+            raise HttpError(409, 'no voice channel is set up: calls need a channels/*.toml with kind = "voice"')
         return self._run(lambda: self.control.click_to_call(principal.agent_id, number, queue))
 
     @staticmethod

@@ -79,6 +79,7 @@ TABLE: dict[tuple[str, str], object] = {
     ("GET", "/api/live"): AGENTS,
     ("GET", "/chat/webchat/socket"): PUBLIC,
     ("GET", "/chat/webchat/settings"): PUBLIC,
+    ("GET", "/chat/webchat/files/<int:attachment_id>"): PUBLIC,  # the chat's token in a header is the key
     ("POST", "/sms/texts/inbound"): "signed",
 }
 # What a URL's variables are filled with: ids that exist nowhere, so no call changes anything.

@@ -427,3 +427,45 @@ def test_an_agents_chat_reply_with_a_file_reaches_the_customer_with_an_image_pre
             raise AssertionError("served to another chat")
         except urllib.error.HTTPError as exc:
             assert exc.code == 404
+
+
+def test_search_finds_message_text_chinese_and_numbers_within_what_one_may_see(web):
+    from tests.web.test_inbox_tools import accepted_chat
+
+    alice, interaction_id = accepted_chat(web, name="Zhang Wei")
+    with psycopg.connect(web.db_url) as conn:  # what the customer wrote, as ingest stored it
+        conn.execute("UPDATE message_parts SET body = '我的发票号是 INV-2026-0042，还没收到'")
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_context().new_page()
+        log_in(page, web.base, "alice")
+        for query in ("发票", "0042", "inv-2026"):
+            page.fill("#search-text", query)
+            page.press("#search-text", "Enter")
+            expect(page.locator("#found-interactions li")).to_have_count(1)
+            expect(page.locator("#found-interactions li")).to_contain_text(f"#{interaction_id}")
+        page.fill("#search-text", "退款")
+        page.press("#search-text", "Enter")
+        expect(page.locator("#found-interactions li")).to_have_count(0)
+        screenshot(page, "inbox-search-message-text")
+        browser.close()
+    bob = web.api().login("bob")  # not in the chat queue: sees nothing of it
+    assert bob.call("GET", "/api/search?q=%E5%8F%91%E7%A5%A8")[1]["interactions"] == []
+
+
+def test_click_to_call_without_a_voice_channel_says_so_at_once_beside_the_box(web):
+    import time
+
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_context().new_page()
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        log_in(page, web.base, "alice")
+        page.fill("#dial-number", "+8613800138000")
+        started = time.monotonic()
+        page.click("#dial-form button")
+        expect(page.locator("#dial-error")).to_have_text(
+            'no voice channel is set up: calls need a channels/*.toml with kind = "voice"', timeout=5000)
+        assert time.monotonic() - started < 5 and dialogs == []
+        browser.close()

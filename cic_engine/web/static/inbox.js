@@ -529,13 +529,14 @@ document.addEventListener("DOMContentLoaded", () => {
     e.preventDefault();
     const number = $("dial-number").value;
     if (!number.trim()) return;
+    $("dial-error").textContent = "";
     try {
       const made = await api("POST", "/api/calls", { number });
       $("dial-number").value = "";
       await refreshWork();
       openInteraction(made.interaction_id);
     } catch (err) {
-      alert(err.message);
+      $("dial-error").textContent = err.message;  // beside the box, not a dialog that stops the page
     }
   };
   $("board-button").onclick = () => {
