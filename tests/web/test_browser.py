@@ -351,6 +351,7 @@ def test_a_supervisor_sees_rejected_contacts_and_reingests_one_after_the_fix(web
 
 
 def test_logging_out_makes_the_agent_offline_so_no_chat_is_offered_to_an_empty_desk(web):
+    from tests.waiting import wait_for
     from tests.web.test_chat_socket import start as start_chat
 
     sue = web.api().login("sue")
@@ -363,8 +364,8 @@ def test_logging_out_makes_the_agent_offline_so_no_chat_is_offered_to_an_empty_d
         page = browser.new_context().new_page()
         log_in(page, web.base, "alice")
         page.select_option("#state-select", "available")
-        expect(page.locator("#state-select")).to_have_value("available")
-        assert alice_state() == "available"
+        expect(page.locator("#me-state")).to_have_text("available")  # the engine has it
+        wait_for(lambda: alice_state() == "available", what="alice available on the board")
         page.click("#logout")
         expect(page.locator("input[name=login]")).to_be_visible()
         browser.close()
