@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tests.waiting import wait_for
-from tests.web.browser import CHROMIUM, launch, screenshot
+from tests.web.browser import CHROMIUM, customer_chats, launch, screenshot
 
 pytestmark = [pytest.mark.timeout(120),
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")]
@@ -21,14 +21,7 @@ def test_a_chat_customer_rates_the_conversation_with_one_click(start_web, store)
     alice.call("POST", "/api/me/state", {"state": "available"})
     with sync_playwright() as p:
         browser = launch(p)
-        customer = browser.new_context().new_page()
-        customer.goto(web.base + "/demo")
-        customer.click("text=Chat with Example")
-        customer.fill("input[name=name]", "Li Lei")
-        customer.click("text=Start chat")
-        customer.fill(".composer textarea", "Where is my parcel?")
-        customer.click(".composer button.send")
-        expect(customer.locator(".message.inbound")).to_have_attribute("data-state", "delivered")
+        customer = customer_chats(browser, web.base, "Li Lei", "Where is my parcel?")
         offer = wait_for(lambda: alice.call("GET", "/api/work")[1]["offers"], what="the chat offered")[0]
         alice.call("POST", f"/api/interactions/{offer['id']}/accept", {})
         alice.call("POST", f"/api/interactions/{offer['id']}/reply", {"text": "It arrives tomorrow."})

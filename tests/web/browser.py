@@ -22,3 +22,19 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def customer_chats(browser, base: str, name: str, text: str):
+    """A customer opens the demo page's widget, starts a chat and sends one message, which the
+    engine acknowledges; the customer's page."""
+    from playwright.sync_api import expect
+
+    customer = browser.new_context().new_page()
+    customer.goto(base + "/demo")
+    customer.click("text=Chat with Example")
+    customer.fill("input[name=name]", name)
+    customer.click("text=Start chat")
+    customer.fill(".composer textarea", text)
+    customer.click(".composer button.send")
+    expect(customer.locator(".message.inbound")).to_have_attribute("data-state", "delivered")
+    return customer

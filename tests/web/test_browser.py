@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from cic_engine.adapters.webchat import visitor_signature
-from tests.web.browser import CHROMIUM, launch, screenshot
+from tests.web.browser import CHROMIUM, customer_chats, launch, screenshot
 from tests.web.conftest import PASSWORD
 
 SITE_SECRET = "the-company-site-secret"
@@ -387,14 +387,7 @@ def test_an_agents_chat_reply_with_a_file_reaches_the_customer_with_an_image_pre
 
     with sync_playwright() as p:
         browser = launch(p)
-        customer = browser.new_context().new_page()
-        customer.goto(web.base + "/demo")
-        customer.click("text=Chat with Example")
-        customer.fill("input[name=name]", "王芳")
-        customer.click("text=Start chat")
-        customer.fill(".composer textarea", "请把发票发给我")
-        customer.click(".composer button.send")
-        expect(customer.locator(".message.inbound")).to_have_attribute("data-state", "delivered")
+        customer = customer_chats(browser, web.base, "王芳", "请把发票发给我")
         alice = web.api().login("alice")
         alice.call("POST", "/api/me/state", {"state": "available"})
         from tests.waiting import wait_for
@@ -443,10 +436,12 @@ def test_search_finds_message_text_chinese_and_numbers_within_what_one_may_see(w
         for query in ("发票", "0042", "inv-2026"):
             page.fill("#search-text", query)
             page.press("#search-text", "Enter")
+            expect(page.locator("#search-results")).to_have_attribute("data-query", query)
             expect(page.locator("#found-interactions li")).to_have_count(1)
             expect(page.locator("#found-interactions li")).to_contain_text(f"#{interaction_id}")
         page.fill("#search-text", "退款")
         page.press("#search-text", "Enter")
+        expect(page.locator("#search-results")).to_have_attribute("data-query", "退款")
         expect(page.locator("#found-interactions li")).to_have_count(0)
         screenshot(page, "inbox-search-message-text")
         browser.close()

@@ -583,11 +583,15 @@ document.addEventListener("DOMContentLoaded", () => {
     e.target.value = "";
     box.focus();
   };
+  let searches = 0;
   $("search-form").onsubmit = async (e) => {
     e.preventDefault();
     const q = $("search-text").value.trim();
     if (q.length < 2) { $("search-results").hidden = true; return; }
+    const asked = ++searches;
     const found = await api("GET", `/api/search?q=${encodeURIComponent(q)}`);
+    if (asked !== searches) return;  // a later search was typed meanwhile: its answer is the one to show
+    $("search-results").dataset.query = q;
     $("found-customers").replaceChildren(...found.customers.map((c) =>
       el("li", `${c.display_name || "(no name)"} · ${c.tier} · ${c.identities.join(", ")}`)));
     $("found-interactions").replaceChildren(...found.interactions.map((w) => {
