@@ -179,9 +179,7 @@ class SmsAdapter:
     def reingest(self, raw: bytes | None, source: dict[str, str]) -> int | None:
         body = raw or b""
         if source.get("via") == "http":
-            assert self.config.http is not None
-            sms = provider.parse_inbound(body, self.config.http.fields)
-            return self._take(sms.sender, sms.text, f"http:{self.name}:{sms.message_id}", {"via": "http"}).interaction_id
+            return self._take_webhook(body).interaction_id
         # One part of a longer text is taken alone: its other parts went in (or were rejected) apart.
         _, payload = segments.read_part(body, int(source.get("esm_class", "0")), {})
         return self._take_pdu(source["from"], int(source.get("data_coding", "0")), payload,
@@ -219,8 +217,7 @@ class SmsAdapter:
             log.warning("%s: webhook refused: %s", self.name, exc)
             return exc.status, {"error": str(exc)}
         try:
-            sms = provider.parse_inbound(body, http.fields)
-            result = self._take(sms.sender, sms.text, f"http:{self.name}:{sms.message_id}", {"via": "http"})
+            result = self._take_webhook(body)
         except Exception as exc:
             if poison.unreachable(exc):
                 raise  # a 5xx: the provider sends it again
@@ -229,6 +226,12 @@ class SmsAdapter:
                                                      body)
             return 202, {"ok": False, "rejected": rejected_id, "error": str(exc)[:500]}
         return 200, {"ok": True, "duplicate": result.duplicate}
+
+    def _take_webhook(self, body: bytes) -> IngestResult:
+        """A signed webhook's text; its provider's id makes a retry the same message."""
+        assert self.config.http is not None
+        sms = provider.parse_inbound(body, self.config.http.fields)
+        return self._take(sms.sender, sms.text, f"http:{self.name}:{sms.message_id}", {"via": "http"})
 
     def _take_pdu(self, sender: str, data_coding: int, body: bytes, now, parts: int = 1) -> IngestResult:
         """A text from the SMSC. It names no id for it: the same text from the same number
