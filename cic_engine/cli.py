@@ -220,6 +220,11 @@ def cmd_schemas(args) -> int:
     print(f"wrote {len(changed)} changed schema file(s) to {args.out}" if changed else "schemas are up to date")
     return 0
 
+def _cli_actor() -> str:
+    """Who acts from the shell, as the records name them."""
+    return f"cli:{os.environ.get('USER', 'root')}"
+
+
 def cmd_rejected(args) -> int:
     """The contacts channels could not take in, newest first (what the board shows); or take
     one off the list."""
@@ -232,7 +237,7 @@ def cmd_rejected(args) -> int:
     def work(url: str) -> list | bool:
         with psycopg.connect(url, autocommit=True) as conn:
             if args.dismiss is not None:
-                return rejected.dismiss(conn, args.dismiss, f"cli:{os.environ.get('USER', 'root')}", datetime.now(UTC))
+                return rejected.dismiss(conn, args.dismiss, _cli_actor(), datetime.now(UTC))
             return rejected.waiting(conn, args.limit)
 
     rows = _with_database(args.config, work, upgrade_first=False)
@@ -263,7 +268,7 @@ def cmd_reingest(args) -> int:
 
     def work(url: str) -> int:
         with psycopg.connect(url, autocommit=True) as conn:
-            row = rejected.request_reingest(conn, args.id, f"cli:{os.environ.get('USER', 'root')}",
+            row = rejected.request_reingest(conn, args.id, _cli_actor(),
                                             datetime.now(UTC))
             if row is None:
                 print(f"cic-engine: no rejected contact #{args.id} waits to be re-ingested", file=sys.stderr)
