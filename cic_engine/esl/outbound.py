@@ -118,6 +118,7 @@ class OutboundCall:
 
     def _read(self) -> None:
         error: Exception = CallGone(f"call {self.uuid}: connection closed")
+        lingering = False
         try:
             while True:
                 frame = self.link.read_frame()
@@ -128,16 +129,20 @@ class OutboundCall:
                 elif kind in ("text/event-plain", "text/event-json"):
                     self._event(parse_event(frame))
                 elif kind == "text/disconnect-notice":
-                    break  # with linger, the switch closes after the last events
+                    if frame.headers.get("Content-Disposition") != "linger":
+                        break
+                    # The switch sends this as the channel goes down, which can be before the
+                    # hangup events still queued for us: read on until it closes the socket.
+                    lingering = True
                 else:
                     raise ESLProtocolError(f"unknown Content-Type {kind!r}")
         except (ESLError, ESLProtocolError, OSError) as exc:
-            if not self.hungup.is_set():
+            if not self.hungup.is_set() and not lingering:
                 log.warning("call %s: connection lost: %s", self.uuid, exc)
                 error = CallGone(f"call {self.uuid}: {exc}")
         finally:
-            self.lost = not self.hungup.is_set()
-            self._gone(self.hangup_cause or "connection closed")
+            self.lost = not self.hungup.is_set() and not lingering
+            self._gone(self.hangup_cause or ("hangup" if lingering else "connection closed"))
             self.link.close(error)
             for result in self._apps.values():
                 result.set_exception(error)

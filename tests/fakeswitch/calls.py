@@ -406,10 +406,14 @@ class SimCall:
         self.switch.stop_recording(self.uuid)
         self.switch.channels.pop(self.uuid, None)
         self._unlinked.set()
+        notice = wire.disconnect_notice("", ("Controlled-Session-UUID", self.uuid), ("Content-Disposition", "linger"),
+                                        ("Channel-Name", f"sofia/internal/{self.caller}"), ("Linger-Time", "-1"))
+        if self.switch.notice_before_hangup_events:
+            self._send(notice)
         self._emit("CHANNEL_HANGUP", {"Hangup-Cause": cause, "Answer-State": "hangup"})
         self._emit("CHANNEL_HANGUP_COMPLETE", {"Hangup-Cause": cause, "Answer-State": "hangup"})
-        self._send(wire.disconnect_notice("", ("Controlled-Session-UUID", self.uuid), ("Content-Disposition", "linger"),
-                                          ("Channel-Name", f"sofia/internal/{self.caller}"), ("Linger-Time", "-1")))
+        if not self.switch.notice_before_hangup_events:
+            self._send(notice)
         self.ended.set()
         gevent.sleep(0)
         if self._sock is not None:

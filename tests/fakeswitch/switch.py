@@ -131,6 +131,10 @@ class FakeSwitch:
         self.ring_s = 0.05  # how long a phone rings before it answers or gives up
         self.record_s = 0.2  # how long a caller speaks into a recording
         self.talk_s: float | None = None  # after this, a bridged agent hangs up (None: when the test says)
+        # The real switch's socket thread sends the linger notice as soon as the channel is down,
+        # which can be before the hangup events still queued for the socket (mod_event_socket.c,
+        # LFLAG_LINGER); the capture had them after. True: the notice first.
+        self.notice_before_hangup_events = False
         self.sequence = itertools.count(1000)
         self.core_uuid, self.hostname = CORE_UUID, HOSTNAME
         self.fax_ident = "+86 10 6552 0000"  # the fax lines' station id (the dialplan's fax_ident)

@@ -66,6 +66,33 @@ def test_caller_hanging_up_ends_the_waiting_application_at_once(switch):
     server.stop()
 
 
+def test_the_hangup_cause_is_known_when_the_linger_notice_comes_before_the_hangup_events(switch):
+    """The real switch sends its linger notice as the channel goes down, at times before the
+    hangup events: the call still learns why it ended, and is not taken for a lost socket."""
+    switch.notice_before_hangup_events = True
+    outcome = {}
+
+    def queue(call: OutboundCall) -> None:
+        call.run("answer")
+        try:
+            call.run("playback", "local_stream://moh", timeout=10)
+        except CallGone:
+            outcome["cause"] = call.hangup_cause
+        outcome["lost"] = call.lost
+
+    server = serve(queue)
+    call = switch.call(("127.0.0.1", server.port), "+8613800138003")
+    assert call.answered.wait(5)
+    gevent.sleep(0.1)
+    call.hang_up("USER_BUSY")
+    call.wait()
+    with gevent.Timeout(5):
+        while "lost" not in outcome:
+            gevent.sleep(0.01)
+    assert outcome == {"cause": "USER_BUSY", "lost": False}
+    server.stop()
+
+
 def test_music_on_hold_is_stopped_to_run_the_next_application(switch):
     def queue(call: OutboundCall) -> None:
         call.run("answer")
