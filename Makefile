@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Debian packages the test suite needs; installed only when missing.
-APT_PACKAGES ?= dovecot-imapd chromium libnet-smpp-perl ghostscript sox sip-tester
+APT_PACKAGES ?= dovecot-imapd chromium fonts-noto-cjk libnet-smpp-perl ghostscript sox sip-tester
 # Two cores on CI: one pytest worker per core.
 PYTEST_WORKERS ?= 2
 # A real FreeSWITCH for tests/realswitch: a build of yours (CIC_FREESWITCH=its prefix), else the

@@ -231,7 +231,7 @@ class Engine:
                 """UPDATE interactions SET state = 'queued', closed_at = NULL, outcome = NULL, disposition = NULL,
                           assigned_agent_id = NULL, queued_at = %s, queue_entered_at = %s, rank_at = NULL,
                           overflow_step = 0, next_overflow_at = NULL, wrap_up_until = NULL, offered_to = '{}',
-                          excluded_agents = '{}', callback = false
+                          excluded_agents = '{}', excluded_until = NULL, callback = false
                    WHERE id = %s AND state = 'closed' RETURNING id""", (now, now, interaction_id)).fetchone()
             if row is None:
                 return False

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -19,11 +20,11 @@ import re
 import secrets
 import uuid
 from datetime import timedelta
-from typing import ClassVar
+from typing import Annotated, ClassVar
 from urllib.parse import quote
 
 import gevent
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from werkzeug.wrappers import Request, Response
 
 from .. import poison
@@ -96,12 +97,40 @@ class ChatLimits(BaseModel):
     codes_per_chat: int = Field(3, ge=1, le=20, description="email confirmation codes one chat may ask for")
 
 
+# Every string the widget shows a customer, by key (static/widget.js has the English and
+# Chinese defaults); a channel file overrides any of them per language under [texts."zh-CN"].
+WIDGET_LANGUAGES = ("en", "zh-CN")
+WIDGET_TEXTS = (
+    "title", "greeting", "name", "email_optional", "start", "your_email", "your_message", "closed_intro",
+    "send_message", "typing", "type_message", "send_file", "send", "transcript", "confirm_email", "code_placeholder",
+    "code_label", "confirm", "connecting", "reconnecting", "offline_thanks", "code_sent", "verified",
+    "file_too_large", "file_unavailable", "you", "agent", "joined", "agent_ended", "transferring", "requeued",
+    "new_chat", "end_chat", "you_ended", "score_label", "minimize",
+)
+
+
+def _check_texts(texts: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    for language, strings in texts.items():
+        if language not in WIDGET_LANGUAGES:
+            raise ValueError(f"texts.{language}: the widget speaks {', '.join(WIDGET_LANGUAGES)}")
+        unknown = sorted(set(strings) - set(WIDGET_TEXTS))
+        if unknown:
+            raise ValueError(f"texts.{language}: no widget text named {', '.join(unknown)} "
+                             f"(known: {', '.join(WIDGET_TEXTS)})")
+        for key, value in strings.items():
+            if not value.strip() or len(value) > 1000:
+                raise ValueError(f"texts.{language}.{key}: 1 to 1000 characters")
+    return texts
+
+
 class WebChatConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     queue: str | None = Field(None, description="queue for the chats; default: the engine's default queue")
     title: str = Field("Chat with us", max_length=100)
     greeting: str = Field("Hello! How can we help you today?", max_length=1000)
+    texts: Annotated[dict[str, dict[str, str]], AfterValidator(_check_texts)] = Field(
+        default_factory=dict, description='the widget\'s words per language, e.g. [texts."zh-CN"] title = "在线客服"')
     allowed_origins: list[str] = Field(
         default_factory=list,
         description="web sites that may embed the widget, e.g. https://www.example.com; the engine's own always may")
@@ -181,6 +210,8 @@ class WebChatAdapter:
         # (and agents see the claim as such) until it is proved.
         proved = session.email is not None and session.email_verified
         metadata = {"adapter": self.name}
+        if session.language:
+            metadata["language"] = session.language
         if session.email and not proved:
             metadata["claimed_email"] = session.email
         return InboundContact(
@@ -224,6 +255,7 @@ class WebChatAdapter:
 
     def settings(self, request: Request):
         response = json_response(200, {"title": self.config.title, "greeting": self.config.greeting,
+                                        "texts": self.config.texts,
                                         "open": self.is_open(), "transcripts": self.email_adapter() is not None,
                      "max_message_chars": self.config.max_message_chars, "max_upload_mb": self.config.max_upload_mb,
                      "upload_types": self.config.upload_types})
@@ -295,6 +327,7 @@ class CustomerChat:
         self.interactions: set[int] = set()
         self._unwatch: list = []
         self.pushed = 0  # the last message id this socket has shown
+        self._told_ended: set[int] = set()  # interactions whose end the customer was told of
 
     def send(self, **message) -> None:
         self.ws.send(json.dumps(message, default=str, ensure_ascii=False))
@@ -379,12 +412,14 @@ class CustomerChat:
             except InvalidIdentity:
                 self.send(type="error", error="that email address does not look right")
                 return
+        language = message.get("language")
+        language = language if language in WIDGET_LANGUAGES else None
         token, key = secrets.token_urlsafe(32), f"chat-{uuid.uuid4().hex}"
         with self.store.transaction() as conn:
             store_chat.create(conn, _token_hash(token), key, self.adapter.name, name, email,
-                              self.adapter.context.engine.clock.now(), site_user)
+                              self.adapter.context.engine.clock.now(), site_user, language)
         self.session = store_chat.ChatSession(key=key, adapter=self.adapter.name, name=name, email=email, ended=False,
-                                              email_verified=site_user is not None)
+                                              email_verified=site_user is not None, language=language)
         self.send(type="session", token=token, name=name, email=email, email_verified=self.session.email_verified,
                   greeting=self.adapter.config.greeting)
 
@@ -627,8 +662,7 @@ class CustomerChat:
                 "wrong": "that is not the code; look again", "expired": "the code expired; ask for a new one",
                 "locked": "too many wrong codes; please ask the agent"}[result])
             return
-        self.session = store_chat.ChatSession(session.key, session.adapter, session.name, session.email, session.ended,
-                                              email_verified=True)
+        self.session = dataclasses.replace(session, email_verified=True)
         self.adapter.context.engine.identity_proved(IdentityKind.chat, session.key, IdentityKind.email, session.email,
                                                     actor="customer (confirmed by a mailed code)")
         for interaction_id in self.interactions:
@@ -667,13 +701,26 @@ class CustomerChat:
             gevent.spawn(self._push_new)
         elif event.event == TYPING_EVENT and event.data.get("who") == "agent":
             self.send(type="typing")
-        elif event.event == "interaction.accepted" and event.agent_id is not None:
-            gevent.spawn(self._joined, event.agent_id)
-        elif event.event in ("interaction.wrap_up", "interaction.closed", "interaction.transferred",
-                             "interaction.requeued") and event.agent_id is not None:
-            self.send(type="notice", text="The agent has left the chat.")
+        elif event.event in ("interaction.accepted", "interaction.resumed") and event.agent_id is not None:
+            self._told_ended.discard(event.interaction_id)
+            if event.event == "interaction.accepted":
+                gevent.spawn(self._joined, event.agent_id)
+        elif event.event in ("interaction.wrap_up", "interaction.closed") and event.agent_id is not None:
+            # Wrap-up then close are one end to the customer: told once.
+            if event.interaction_id not in self._told_ended:
+                self._told_ended.add(event.interaction_id)
+                self.notice("agent_ended", "The agent has ended the chat. Write here to continue, or start a new chat.")
+        elif event.event == "interaction.transferred" and event.agent_id is not None:
+            self.notice("transferring", "We are passing you to a colleague. Please wait a moment.")
+        elif event.event == "interaction.requeued" and event.agent_id is not None:
+            self.notice("requeued", "Please wait: the next free agent will be with you.")
+
+    def notice(self, code: str, text: str, **data) -> None:
+        """A line for the customer: `code` names it (the widget says it in the customer's
+        language, or as the channel file words it); `text` is the English, for other clients."""
+        self.send(type="notice", code=code, text=text, **data)
 
     def _joined(self, agent_id: int) -> None:
         with self.store.transaction() as conn:
             name = store_chat.agent_name(conn, agent_id)
-        self.send(type="notice", text=f"{name or 'An agent'} joined the chat.", agent=name)
+        self.notice("joined", f"{name or 'An agent'} joined the chat.", agent=name)

@@ -4,8 +4,8 @@ A pass, under a cluster-wide advisory lock so that passes of several nodes take 
 locks still guard every change against agents' and supervisors' own actions):
   1. prepare new arrivals: open hours and the after-hours action, the ordering key, the
      overflow timer, the sticky agent;
-  2. fire due timers: offers not answered (requeue at the same place, agent excluded, missed
-     offers counted), wrap-ups ended, overflow steps;
+  2. fire due timers: offers not answered (requeue at the same place, agent passed over for
+     reoffer_after_s, missed offers counted), exclusions ended, wrap-ups ended, overflow steps;
   3. match the free agents to the waiting interactions in order and offer, one per agent.
 Passes repeat while they make offers. Between passes the router sleeps until a NOTIFY on
 cic_queue (new interaction, agent freed, requeue) or its next timer, at most `tick_s`.
@@ -113,6 +113,7 @@ class Router:
         with conn.transaction():
             expired = store_routing.expired_offers(conn, now)
             wrap_ups = store_routing.expired_wrap_ups(conn, now)
+            fired += store_routing.end_exclusions(conn, now)
         for interaction_id, agent_ids in expired:
             fired += self._each(conn, self._time_out, conn, interaction_id, agent_ids, now)
         for interaction_id in wrap_ups:
@@ -140,6 +141,7 @@ class Router:
             presence = store_offers.release(
                 conn, interaction_id, agent_id, now, kind="offer_timeout", exclude=True, missed=True,
                 max_missed=self.cic.routing.max_missed_offers, reason="no answer", expired_by=now,
+                reoffer_after_s=self.cic.routing.reoffer_after_s,
             )
             fired = fired or presence is not None
             if presence == "away":

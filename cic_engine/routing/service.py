@@ -138,7 +138,8 @@ class Routing:
         missed offer."""
         done = self._one(lambda conn: store_offers.release(
             conn, interaction_id, agent_id, self.clock.now(), kind="offer_timeout" if missed else "offer_rejected",
-            exclude=True, missed=missed, max_missed=self.cic.routing.max_missed_offers, reason=reason))
+            exclude=True, missed=missed, max_missed=self.cic.routing.max_missed_offers, reason=reason,
+            reoffer_after_s=self.cic.routing.reoffer_after_s))
         if not done:
             raise RoutingError(f"interaction {interaction_id} is not offered to agent {agent_id}")
 
@@ -190,7 +191,8 @@ class Routing:
         def work(conn: Conn) -> None:
             now = self.clock.now()
             data = {"to_queue": queue, "to_agent_id": to_agent_id}
-            if not store_offers.requeue(conn, interaction_id, agent_id, now, data, actor):
+            if not store_offers.requeue(conn, interaction_id, agent_id, now, data, actor,
+                                        self.cic.routing.reoffer_after_s):
                 raise RoutingError(f"agent {agent_id} is not working interaction {interaction_id}")
             item = self._lock_queued(conn, interaction_id, actor or "agent")
             if item.queue_id != self.router.queues.ids[queue]:
@@ -202,8 +204,21 @@ class Routing:
                 wake_routers(conn, f"interaction:{item.id}")
             if to_agent_id is not None:
                 item = self._lock_queued(conn, interaction_id, actor or "agent")
-                self._offer_to(conn, item, to_agent_id, actor)
+                if not self._offer_to(conn, item, to_agent_id, actor):
+                    # Rolled back with the rest: the sender keeps the interaction and hears why.
+                    raise RoutingError(self._cannot_take(conn, to_agent_id, item.channel))
         self._tx(work)
+
+    def _cannot_take(self, conn: Conn, agent_id: int, channel: str) -> str:
+        """Why an agent cannot be offered an interaction of `channel` now, in words for the sender."""
+        agent = store_agents.status(conn, agent_id)
+        assert agent is not None
+        if agent.presence != "available":
+            why = f"{agent.presence} ({agent.away_reason})" if agent.away_reason else agent.presence
+            return f"{agent.name} is {why}: choose another agent or a queue"
+        if agent.loads[SLOT[channel]] >= agent.caps[SLOT[channel]]:
+            return f"{agent.name} has no free {Channel(channel)} slot ({self._load(agent, channel)})"
+        return f"{agent.name} cannot take it now (on a call): choose another agent or a queue"
 
     def hand_over(self, interaction_id: int, agent_id: int, to_agent_id: int, actor: str | None = None) -> None:
         """An attended transfer to another agent, completed: the interaction is theirs now."""

@@ -204,6 +204,8 @@ class RoutingSection(StrictModel):
     voice_exclusive: bool = Field(True, description="while on a call an agent gets no offer of another channel")
     offer_timeout_s: Seconds = 20
     max_missed_offers: int = Field(3, ge=1, le=100, description="consecutive offer timeouts before away")
+    reoffer_after_s: Seconds = Field(
+        30, description="who rejected or missed an offer is passed over for it until this long after the last such")
     priority_point_s: Seconds = Field(30, description="one point of priority is worth this much waiting")
     tier_bonus_s: dict[Tier, Seconds] = Field(
         default_factory=lambda: {Tier.vip: 600, Tier.gold: 300, Tier.silver: 120, Tier.standard: 0},

@@ -16,28 +16,30 @@ class ChatSession:
     email: str | None  # what the customer says their address is
     ended: bool
     email_verified: bool = False  # proved by a mailed code, or vouched for by the host site
+    language: str | None = None  # the widget's language (en, zh-CN)
 
 
 def by_key(conn: Conn, key: str) -> ChatSession | None:
     row = conn.execute(
-        """SELECT key, adapter, name, email, ended_at IS NOT NULL, email_verified FROM chat_sessions
+        """SELECT key, adapter, name, email, ended_at IS NOT NULL, email_verified, language FROM chat_sessions
            WHERE key = %s""", (key,)).fetchone()
     return ChatSession(*row) if row else None
 
 
 def create(conn: Conn, token_hash: bytes, key: str, adapter: str, name: str, email: str | None, now: datetime,
-           site_user: str | None = None) -> None:
+           site_user: str | None = None, language: str | None = None) -> None:
     """A new chat; with `site_user` the host site vouched for the visitor and their email."""
     conn.execute(
         """INSERT INTO chat_sessions (token_hash, key, adapter, name, email, created_at, email_verified, verified_by,
-                                      site_user)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-        (token_hash, key, adapter, name, email, now, site_user is not None, "site" if site_user else None, site_user))
+                                      site_user, language)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        (token_hash, key, adapter, name, email, now, site_user is not None, "site" if site_user else None, site_user,
+         language))
 
 
 def get(conn: Conn, token_hash: bytes, adapter: str) -> ChatSession | None:
     row = conn.execute(
-        """SELECT key, adapter, name, email, ended_at IS NOT NULL, email_verified FROM chat_sessions
+        """SELECT key, adapter, name, email, ended_at IS NOT NULL, email_verified, language FROM chat_sessions
            WHERE token_hash = %s AND adapter = %s""", (token_hash, adapter)).fetchone()
     return ChatSession(*row) if row else None
 

@@ -123,7 +123,9 @@ i AS (
         offered_to = array_remove(cur.offered_to, %(a)s::bigint),
         state = CASE WHEN cardinality(cur.offered_to) = 1 THEN 'queued' ELSE 'offered' END,
         offer_expires_at = CASE WHEN cardinality(cur.offered_to) = 1 THEN NULL ELSE t.offer_expires_at END,
-        excluded_agents = CASE WHEN %(exclude)s THEN t.excluded_agents || %(a)s::bigint ELSE t.excluded_agents END
+        excluded_agents = CASE WHEN %(exclude)s THEN t.excluded_agents || %(a)s::bigint ELSE t.excluded_agents END,
+        excluded_until = CASE WHEN %(exclude)s THEN %(now)s + make_interval(secs => %(reoffer)s)
+                              ELSE t.excluded_until END
     FROM cur WHERE t.id = cur.id),
 a AS (
     -- SET expressions all read the row as it was: the away test sees the count before this miss.
@@ -147,17 +149,18 @@ FROM cur"""
 def release(
     conn: Conn, interaction_id: int, agent_id: int, now: datetime, *, kind: str, exclude: bool,
     missed: bool = False, max_missed: int = 0, reason: str | None = None, actor: str | None = None,
-    expired_by: datetime | None = None,
+    expired_by: datetime | None = None, reoffer_after_s: float = 0.0,
 ) -> str | None:
     """Take an offer back from an agent: the interaction goes back to the queue at its place
     (once no other agent holds it) and the agent gets the slot back. `kind`: offer_rejected,
-    offer_timeout or offer_withdrawn. `exclude` keeps the interaction from this agent from
-    now on; `missed` counts towards the agent's missed offers (away at max_missed).
+    offer_timeout or offer_withdrawn. `exclude` keeps the interaction from this agent for
+    `reoffer_after_s` (the exclusions of an interaction all end together); `missed` counts towards the agent's missed offers (away at max_missed).
     `expired_by`: only if the offer expired by then (a timer must not take back a newer offer).
     Returns the agent's presence afterwards, None when the agent held no such offer."""
     row = conn.execute(_RELEASE, {
         "i": interaction_id, "a": agent_id, "now": now, "kind": kind, "exclude": exclude, "missed": missed,
         "max_missed": max_missed, "reason": reason, "actor": actor, "due": expired_by, "wake": QUEUE_NOTIFY_CHANNEL,
+        "reoffer": reoffer_after_s,
     }).fetchone()
     return row[2] if row else None
 
@@ -239,7 +242,9 @@ WITH cur AS (
     FROM interactions WHERE id = %(i)s AND state = 'active' AND assigned_agent_id = %(a)s
     FOR UPDATE),
 i AS (
-    UPDATE interactions t SET state = 'queued', assigned_agent_id = NULL, excluded_agents = '{}'
+    -- The sender is passed over for a while: a transfer is not meant to come straight back.
+    UPDATE interactions t SET state = 'queued', assigned_agent_id = NULL, excluded_agents = ARRAY[cur.agent],
+                              excluded_until = %(now)s + make_interval(secs => %(reoffer)s)
     FROM cur WHERE t.id = cur.id),
 a AS (
     UPDATE agents a SET loads[cur.slot] = a.loads[cur.slot] - 1, updated_at = %(now)s
@@ -249,11 +254,13 @@ SELECT cic_record('transferred', %(now)s, cur.customer_id, cur.id, cur.agent, %(
 FROM cur"""
 
 
-def requeue(conn: Conn, interaction_id: int, agent_id: int, now: datetime, data: dict, actor: str | None) -> bool:
+def requeue(conn: Conn, interaction_id: int, agent_id: int, now: datetime, data: dict, actor: str | None,
+            reoffer_after_s: float = 0.0) -> bool:
     """The agent hands an active interaction back to a queue (a blind transfer): the agent's
-    slot is freed at once and the interaction waits again. False when the agent is not on it."""
+    slot is freed at once and the interaction waits again, not offered back to that agent for
+    `reoffer_after_s`. False when the agent is not on it."""
     row = conn.execute(_REQUEUE, {"i": interaction_id, "a": agent_id, "now": now, "data": Jsonb(data),
-                                  "actor": actor}).fetchone()
+                                  "actor": actor, "reoffer": reoffer_after_s}).fetchone()
     return row is not None
 
 

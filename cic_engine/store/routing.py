@@ -148,6 +148,16 @@ def expired_offers(conn: Conn, now: datetime, limit: int = 500) -> list[tuple[in
     return [(r[0], list(r[1])) for r in rows]
 
 
+def end_exclusions(conn: Conn, now: datetime) -> int:
+    """Agents who rejected or missed an offer may have the interaction again (a missed offer is
+    not a refusal for good: with everyone passed over, nobody would ever get it)."""
+    return conn.execute(
+        """UPDATE interactions SET excluded_agents = '{}', excluded_until = NULL
+           WHERE excluded_until IS NOT NULL AND excluded_until <= %s""",
+        (now,),
+    ).rowcount
+
+
 def expired_wrap_ups(conn: Conn, now: datetime, limit: int = 500) -> list[int]:
     rows = conn.execute(
         """SELECT id FROM interactions WHERE state = 'wrap_up' AND wrap_up_until <= %s
@@ -274,12 +284,13 @@ def customer_tier(conn: Conn, customer_id: int) -> str:
 
 def next_deadline(conn: Conn, now: datetime) -> datetime | None:
     """The soonest moment a timer fires: an offer or wrap-up expiring, an overflow step, a
-    sticky wait ending."""
+    sticky wait ending, the agents passed over for an interaction having it again."""
     row = conn.execute(
         """SELECT least(
                (SELECT min(offer_expires_at) FROM interactions WHERE state = 'offered'),
                (SELECT min(wrap_up_until) FROM interactions WHERE state = 'wrap_up'),
                (SELECT min(next_overflow_at) FROM interactions WHERE state = 'queued'),
+               (SELECT min(excluded_until) FROM interactions WHERE excluded_until IS NOT NULL),
                (SELECT min(sticky_until) FROM interactions
                 WHERE state = 'queued' AND sticky_until IS NOT NULL AND sticky_until > %s))""",
         (now,),

@@ -46,6 +46,27 @@ def test_rejected_offer_requeues_at_its_place_and_skips_that_agent(make_desk, cl
     assert desk.row(older)["queued_at"] < desk.row(newer)["queued_at"]  # position kept: still first in line
 
 
+def test_agents_who_all_passed_on_an_interaction_get_it_again_after_reoffer_after_s(make_desk, clock):
+    """With two agents who both missed or turned down a chat, it must not wait for ever."""
+    desk = make_desk(agents=agents("alice", "bob"), routing={"offer_timeout_s": 15, "reoffer_after_s": 30})
+    item = desk.contact("chat")
+    desk.available("alice")
+    desk.route()
+    desk.routing.reject(item, desk.agent("alice"))
+    desk.available("bob")
+    desk.route()
+    assert desk.offered_to(item) == ["bob"]
+    clock.advance(15)
+    desk.route()  # bob misses it
+    assert desk.state(item) == "queued"
+    clock.advance(29)
+    desk.route()
+    assert desk.state(item) == "queued"  # both passed over, until 30 s after the last of them
+    clock.advance(1)
+    desk.route()
+    assert desk.offered_to(item) in (["alice"], ["bob"])
+
+
 def test_offer_times_out_requeues_and_goes_to_the_next_agent(make_desk, clock):
     desk = make_desk(agents=agents("alice", "bob"), routing={"offer_timeout_s": 15})
     item = desk.contact("chat")
@@ -183,3 +204,22 @@ def test_unanswered_offer_goes_back_ahead_of_later_arrivals(make_desk, clock):
     desk.route()
     # alice let it ring out: the call keeps its place, bob takes it before the later caller
     assert desk.offers() == {first: ["bob"], second: ["alice"]}
+
+
+def test_a_customer_writing_during_wrap_up_makes_the_chat_the_agents_work_again(make_desk):
+    """Not closed unanswered by "Finish wrap-up": the agent answers, then ends it again."""
+    desk = make_desk(agents=agents("alice"), queues=[{"name": "general", "wrap_up_s": 60}])
+    alice = desk.agent("alice")
+    chat = desk.handling("chat", "alice", customer=777, conversation_key="chat:k1")
+    desk.routing.end(chat, alice)
+    assert desk.state(chat) == "wrap_up" and desk.routing.status(alice).state == "wrap_up"
+
+    again = desk.contact("chat", customer=777, conversation_key="chat:k1")
+    assert again == chat
+    row = desk.row(chat)
+    assert (row["state"], row["assigned_agent_id"], row["wrap_up_until"]) == ("active", alice, None)
+    assert desk.routing.status(alice).state == "busy"
+    assert desk.events(chat, "resumed")[0]["why"] == "customer wrote during wrap-up"
+    desk.routing.end(chat, alice)
+    desk.routing.complete_wrap_up(chat, alice)
+    assert desk.state(chat) == "closed" and desk.routing.status(alice).loads == [0, 0, 0, 0, 0]

@@ -169,14 +169,24 @@ def test_customer_chats_with_an_agent_through_widget_and_inbox(start_web, store,
         # The customer reloads the page: the conversation is there, once.
         customer.reload()
         expect(customer.locator(".message")).to_have_count(4)
+        # Their own messages are theirs ("You"), not labelled with the name they started with.
+        expect(customer.locator(".message.inbound .author")).to_have_text(["You", "You"])
 
         # Wrap-up with a disposition: the interaction leaves the agent's work.
         agent.click("#end-button")
         expect(agent.locator("#detail-meta")).to_contain_text("wrap_up")
-        expect(customer.locator(".notice").last).to_have_text("The agent has left the chat.")
+        ended = "The agent has ended the chat. Write here to continue, or start a new chat."
+        expect(customer.locator(".notice").last).to_have_text(ended)
+        expect(customer.locator(".new-chat")).to_be_visible()
         agent.fill("#disposition", "resolved")
         agent.click("#wrap-button")
         expect(agent.locator("#mine .item")).to_have_count(0)
+        agent.wait_for_timeout(500)
+        expect(customer.locator(".notice", has_text=ended)).to_have_count(1)  # wrap-up, then closed: told once
+        # A new chat, from the form, on the customer's word.
+        customer.click(".new-chat")
+        expect(customer.locator(".prechat:not(.offline) input[name=name]")).to_be_visible()
+        expect(customer.locator(".composer")).to_be_hidden()
         assert errors == []
         browser.close()
 
@@ -246,7 +256,7 @@ def test_agent_transfers_a_chat_to_another_queue(web):
         expect(page.locator("#mine .item")).to_have_count(0)
         browser.close()
     assert ws.receive_until("notice")["text"] == "Alice Chen joined the chat."
-    assert ws.receive_until("notice")["text"] == "The agent has left the chat."
+    assert ws.receive_until("notice")["code"] == "transferring"
     bob = web.api().login("bob")
     bob.call("POST", "/api/me/state", {"state": "available"})
     offer = wait_for(lambda: bob.call("GET", "/api/work")[1]["offers"])[0]
