@@ -142,12 +142,13 @@ class Node:
         app.route("/metrics", metrics_endpoint(self), allow=MONITOR)
         OpsApi(self).mount(app)
         InboxApi(self.store, auth, self.engine, self.routing, self.replies, self.cases).mount(app)
-        SupervisorApi(self.store, self.routing).mount(app)
+        SupervisorApi(self.store, self.routing, channels=self.running_channels).mount(app)
         CallApi(self.store, CallControl(self.store, self.engine.clock),
                 has_voice=lambda: self._voice_adapter() is not None).mount(app)
         CasesApi(self.store, self.cases).mount(app)
         assert self.dialer is not None
-        CampaignsApi(self.store, self.dialer, self._queue_ids, CallControl(self.store, self.engine.clock)).mount(app)
+        CampaignsApi(self.store, self.dialer, self._queue_ids, CallControl(self.store, self.engine.clock),
+                     channels=self.running_channels).mount(app)
         AgentStream(self.store, auth, self.events).mount(app)
         Pages().mount(app)
         return app
@@ -259,6 +260,10 @@ class Node:
     def _voice_adapter(self):
         """The voice adapter campaigns dial through on this node (the first one running)."""
         return next((a for a in self.adapters.values() if a.kind == "voice"), None)
+
+    def running_channels(self) -> set[str]:
+        """The channels an adapter runs for on this node."""
+        return {getattr(a, "channel", a.kind) for a in self.adapters.values()}
 
     def adapter_for(self, channel: str) -> tuple[str, str | None] | None:
         """(name, our address) of the first running adapter that sends on a channel."""

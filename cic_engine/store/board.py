@@ -68,12 +68,13 @@ def agents(conn: Conn) -> list[dict]:
                   ARRAY(SELECT q.name FROM agent_queues aq JOIN queues q ON q.id = aq.queue_id
                         WHERE aq.agent_id = a.id ORDER BY q.name),
                   (SELECT i.id FROM interactions i WHERE i.assigned_agent_id = a.id AND i.channel = 'voice'
-                   AND i.state = 'active' ORDER BY i.id DESC LIMIT 1)
+                   AND i.state = 'active' ORDER BY i.id DESC LIMIT 1), a.roles
            FROM agents a ORDER BY a.name""").fetchall()
     slots = ("voice", "email", "sms", "chat", "fax")
     return [{"id": r[0], "login": r[1], "name": r[2], "state": r[3], "away_reason": r[4], "state_since": r[5],
              "holding": {s: n for s, n in zip(slots, r[6], strict=True) if n},
-             "capacity": dict(zip(slots, r[7], strict=True)), "queues": list(r[8]), "on_call": r[9]} for r in rows]
+             "capacity": dict(zip(slots, r[7], strict=True)), "queues": list(r[8]), "on_call": r[9],
+             "roles": list(r[10])} for r in rows]
 
 
 def waiting(conn: Conn, limit: int = 200) -> list[dict]:

@@ -29,19 +29,20 @@ def _summary(row: tuple) -> dict[str, Any]:
 def work(conn: Conn, agent_id: int) -> dict[str, list[dict[str, Any]]]:
     """The agent's offers (with their deadline) and the interactions they hold."""
     rows = conn.execute(
-        f"""SELECT {_SUMMARY} FROM interactions i LEFT JOIN queues q ON q.id = i.queue_id
+        f"""SELECT {_SUMMARY}, (SELECT count(*) FROM messages m WHERE m.interaction_id = i.id AND m.direction = 'inbound')
+            FROM interactions i LEFT JOIN queues q ON q.id = i.queue_id
             JOIN customers c ON c.id = i.customer_id
             WHERE (i.state = 'offered' AND %(a)s = ANY(i.offered_to))
                OR (i.state IN ('active', 'wrap_up') AND i.assigned_agent_id = %(a)s)
             ORDER BY i.id""", {"a": agent_id}).fetchall()  # noqa: S608 - constant
-    items = [_summary(r) for r in rows]
+    items = [_summary(r[:_SUMMARY_COLUMNS]) | {"inbound_count": r[_SUMMARY_COLUMNS]} for r in rows]
     return {"offers": [s for s in items if s["state"] == "offered"],
             "mine": [s for s in items if s["state"] != "offered"]}
 
 
 def interaction(conn: Conn, interaction_id: int) -> dict[str, Any] | None:
     row = conn.execute(
-        f"""SELECT {_SUMMARY}, a.login, i.disposition, i.offered_to, i.assigned_agent_id
+        f"""SELECT {_SUMMARY}, a.login, i.disposition, i.offered_to, i.assigned_agent_id, i.wrap_up_until
             FROM interactions i LEFT JOIN queues q ON q.id = i.queue_id JOIN customers c ON c.id = i.customer_id
             LEFT JOIN agents a ON a.id = i.assigned_agent_id WHERE i.id = %s""",  # noqa: S608 - constant
         (interaction_id,)).fetchone()
@@ -49,7 +50,8 @@ def interaction(conn: Conn, interaction_id: int) -> dict[str, Any] | None:
         return None
     n = _SUMMARY_COLUMNS
     view = _summary(row[:n])
-    view.update(assigned_agent=row[n], disposition=row[n + 1], offered_to=list(row[n + 2]), assigned_agent_id=row[n + 3])
+    view.update(assigned_agent=row[n], disposition=row[n + 1], offered_to=list(row[n + 2]), assigned_agent_id=row[n + 3],
+                wrap_up_until=row[n + 4])
     return view
 
 

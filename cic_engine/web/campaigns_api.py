@@ -31,11 +31,12 @@ def _problems(exc: ValidationError) -> str:
 
 class CampaignsApi:
     def __init__(self, store: Store, dialer: Dialer, queue_ids: Callable[[], dict[str, int]],
-                 calls: CallControl):
+                 calls: CallControl, channels: Callable[[], set[str]] | None = None):
         self.store = store
         self.dialer = dialer
         self.queue_ids = queue_ids
         self.calls = calls
+        self.channels = channels  # the channels an adapter runs for (None: not known, not checked)
 
     def mount(self, app: WebApp) -> None:
         app.route("/api/campaigns", self.listing, allow=SUPERVISORS)
@@ -105,6 +106,10 @@ class CampaignsApi:
 
     def _set_state(self, request: Request, campaign_id: int, state: str) -> tuple[int, Any]:
         campaign = self._campaign(campaign_id)
+        if state == "running" and self.channels is not None and campaign.channel not in self.channels():
+            # Started, it would only pile up attempts nothing can send.
+            raise HttpError(409, f"no {campaign.channel} channel is configured: add one under channels/, "
+                                 "then start the campaign")
         with self.store.transaction() as conn:
             store_campaigns.set_state(conn, campaign.id, state, self.dialer.clock.now())
         return 200, {"id": campaign.id, "state": state}

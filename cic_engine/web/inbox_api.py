@@ -69,7 +69,9 @@ class InboxApi:
         return 200, {**me(principal), "state": status.state, "presence": status.presence,
                      "away_reason": status.away_reason, "away_reasons": self.engine.cic.routing.away_reasons,
                      "queues": sorted(q.name for q in self.engine.cic.queues),
-                     "dispositions": self.engine.cic.inbox.dispositions}
+                     "dispositions": self.engine.cic.inbox.dispositions,
+                     # Channels a reply may switch to: only those with an adapter that sends.
+                     "reply_channels": [c for c in ("email", "sms") if self.replies.adapter_for(c) is not None]}
 
     def set_state(self, request: Request) -> tuple[int, Any]:
         principal = current(request)

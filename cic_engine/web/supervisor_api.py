@@ -3,6 +3,8 @@ supervisor takes on them (move or assign an interaction, force an agent's state)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dataclasses import asdict
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -25,9 +27,10 @@ from .inbox_api import act, require_visible
 
 
 class SupervisorApi:
-    def __init__(self, store: Store, routing: Routing):
+    def __init__(self, store: Store, routing: Routing, channels: Callable[[], set[str]] = lambda: set()):
         self.store = store
         self.routing = routing
+        self.channels = channels  # the channels an adapter runs for on this node
 
     def mount(self, app: WebApp) -> None:
         app.route("/api/board", self.board, allow=SUPERVISORS)
@@ -46,9 +49,14 @@ class SupervisorApi:
         principal = current(request)
         now = self.routing.clock.now()
         since = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
-        queues = [asdict(q) for q in self.routing.queue_board(since)]
+        running = self.channels()
+        # A queue's channel with no adapter and nothing in it today is not a row of zeros.
+        queues = [asdict(q) for q in self.routing.queue_board(since)
+                  if q.channel in running or q.waiting or q.answered or q.abandoned]
         with self.store.transaction() as conn:
-            agents = store_board.agents(conn)
+            # Department users work cases, not interactions: not on the agent board.
+            agents = [a for a in store_board.agents(conn)
+                      if "department" not in a["roles"] or {"agent", "supervisor", "admin"} & set(a["roles"])]
             waiting = store_board.waiting(conn)
             rejected = [r.summary() for r in store_rejected.waiting(conn, 50)]
         if "admin" not in principal.roles:

@@ -24,7 +24,8 @@ def log_in(page, base: str, login: str) -> None:
     page.fill("input[name=login]", login)
     page.fill("input[name=password]", PASSWORD)
     page.click("#login-form button")
-    expect(page.locator("#me-name")).to_have_text({"alice": "Alice Chen", "sue": "Sue Visor"}[login])
+    expect(page.locator("#me-name")).to_have_text(
+        {"alice": "Alice Chen", "sue": "Sue Visor", "bob": "Bob Smith", "ada": "Ada Admin"}[login])
 
 
 def supervisor_board(p, web):
@@ -109,7 +110,7 @@ def test_customer_chats_with_an_agent_through_widget_and_inbox(start_web, store,
 
         log_in(agent, web.base, "alice")
         agent.select_option("#state-select", "available")
-        expect(agent.locator("#me-state")).to_have_text("available")
+        expect(agent.locator("#me-state")).to_have_attribute("data-state", "available")
         expect(agent.locator("#live")).to_have_text("live")
 
         # Li Lei is logged in on the company's site, which vouches for her address: the chat is
@@ -174,7 +175,7 @@ def test_customer_chats_with_an_agent_through_widget_and_inbox(start_web, store,
 
         # Wrap-up with a disposition: the interaction leaves the agent's work.
         agent.click("#end-button")
-        expect(agent.locator("#detail-meta")).to_contain_text("wrap_up")
+        expect(agent.locator("#detail-meta")).to_contain_text("Wrap-up")
         ended = "The agent has ended the chat. Write here to continue, or start a new chat."
         expect(customer.locator(".notice").last).to_have_text(ended)
         expect(customer.locator(".new-chat")).to_be_visible()
@@ -205,20 +206,20 @@ def test_supervisor_board_follows_the_queue_live(web):
         browser, page = supervisor_board(p, web)
         chat_row = page.locator('#queue-board tr[data-queue="chat"][data-channel="chat"] td')
         expect(chat_row.nth(2)).to_have_text("0")
-        expect(page.locator('#agent-board tr[data-login="alice"] td').nth(1)).to_have_text("offline")
+        expect(page.locator('#agent-board tr[data-login="alice"] td').nth(1)).to_have_text("Offline")
 
         ws, _ = start_chat(web, name="Waiting Customer")
         ws.send({"type": "message", "id": "waiting-message", "text": "hello?"})
         ws.receive_until("ack")
         expect(chat_row.nth(2)).to_have_text("1")
         expect(page.locator("#waiting-board tbody tr")).to_have_count(1)
-        expect(page.locator("#waiting-board tbody tr td").nth(3)).to_have_text("queued")
+        expect(page.locator("#waiting-board tbody tr td").nth(3)).to_have_text("Waiting")
         expect(page.locator("#waiting-board tbody tr td").nth(4)).to_have_text("Waiting Customer")
 
         # The supervisor puts Alice on: the chat is offered to her and leaves the line.
         page.locator('#agent-board tr[data-login="alice"] select').select_option("available")
         expect(chat_row.nth(2)).to_have_text("0")
-        expect(page.locator("#waiting-board tbody tr td").nth(3)).to_have_text("offered")
+        expect(page.locator("#waiting-board tbody tr td").nth(3)).to_have_text("Being offered")
         alice = web.api().login("alice")
         offer = wait_for(lambda: alice.call("GET", "/api/work")[1]["offers"])[0]
         assert alice.call("POST", f"/api/interactions/{offer['id']}/accept", {})[0] == 200
@@ -230,8 +231,15 @@ def test_supervisor_board_follows_the_queue_live(web):
         kpi = page.locator('#kpi-board tbody tr').first.locator("td")
         expect(kpi.nth(1)).to_have_text("chat/chat")
         expect(kpi.nth(3)).to_have_text("1")
-        expect(page.locator("#kpi-chart rect.bar")).to_have_count(1)
-        expect(page.locator("#kpi-chart circle.sl-ok")).to_have_count(1)
+        # The plot (uPlot): every hour of the last 24, the empty ones as 0, with axes and a legend.
+        chart = page.locator("#kpi-chart")
+        expect(chart.locator("canvas")).to_have_count(1)
+        expect(chart.locator(".u-legend")).to_contain_text("Contacts offered")
+        expect(chart.locator(".u-legend")).to_contain_text("Service level (%)")
+        expect(chart.locator(".u-axis")).to_have_count(3)
+        offered = chart.get_attribute("data-offered").split(",")
+        assert len(offered) in (24, 25) and offered.count("1") == 1 and set(offered) == {"0", "1"}
+        assert [v for v in chart.get_attribute("data-levels").split(",") if v] == ["100"]
         page.select_option("#kpi-group", "agent")
         expect(page.locator('#kpi-board tbody tr').first.locator("td").nth(1)).to_have_text("alice")
         expect(page.locator("#kpi-csv")).to_have_attribute("href", "/api/reports/kpi?format=csv&interval=hour&group=agent")
@@ -374,7 +382,7 @@ def test_logging_out_makes_the_agent_offline_so_no_chat_is_offered_to_an_empty_d
         page = browser.new_context().new_page()
         log_in(page, web.base, "alice")
         page.select_option("#state-select", "available")
-        expect(page.locator("#me-state")).to_have_text("available")  # the engine has it
+        expect(page.locator("#me-state")).to_have_attribute("data-state", "available")  # the engine has it
         wait_for(lambda: alice_state() == "available", what="alice available on the board")
         page.click("#logout")
         expect(page.locator("input[name=login]")).to_be_visible()

@@ -45,7 +45,7 @@ def test_the_board_works_on_the_shipped_configuration(shipped):
         page.click("#board-button")
         general = page.locator('#queue-board tr[data-queue="general"][data-channel="chat"] td')
         expect(general.nth(2)).to_have_text("0")
-        expect(general.nth(8)).to_contain_text("offline: 2")
+        expect(general.nth(8)).to_contain_text("Offline: 2")
         expect(page.locator("#board-error")).to_have_text("")
         expect(page.locator('#agent-board tr[data-login="alice"]')).to_have_count(1)
         screenshot(page, "shipped-board-1366")

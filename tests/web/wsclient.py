@@ -101,6 +101,18 @@ class WsClient:
             if message.get("type") in kinds:
                 return message
 
+    def drain(self, quiet_s: float = 0.5) -> list[dict]:
+        """Every message that arrives until the socket has been quiet for `quiet_s`."""
+        got = []
+        while True:
+            try:
+                message = self.receive(quiet_s)
+            except TimeoutError:
+                return got
+            if message is None:
+                return got
+            got.append(message)
+
     def close(self) -> None:
         try:
             self.sock.close()

@@ -43,17 +43,17 @@ async function cicCampaignBoard(api, $) {
   }));
   if (picked) $("campaign-import-to").value = picked;
   $("campaign-board").tBodies[0].replaceChildren(...found.campaigns.map((c) => {
-    const toggle = el("button", c.state === "running" ? "Pause" : "Start");
+    const toggle = el("button", c.state === "running" ? t("Pause") : t("Start"));
     toggle.type = "button";
     toggle.disabled = c.state === "finished";
     toggle.onclick = async () => {
       try {
         await api("POST", `/api/campaigns/${c.id}/${c.state === "running" ? "pause" : "start"}`);
-        $("campaign-error").textContent = "";
-      } catch (e) { $("campaign-error").textContent = e.message; }
+        cicCampaignSaid($, "");
+      } catch (e) { cicCampaignSaid($, e.message, true); }
       cicCampaignBoard(api, $);
     };
-    const tr = cicRow([c.campaign, c.channel === "voice" ? `voice (${c.mode})` : c.channel, c.state, c.contacts,
+    const tr = cicRow([c.campaign, c.channel === "voice" ? `${t("voice")} (${t(c.mode)})` : t(c.channel), t(c.state), c.contacts,
                     c.attempts, c.reached, c.conversions, c.channel === "voice" ? cicPercent(c.abandon_rate) : "-",
                     c.replies, toggle]);
     tr.dataset.campaign = c.campaign;
@@ -62,6 +62,12 @@ async function cicCampaignBoard(api, $) {
 }
 
 // The board's new-campaign form, as the API takes it; empty fields keep the defaults.
+// What the campaign section says: an error in red (role=alert), a success in the page's own colour.
+function cicCampaignSaid($, text, failed = false) {
+  $("campaign-error").textContent = failed ? text : "";
+  $("campaign-ok").textContent = failed ? "" : text;
+}
+
 function cicCampaignSettings(form) {
   const f = new FormData(form);
   const text = (k) => String(f.get(k) || "").trim();
@@ -82,12 +88,12 @@ function cicCampaignForms(api, $) {
     e.preventDefault();
     try {
       const made = await api("POST", "/api/campaigns", cicCampaignSettings(e.target));
-      $("campaign-error").textContent = `campaign created (paused): import its list, then start it`;
+      cicCampaignSaid($, t("campaign created (paused): import its list, then start it"));
       e.target.reset();
       $("campaign-new").open = false;
       await cicCampaignBoard(api, $);
       $("campaign-import-to").value = made.id;
-    } catch (err) { $("campaign-error").textContent = err.message; }
+    } catch (err) { cicCampaignSaid($, err.message, true); }
   };
   $("campaign-import").onsubmit = async (e) => {
     e.preventDefault();
@@ -96,10 +102,11 @@ function cicCampaignForms(api, $) {
     try {
       const report = await cicUploadCsv(`/api/campaigns/${$("campaign-import-to").value}/contacts`, file);
       $("campaign-import-report").replaceChildren(
-        el("li", `${report.summary}: ${report.added} added, ${report.already} already in the campaign`),
-        ...report.errors.map((x) => el("li", `row ${x.row}: ${x.problem}`, "error")));
-      $("campaign-error").textContent = "";
-    } catch (err) { $("campaign-error").textContent = err.message; }
+        el("li", t("{summary}: {added} added, {already} already in the campaign",
+                   { summary: report.summary, added: report.added, already: report.already })),
+        ...report.errors.map((x) => el("li", t("row {row}: {problem}", { row: x.row, problem: x.problem }), "error")));
+      cicCampaignSaid($, "");
+    } catch (err) { cicCampaignSaid($, err.message, true); }
     cicCampaignBoard(api, $);
   };
   $("dnc-form").onsubmit = async (e) => {
@@ -109,9 +116,9 @@ function cicCampaignForms(api, $) {
     body.reason = $("dnc-reason").value;
     try {
       const added = await api("POST", "/api/dnc", body);
-      $("campaign-error").textContent = `${added.value} is on the do-not-contact list`;
+      cicCampaignSaid($, t("{value} is on the do-not-contact list", { value: added.value }));
       $("dnc-address").value = "";
-    } catch (err) { $("campaign-error").textContent = err.message; }
+    } catch (err) { cicCampaignSaid($, err.message, true); }
   };
 }
 
@@ -127,7 +134,7 @@ async function cicCampaignRecord(api, id, state, $) {
     return;
   }
   box.hidden = false;
-  $("campaign-title").textContent = `${record.title || record.campaign} · attempt ${record.attempt}`;
+  $("campaign-title").textContent = `${record.title || record.campaign} · ${t("attempt {n}", { n: record.attempt })}`;
   $("campaign-script").textContent = record.script;
   $("campaign-fields").replaceChildren(el("li", `${record.name || ""} ${record.number}`.trim()),
     ...Object.entries(record.fields).map(([k, v]) => el("li", `${k}: ${v}`)));

@@ -7,8 +7,8 @@ let current = null;
 
 const api = (method, path, body) => cicApi(method, path, body, showLogin);
 
-const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
-const words = (s) => s.replace(/_/g, " ");
+const when = cicWhen;
+const words = (s) => t(s.replace(/_/g, " "));
 
 function showLogin() {
   $("cases-page").hidden = true;
@@ -35,7 +35,7 @@ async function refresh() {
     const li = el("li", `#${k.id} · ${k.category} · ${words(k.status)}`, "item");
     li.dataset.id = k.id;
     li.dataset.sla = k.sla;
-    li.appendChild(el("div", `${k.customer_name || "customer " + k.customer_id} · ${k.sla} · due ${when(k.due_at)}`,
+    li.appendChild(el("div", `${k.customer_name || t("customer {id}", { id: k.customer_id })} · ${k.sla} · ${t("due")} ${when(k.due_at)}`,
                       "meta"));
     li.onclick = () => openCase(k.id);
     return li;
@@ -48,14 +48,14 @@ async function openCase(id) {
   $("case-error").textContent = "";
   const k = await api("GET", `/api/cases/${id}`);
   $("case").hidden = false;
-  $("case-title").textContent = `Case #${k.id} · ${k.category}`;
+  $("case-title").textContent = t("Case #{id} · {category}", { id: k.id, category: k.category });
   $("case-meta").textContent = `${words(k.status)} · ${k.severity} · ${k.department}` +
-    `${k.owner ? " · " + k.owner : ""} · SLA ${k.sla} · due ${when(k.due_at)}${k.reopened ? " · reopened " + k.reopened : ""}`;
+    `${k.owner ? " · " + k.owner : ""} · SLA ${k.sla} · ${t("due")} ${when(k.due_at)}${k.reopened ? " · " + t("reopened") + " " + k.reopened : ""}`;
   $("case-description").textContent = k.description;
   $("case-messages").replaceChildren(...k.messages.map((m) => {
     const li = el("li", null, `message ${m.direction}`);
-    li.appendChild(el("div", `${m.direction === "inbound" ? (m.sender || "customer") : (m.agent_name || "us")} · ` +
-                             `${m.channel} · ${when(m.at)}`, "meta"));
+    li.appendChild(el("div", `${m.direction === "inbound" ? (m.sender || t("Customer")) : (m.agent_name || t("us"))} · ` +
+                             `${t(m.channel)} · ${when(m.at)}`, "meta"));
     li.appendChild(el("div", m.text, "text"));
     return li;
   }));
@@ -84,6 +84,8 @@ async function act(path, body, input) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  cicTranslatePage();
+  for (const select of document.querySelectorAll(".lang-select")) cicLanguagePicker(select);
   cicLoginForm($("login-form"), $("login-error"), api, start);
   $("logout-button").onclick = async () => { await api("POST", "/api/logout", {}); showLogin(); };
   $("show-closed").onchange = refresh;
