@@ -4,7 +4,6 @@ supervisor takes on them (move or assign an interaction, force an agent's state)
 from __future__ import annotations
 
 from collections.abc import Callable
-
 from dataclasses import asdict
 from datetime import UTC, datetime, time, timedelta
 from typing import Any

@@ -8,7 +8,6 @@ import textwrap
 from pathlib import Path
 
 import psycopg
-
 import pytest
 from playwright.sync_api import expect, sync_playwright
 

@@ -74,7 +74,7 @@ def test_an_agent_works_the_inbox_and_board_in_chinese_or_english(web, size):
             context = browser.new_context(locale="en-US", viewport=SIZES[size])
             page = context.new_page()
             errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
             page.goto(web.base + "/")
             if language == "zh-CN":
                 page.select_option("#login .lang-select", "zh-CN")  # the agent's pick, kept in the browser
