@@ -29,13 +29,15 @@ def _summary(row: tuple) -> dict[str, Any]:
 def work(conn: Conn, agent_id: int) -> dict[str, list[dict[str, Any]]]:
     """The agent's offers (with their deadline) and the interactions they hold."""
     rows = conn.execute(
-        f"""SELECT {_SUMMARY}, (SELECT count(*) FROM messages m WHERE m.interaction_id = i.id AND m.direction = 'inbound')
+        f"""SELECT {_SUMMARY}, (SELECT count(*) FROM messages m WHERE m.interaction_id = i.id AND m.direction = 'inbound'),
+                   (SELECT m.direction FROM messages m WHERE m.interaction_id = i.id ORDER BY m.id DESC LIMIT 1)
             FROM interactions i LEFT JOIN queues q ON q.id = i.queue_id
             JOIN customers c ON c.id = i.customer_id
             WHERE (i.state = 'offered' AND %(a)s = ANY(i.offered_to))
                OR (i.state IN ('active', 'wrap_up') AND i.assigned_agent_id = %(a)s)
             ORDER BY i.id""", {"a": agent_id}).fetchall()  # noqa: S608 - constant
-    items = [_summary(r[:_SUMMARY_COLUMNS]) | {"inbound_count": r[_SUMMARY_COLUMNS]} for r in rows]
+    items = [_summary(r[:_SUMMARY_COLUMNS]) | {"inbound_count": r[_SUMMARY_COLUMNS], "last_direction": r[_SUMMARY_COLUMNS + 1]}
+             for r in rows]
     return {"offers": [s for s in items if s["state"] == "offered"],
             "mine": [s for s in items if s["state"] != "offered"]}
 

@@ -132,11 +132,15 @@ def test_unread_counts_filters_and_j_k_between_conversations(web):
     with sync_playwright() as p:
         browser = launch(p)
         page = browser.new_context().new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
         log_in(page, web.base, "alice")
         page.select_option("#state-select", "available")
         first = _customer_message(web, "First Customer", "first question", "first-question")
         expect(page.locator("#offers .item")).to_have_count(1)
         page.locator("#offers .item button.accept").click()
+        expect(page.locator("#mine .item")).to_have_count(1)
+        expect(page.locator("#offers .item")).to_have_count(0)
         second = _customer_message(web, "Second Customer", "second question", "second-question")
         expect(page.locator("#offers .item")).to_have_count(1)
         page.locator("#offers .item button.accept").click()
@@ -148,18 +152,25 @@ def test_unread_counts_filters_and_j_k_between_conversations(web):
             first.receive_until("ack")
         row = page.locator('#mine .item', has_text="First Customer")
         expect(row.locator(".unread")).to_have_text("2")
-        # Waiting longest first: the customer with unread messages on top.
+        expect(page.locator("#mine .item").first).to_contain_text("Second Customer")  # newest first
+        # Alice answers the second customer. Waiting longest first: those whose last word has no
+        # answer, the longest waiting on top; the answered one last.
+        page.fill("#reply-text", "Let me check.")
+        page.keyboard.press("Enter")
+        expect(page.locator("#messages .message.outbound")).to_have_count(1)
         page.select_option("#filter-order", "waiting")
-        expect(page.locator("#mine .item").first).to_contain_text("First Customer")
-        page.locator("body").press("k")  # to the one above: the first customer's
+        expect(page.locator("#mine .item")).to_have_text([re.compile("First Customer"), re.compile("Second Customer")])
+        page.keyboard.press("Escape")  # out of the filter, back to the desk's keys
+        page.keyboard.press("k")  # the one above the second customer's: the first's
         expect(page.locator("#customer-name")).to_have_text("First Customer")
-        expect(row.locator(".unread")).to_have_count(0)
-        page.locator("body").press("j")
+        expect(row.locator(".unread")).to_have_count(0)  # read now
+        page.keyboard.press("j")
         expect(page.locator("#customer-name")).to_have_text("Second Customer")
         # Tab to a conversation, Enter opens it.
         page.locator('#mine .item', has_text="First Customer").focus()
         page.keyboard.press("Enter")
         expect(page.locator("#customer-name")).to_have_text("First Customer")
+        assert errors == []
         page.select_option("#filter-state", "active")
         expect(page.locator("#mine .item")).to_have_count(2)
         page.select_option("#filter-channel", "chat")

@@ -107,7 +107,7 @@ def test_a_chinese_customer_chats_in_chinese_and_an_english_one_in_english(start
         expect(zh.locator(".new-chat")).to_have_text("开始新的对话")
         zh.locator(".composer textarea").fill("还有一个问题")
         zh.locator(".composer textarea").press("Enter")
-        expect(agent.locator("#detail-meta")).to_contain_text("active")  # back from wrap-up, not closed unanswered
+        expect(agent.locator("#detail-meta")).to_contain_text("Active")  # back from wrap-up, not closed unanswered
         expect(zh.locator(".new-chat")).to_be_visible()
         screenshot(zh, f"widget-zh-ended-{size}")
         browser.close()

@@ -52,6 +52,15 @@ async function start() {
   connect();
 }
 
+// The agent's own state, from the answer asked for last: an earlier, slower answer (the reply
+// to "available" that comes after the offer made them busy) must not overwrite a newer one.
+let meAsked = 0;
+async function loadMe(request) {
+  const asked = ++meAsked;
+  const answer = await request;
+  if (asked === meAsked) { me = answer; renderMe(); }
+}
+
 function renderMe() {
   $("me-name").textContent = me.name;
   // The picker says what the agent chose (available, away...); the badge only what the work adds
@@ -73,9 +82,6 @@ function connect() {
   socket.onopen = () => {
     $("live").textContent = t("live");
     $("live").dataset.on = "1";
-    // Whatever happened while the socket was away was not pushed: read it now.
-    refreshWork();
-    if (current !== null) openInteraction(current);
   };
   socket.onclose = () => {
     $("live").textContent = t("reconnecting");
@@ -84,6 +90,14 @@ function connect() {
   };
   socket.onmessage = (message) => {
     const event = JSON.parse(message.data);
+    if (event.type === "hello") {
+      // The engine listens for us from now on: whatever happened before (or while the socket
+      // was away) was not pushed, so read it now.
+      refreshWork();
+      loadMe(api("GET", "/api/me"));
+      if (current !== null) openInteraction(current);
+      return;
+    }
     if (event.type !== "event") return;
     if (event.event === "chat.typing") {
       if (event.interaction_id === current && event.data.who === "customer") {
@@ -105,7 +119,7 @@ function connect() {
       return;
     }
     if (event.event === "agent.state" && event.agent_id === me.agent_id) {
-      api("GET", "/api/me").then((m) => { me = m; renderMe(); });
+      loadMe(api("GET", "/api/me"));
     }
     refreshWork();
     if (!$("board").hidden && !boardPending) boardPending = setTimeout(refreshBoard, 300);
@@ -119,8 +133,13 @@ function connect() {
 let offersKnown = null; // ids of the offers on screen: a new one is announced once
 let workItems = []; // what /api/work said last: the lists are drawn from it with the filters
 
+let workAsked = 0;
 async function refreshWork() {
+  // Events come in bursts and answers out of order: only the last one asked for is drawn (an
+  // older answer would take a new offer off the screen).
+  const asked = ++workAsked;
   const work = await api("GET", "/api/work");
+  if (asked !== workAsked) return;
   workItems = work.mine;
   const item = (w, offer) => {
     const li = el("li", null, "item");
@@ -195,9 +214,12 @@ function filtered(items) {
   const channel = $("filter-channel").value, state = $("filter-state").value;
   const shown = items.filter((w) => (!channel || w.channel === channel) && (!state || w.state === state));
   if ($("filter-order").value === "waiting") {
-    // Waiting longest: the customer who has waited longest since their last message first.
-    shown.sort((a, b) => (unreadOf(b) > 0) - (unreadOf(a) > 0) ||
+    // Waiting longest: customers whose last word has no answer yet, the longest waiting first.
+    const waits = (w) => w.last_direction === "inbound";
+    shown.sort((a, b) => waits(b) - waits(a) ||
       new Date(a.last_message_at || a.created_at) - new Date(b.last_message_at || b.created_at));
+  } else {
+    shown.sort((a, b) => b.id - a.id);
   }
   return shown;
 }
@@ -775,8 +797,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("state-select").onchange = async (e) => {
     const value = e.target.value;
     const body = value.startsWith("away:") ? { state: "away", reason: value.slice(5) } : { state: value };
-    try { me = await api("POST", "/api/me/state", body); } catch (err) { alert(err.message); }
-    renderMe();
+    $("state-error").textContent = "";
+    try { await loadMe(api("POST", "/api/me/state", body)); } catch (err) { $("state-error").textContent = err.message; renderMe(); }
   };
   $("case-form").onsubmit = async (e) => {
     e.preventDefault();
