@@ -149,7 +149,7 @@ class Node:
         assert self.dialer is not None
         CampaignsApi(self.store, self.dialer, self._queue_ids, CallControl(self.store, self.engine.clock),
                      channels=self.running_channels).mount(app)
-        AgentStream(self.store, auth, self.events).mount(app)
+        AgentStream(self.store, auth, self.events, self.loaded.cic.routing.disconnected_after_s).mount(app)
         Pages().mount(app)
         return app
 

@@ -5,7 +5,8 @@ locks still guard every change against agents' and supervisors' own actions):
   1. prepare new arrivals: open hours and the after-hours action, the ordering key, the
      overflow timer, the sticky agent;
   2. fire due timers: offers not answered (requeue at the same place, agent passed over for
-     reoffer_after_s, missed offers counted), exclusions ended, wrap-ups ended, overflow steps;
+     reoffer_after_s, missed offers counted), exclusions ended, wrap-ups ended, agents whose
+     inbox is gone set away, overflow steps;
   3. match the free agents to the waiting interactions in order and offer, one per agent.
 Passes repeat while they make offers. Between passes the router sleeps until a NOTIFY on
 cic_queue (new interaction, agent freed, requeue) or its next timer, at most `tick_s`.
@@ -119,6 +120,10 @@ class Router:
         for interaction_id in wrap_ups:
             fired += self._each(conn, store_offers.close_wrap_up, conn, interaction_id, None, now, None, None)
         with conn.transaction():
+            gone = store_agents.gone(conn, now)
+        for agent_id in gone:
+            fired += self._each(conn, self._disconnected, conn, agent_id, now)
+        with conn.transaction():
             for item in store_routing.overflow_due(conn, now):
                 overflow.apply_next_step(conn, self, item, now)
                 fired += 1
@@ -150,6 +155,18 @@ class Router:
                     store_offers.release(conn, other, agent_id, now, kind="offer_withdrawn", exclude=False,
                                          reason="agent away: missed offers")
         return fired
+
+    def _disconnected(self, conn, agent_id: int, now: datetime) -> bool:
+        """The agent's inbox has been gone past its grace (a closed lid, a lost network): away,
+        so that nothing more is offered to nobody; the offers they hold go back at once."""
+        agent = store_agents.status(conn, agent_id, lock=True)
+        if agent is None or agent.presence != "available" or not store_agents.gone(conn, now, agent_id):
+            return False
+        for interaction_id in store_agents.offers_held(conn, agent_id):
+            store_offers.release(conn, interaction_id, agent_id, now, kind="offer_withdrawn", exclude=False,
+                                 reason="agent disconnected")
+        store_agents.set_presence(conn, agent_id, "away", "disconnected", now)
+        return True
 
     def _offer(self, conn, now: datetime) -> tuple[int, int]:
         free = store_agents.free_agents(conn)

@@ -20,7 +20,7 @@ Seconds = Annotated[float, Field(ge=0, le=30 * 86400)]
 # Slot order of agents.loads / agents.caps (schemas/sql/0002_routing.sql, cic_channel_slot).
 CHANNEL_SLOTS: tuple[Channel, ...] = (Channel.voice, Channel.email, Channel.sms, Channel.chat, Channel.fax)
 DEFAULT_CAPACITY = {Channel.voice: 1, Channel.email: 5, Channel.sms: 3, Channel.chat: 3, Channel.fax: 5}
-ALWAYS_ALLOWED_AWAY_REASONS = ("missed-offers",)
+ALWAYS_ALLOWED_AWAY_REASONS = ("missed-offers", "disconnected")
 
 
 class StrictModel(BaseModel):
@@ -204,6 +204,8 @@ class RoutingSection(StrictModel):
     voice_exclusive: bool = Field(True, description="while on a call an agent gets no offer of another channel")
     offer_timeout_s: Seconds = 20
     max_missed_offers: int = Field(3, ge=1, le=100, description="consecutive offer timeouts before away")
+    disconnected_after_s: float = Field(
+        60, ge=20, le=3600, description="an available agent whose inbox lost its live connection this long is set away")
     reoffer_after_s: Seconds = Field(
         30, description="who rejected or missed an offer is passed over for it until this long after the last such")
     priority_point_s: Seconds = Field(30, description="one point of priority is worth this much waiting")

@@ -84,12 +84,29 @@ def set_presence(conn: Conn, agent_id: int, presence: str, reason: str | None, n
     clears the missed-offer count and wakes the routers."""
     conn.execute(
         """UPDATE agents SET presence = %(p)s, away_reason = %(r)s, updated_at = %(now)s,
-                             missed_offers = CASE WHEN %(p)s = 'available' THEN 0 ELSE missed_offers END
+                             missed_offers = CASE WHEN %(p)s = 'available' THEN 0 ELSE missed_offers END,
+                             -- an inbox gone long ago does not make a newly available agent "disconnected"
+                             live_until = CASE WHEN %(p)s = 'available' AND live_until < %(now)s THEN NULL
+                                               ELSE live_until END
            WHERE id = %(id)s""",
         {"p": presence, "r": reason, "now": now, "id": agent_id},
     )
     if presence == "available":
         wake_routers(conn, f"agent:{agent_id}")
+
+
+def alive(conn: Conn, agent_id: int, until: datetime) -> None:
+    """The agent's inbox is connected: not to be taken for gone before `until`."""
+    conn.execute("UPDATE agents SET live_until = %s WHERE id = %s AND live_until IS DISTINCT FROM %s",
+                 (until, agent_id, until))
+
+
+def gone(conn: Conn, now: datetime, agent_id: int | None = None) -> list[int]:
+    """Available agents (or this one) whose inbox has been disconnected past their grace."""
+    rows = conn.execute(
+        """SELECT id FROM agents WHERE presence = 'available' AND live_until < %s
+             AND (%s::bigint IS NULL OR id = %s) ORDER BY id""", (now, agent_id, agent_id)).fetchall()
+    return [r[0] for r in rows]
 
 
 def offers_held(conn: Conn, agent_id: int) -> list[int]:

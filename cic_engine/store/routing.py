@@ -291,6 +291,7 @@ def next_deadline(conn: Conn, now: datetime) -> datetime | None:
                (SELECT min(wrap_up_until) FROM interactions WHERE state = 'wrap_up'),
                (SELECT min(next_overflow_at) FROM interactions WHERE state = 'queued'),
                (SELECT min(excluded_until) FROM interactions WHERE excluded_until IS NOT NULL),
+               (SELECT min(live_until) FROM agents WHERE presence = 'available' AND live_until IS NOT NULL),
                (SELECT min(sticky_until) FROM interactions
                 WHERE state = 'queued' AND sticky_until IS NOT NULL AND sticky_until > %s))""",
         (now,),

@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import gevent
 from werkzeug.wrappers import Request
 
 from ..routing.events import EVENTS_CHANNEL, EventListener, RoutingEvent
 from ..store import Store
+from ..store import agents as store_agents
 from ..store import inbox as store_inbox
 from ..store import visibility as store_visibility
 from ..store.sessions import Principal
@@ -47,10 +48,11 @@ class AgentStream:
     the agent (their offers, state, and anything on the interactions they hold) and takes
     {"type": "typing", "interaction_id": n} for an interaction they hold."""
 
-    def __init__(self, store: Store, auth: Auth, events: EventListener):
+    def __init__(self, store: Store, auth: Auth, events: EventListener, disconnected_after_s: float = 60.0):
         self.store = store
         self.auth = auth
         self.events = events
+        self.disconnected_after_s = disconnected_after_s
 
     def mount(self, app: WebApp) -> None:
         app.route("/api/live", self.serve, websocket=True, allow=AGENTS)
@@ -64,16 +66,40 @@ class AgentStream:
         except WebSocketRefused as exc:
             raise HttpError(400, str(exc)) from None
         token = request.cookies.get(COOKIE)
-        Session(self.store, principal, ws, lambda: self.auth.principal_of(token)).run(self.events)
+        Session(self.store, principal, ws, lambda: self.auth.principal_of(token),
+                Presence(self.store, self.auth.clock, principal.agent_id, self.disconnected_after_s)).run(self.events)
         return TAKEN
+
+
+class Presence:
+    """While an inbox socket is open, the agent is here: their `live_until` moves forward every
+    third of the grace. Once no socket has done so for the whole grace (a closed lid, a lost
+    network, a tab shut without logging out), the router sets them away (disconnected)."""
+
+    def __init__(self, store: Store, clock, agent_id: int, grace_s: float):
+        self.store, self.clock, self.agent_id, self.grace_s = store, clock, agent_id, grace_s
+
+    def beat(self) -> None:
+        try:
+            with self.store.transaction() as conn:
+                store_agents.alive(conn, self.agent_id, self.clock.now() + timedelta(seconds=self.grace_s))
+        except Exception as exc:  # noqa: BLE001 - the next beat tries again; the socket goes on
+            log.warning("agent %s: presence not recorded: %s", self.agent_id, exc)
+
+    def keep(self, ws: WebSocket) -> None:
+        while not ws.closed:
+            self.beat()
+            gevent.sleep(self.grace_s / 3)
 
 
 class Session:
     """One inbox socket. The login is checked again on every message from the page and every
     RECHECK_S: a logout, an expiry or a changed role ends the socket."""
 
-    def __init__(self, store: Store, principal: Principal, ws: WebSocket, still: Callable[[], Principal | None]):
+    def __init__(self, store: Store, principal: Principal, ws: WebSocket, still: Callable[[], Principal | None],
+                 presence: Presence | None = None):
         self.store = store
+        self.presence = presence
         self.principal = principal
         self.ws = ws
         self.still = still
@@ -87,6 +113,7 @@ class Session:
         self._refresh()
         unsubscribe = events.subscribe(self._on_event)
         checker = gevent.spawn(self._recheck)
+        beating = gevent.spawn(self.presence.keep, self.ws) if self.presence is not None else None
         try:
             self.ws.send(json.dumps({"type": "hello", "agent_id": self.principal.agent_id}))
             while (raw := self.ws.receive()) is not None:
@@ -95,6 +122,8 @@ class Session:
                 self._on_message(raw)
         finally:
             checker.kill(block=False)
+            if beating is not None:
+                beating.kill(block=False)
             unsubscribe()
             self.ws.close(4401, "logged out")
 

@@ -28,3 +28,9 @@ END $$;
 
 -- The language the customer's widget speaks (en, zh-CN): notices and surveys in it.
 ALTER TABLE chat_sessions ADD COLUMN language text;
+
+-- An agent's inbox keeps this moving forward while its live socket is open; an available agent
+-- whose inbox has been gone past it is set away ('disconnected') by the router. NULL: no inbox
+-- has been open (an agent working through the API only).
+ALTER TABLE agents ADD COLUMN live_until timestamptz;
+CREATE INDEX agents_live_until ON agents (live_until) WHERE presence = 'available' AND live_until IS NOT NULL;

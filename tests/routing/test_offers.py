@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from cic_engine.routing.service import RoutingError
@@ -223,3 +225,29 @@ def test_a_customer_writing_during_wrap_up_makes_the_chat_the_agents_work_again(
     desk.routing.end(chat, alice)
     desk.routing.complete_wrap_up(chat, alice)
     assert desk.state(chat) == "closed" and desk.routing.status(alice).loads == [0, 0, 0, 0, 0]
+
+
+def test_an_agent_whose_inbox_is_gone_past_the_grace_is_set_away_and_their_offer_goes_back(make_desk, clock, store):
+    from cic_engine.store import agents as store_agents
+
+    desk = make_desk(agents=agents("alice", "bob"), routing={"disconnected_after_s": 60})
+    alice = desk.agent("alice")
+    desk.available("alice")
+    with store.transaction() as conn:
+        store_agents.alive(conn, alice, clock.now() + timedelta(seconds=60))  # her inbox beat last now
+    item = desk.contact("chat")
+    desk.route()
+    assert desk.offered_to(item) == ["alice"]
+    clock.advance(59)
+    desk.route()
+    assert desk.routing.status(alice).presence == "available"  # within the grace: a reconnect may come
+    clock.advance(2)
+    desk.available("bob")
+    desk.route()
+    status = desk.routing.status(alice)
+    assert (status.presence, status.away_reason) == ("away", "disconnected")
+    assert desk.offered_to(item) == ["bob"]  # her offer went back at once, to who is there
+    # Back (she sets herself available through the API): an old inbox's mark does not send her away again.
+    desk.available("alice")
+    desk.route()
+    assert desk.routing.status(alice).presence == "available"

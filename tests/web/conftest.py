@@ -20,7 +20,8 @@ HASH = hash_password(PASSWORD)
 
 
 def web_config(tmp_path: Path, db_url: str, port: int, chat_extra: str = "", cic_extra: str = "",
-               channels: dict[str, str] | None = None, chat_queue: str = "chat", web_extra: str = "") -> Path:
+               channels: dict[str, str] | None = None, chat_queue: str = "chat", web_extra: str = "",
+               routing_extra: str = "") -> Path:
     (tmp_path / "channels").mkdir(exist_ok=True)
     for name, text in (channels or {}).items():
         (tmp_path / "channels" / f"{name}.toml").write_text(text)
@@ -34,6 +35,7 @@ def web_config(tmp_path: Path, db_url: str, port: int, chat_extra: str = "", cic
     config.write_text(engine_toml("web-node", db_url, port) + web_extra + textwrap.dedent(f"""\
         [routing]
         offer_timeout_s = 120
+        {routing_extra}
         [[queues]]
         name = "general"
         [[queues]]
@@ -111,11 +113,11 @@ class WebEngine:
         self.proc = None
 
     def start(self, chat_extra: str = "", cic_extra: str = "", channels: dict[str, str] | None = None,
-              chat_queue: str = "chat", web_extra: str = "") -> WebEngine:
+              chat_queue: str = "chat", web_extra: str = "", routing_extra: str = "") -> WebEngine:
         """Extra settings: chat_extra (channels/webchat.toml), cic_extra (cic.toml), web_extra (its
         [web] section), channels={name: toml}."""
         config = web_config(self.tmp_path, self.db_url, self.port, chat_extra, cic_extra, channels, chat_queue,
-                            web_extra)
+                            web_extra, routing_extra)
         self.proc = start(config, log=self.tmp_path / "engine.log")
         return self
 

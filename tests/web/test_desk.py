@@ -249,3 +249,29 @@ def test_reply_by_offers_only_channels_that_can_send(web, store):
         expect(page.locator("#reply-channel option")).to_have_text(["chat"])
         browser.close()
     ws.close()
+
+
+def test_an_agent_whose_inbox_is_gone_is_shown_away_to_the_supervisor_after_the_grace(start_web):
+    """A tab shut without logging out (a closed lid, a lost network): after the grace the agent
+    is away (disconnected) on the supervisor's board, and no chat is offered to nobody."""
+    from tests.waiting import wait_for
+
+    web = start_web(routing_extra="disconnected_after_s = 20")
+    sue = web.api().login("sue")
+    with sync_playwright() as p:
+        browser = launch(p)
+        context = browser.new_context()
+        page = context.new_page()
+        log_in(page, web.base, "alice")
+        page.select_option("#state-select", "available")
+        expect(page.locator("#me-state")).to_have_attribute("data-state", "available")
+        context.close()  # no logout
+        row = lambda: next(a for a in sue.call("GET", "/api/board")[1]["agents"] if a["login"] == "alice")  # noqa: E731
+        assert row()["state"] == "available"  # a reconnect may still come
+        gone = wait_for(lambda: (r := row())["state"] == "away" and r, timeout=40, what="alice set away")
+        assert gone["away_reason"] == "disconnected"
+        board = browser.new_context().new_page()
+        log_in(board, web.base, "sue")
+        board.click("#board-button")
+        expect(board.locator('#agent-board tr[data-login="alice"] td').nth(1)).to_have_text("Away (disconnected)")
+        browser.close()

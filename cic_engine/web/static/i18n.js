@@ -12,7 +12,7 @@ const CIC_ZH = {
   "Available": "空闲", "Busy": "忙碌", "Wrap-up": "话后整理", "Away": "离开", "Offline": "离线",
   "Away: {reason}": "离开：{reason}", "Away (supervisor)": "离开（主管设置）",
   "break": "休息", "lunch": "午餐", "meeting": "会议", "training": "培训", "coaching": "辅导",
-  "missed-offers": "漏接分配", "supervisor": "主管",
+  "missed-offers": "漏接分配", "supervisor": "主管", "disconnected": "连接中断",
   "Notify me of offers": "新分配时提醒我", "New offer": "新的分配", "{n} new": "{n} 条新",
   "{channel} from {who}": "{who} 的{channel}",
   // The lists
