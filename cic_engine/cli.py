@@ -104,6 +104,13 @@ def cmd_passwd(args) -> int:
     from .store import sessions
     from .web.auth import hash_password
 
+    seed = next((a for a in _load(args.config).cic.agents if a.login == args.login), None)
+    if seed is not None and seed.password_hash:
+        # The file's hash is put back on every start and reload: a password set here would
+        # quietly stop working at the next one.
+        print(f"cic-engine: {args.login}'s password_hash is in {args.config}, which would put it back at the next "
+              "reload: remove that line first (or put a new hash there: cic-engine hash-password)", file=sys.stderr)
+        return 1
     hashed = hash_password(_read_password())
 
     def work(url: str) -> bool:

@@ -101,10 +101,12 @@ class Node:
         self.cases = Cases(self.store, cic, self.engine.clock, self.replies)
         self.engine.after_ingest.append(self.cases.customer_wrote)
         self.surveys = Surveys(self.store, cic.csat, cic.engine.phone_region, self.engine.clock, self.replies)
-        if self.surveys.enabled:
-            self.engine.before_ingest.append(self.surveys.classify)
-            self.engine.after_ingest.append(self.surveys.answered)
-            self.events.subscribe(self.surveys.on_event)
+        # Hooked in whether or not [csat] asks anything yet: a reload that turns it on takes
+        # effect at once (the hooks read the settings of the moment), and answers to surveys
+        # asked before it was turned off still count.
+        self.engine.before_ingest.append(self.surveys.classify)
+        self.engine.after_ingest.append(self.surveys.answered)
+        self.events.subscribe(self.surveys.on_event)
         self.dialer = Dialer(self.store, cic.outbound, self.engine.clock, self.name, cic.engine.phone_region,
                              adapter_for=self.adapter_for, voice=self._voice_adapter,
                              default_queue=cic.engine.default_queue)

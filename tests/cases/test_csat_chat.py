@@ -36,3 +36,25 @@ def test_a_chat_customer_rates_the_conversation_with_one_click(start_web, store)
         wait_for(lambda: conn.execute("SELECT score FROM surveys").fetchall() == [(5,)], what="the score recorded")
         (channel,) = conn.execute("SELECT channel FROM surveys").fetchone()
     assert channel == "chat"
+
+
+def test_csat_turned_on_by_a_reload_asks_from_the_next_chat_on(start_web):
+    from tests.web.test_chat_socket import start as start_chat
+    from tests.web.test_reload import reload
+
+    web = start_web()
+    (web.tmp_path / "cic.toml").write_text((web.tmp_path / "cic.toml").read_text() + '[csat]\nafter = ["interaction"]\n')
+    done = reload(web)
+    assert done.returncode == 0, done.stderr
+    alice = web.api().login("alice")
+    alice.call("POST", "/api/me/state", {"state": "available"})
+    ws, _ = start_chat(web, name="Li Lei")
+    ws.send({"type": "message", "id": "parcel-question", "text": "Where is my parcel?"})
+    ws.receive_until("ack")
+    offer = wait_for(lambda: alice.call("GET", "/api/work")[1]["offers"], what="the chat offered")[0]
+    alice.call("POST", f"/api/interactions/{offer['id']}/accept", {})
+    alice.call("POST", f"/api/interactions/{offer['id']}/end", {})
+    assert alice.call("POST", f"/api/interactions/{offer['id']}/wrap-up", {})[0] == 200
+    while (message := ws.receive_until("message"))["direction"] != "outbound":
+        pass
+    assert message["kind"] == "survey"

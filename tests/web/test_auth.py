@@ -122,6 +122,15 @@ def test_passwd_sets_a_new_password_and_logs_the_agent_out(web):
     import sys
 
     api = web.api().login("alice")
+    config = web.tmp_path / "cic.toml"
+    kept = subprocess.run([sys.executable, "-m", "cic_engine", "passwd", "alice", "--config", str(config)],
+                          input="a much better secret\n", capture_output=True, text=True, timeout=60)
+    # Her hash is in cic.toml: a reload would put it back, so passwd says so instead.
+    assert kept.returncode == 1 and "alice's password_hash is in" in kept.stderr
+    text = config.read_text()
+    at = text.index('login = "alice"')
+    hash_line = text.index("password_hash", at)
+    config.write_text(text[:hash_line] + text[text.index("\n", hash_line) + 1:])
     short = subprocess.run([sys.executable, "-m", "cic_engine", "passwd", "alice", "--config", str(web.tmp_path / "cic.toml")],
                            input="short\n", capture_output=True, text=True, timeout=60)
     assert short.returncode == 2 and "at least 8 characters" in short.stderr
@@ -131,6 +140,10 @@ def test_passwd_sets_a_new_password_and_logs_the_agent_out(web):
     assert api.call("GET", "/api/me")[0] == 401
     assert web.api().call("POST", "/api/login", {"login": "alice", "password": PASSWORD})[0] == 401
     web.api().login("alice", "a much better secret")
+    reloaded = subprocess.run([sys.executable, "-m", "cic_engine", "reload", "--config", str(config)],
+                              capture_output=True, text=True, timeout=60)
+    assert reloaded.returncode == 0, reloaded.stderr
+    web.api().login("alice", "a much better secret")  # the reload kept it
     hashed = subprocess.run([sys.executable, "-m", "cic_engine", "hash-password"], input="another secret\n",
                             capture_output=True, text=True, timeout=60)
     assert hashed.returncode == 0 and hashed.stdout.startswith("$argon2id$")
