@@ -186,7 +186,8 @@ class WebChatAdapter:
         self.context.web.route(f"/chat/{self.name}/socket", self.serve, websocket=True, allow=PUBLIC)
         self.context.web.route(f"/chat/{self.name}/settings", self.settings, allow=PUBLIC)
         # The chat's own token (a header, never the URL) is the key: only files of its conversation.
-        self.context.web.route(f"/chat/{self.name}/files/<int:attachment_id>", self.file, allow=PUBLIC)
+        self.context.web.route(f"/chat/{self.name}/files/<int:attachment_id>", self.file, ("GET", "OPTIONS"),
+                               allow=PUBLIC)
 
     def stop(self, timeout: float) -> None:
         pass  # sockets end with the web server; the widgets reconnect and resume elsewhere
@@ -265,6 +266,8 @@ class WebChatAdapter:
         return response
 
     def file(self, request: Request, attachment_id: int):
+        if request.method == "OPTIONS":
+            return self._file_preflight(request)
         token = request.headers.get("X-Chat-Token", "")
         with self.context.engine.store.transaction() as conn:
             session = store_chat.get(conn, _token_hash(token), self.name) if 0 < len(token) <= 200 else None
@@ -280,6 +283,18 @@ class WebChatAdapter:
             response.headers["Access-Control-Allow-Origin"] = request.headers["Origin"]
             response.headers["Access-Control-Allow-Headers"] = "X-Chat-Token"
             response.headers["Vary"] = "Origin"
+        return response
+
+    def _file_preflight(self, request: Request):
+        """A widget on the company's site asks first whether it may send the chat's token header."""
+        if not self._origin_allowed(request):
+            raise HttpError(403, f"origin {request.headers.get('Origin')!r} is not allowed")
+        response = Response(status=204)
+        response.headers["Access-Control-Allow-Origin"] = request.headers["Origin"]
+        response.headers["Access-Control-Allow-Methods"] = "GET"
+        response.headers["Access-Control-Allow-Headers"] = "X-Chat-Token"
+        response.headers["Access-Control-Max-Age"] = "600"
+        response.headers["Vary"] = "Origin"
         return response
 
     def serve(self, request: Request):

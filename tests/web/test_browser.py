@@ -483,3 +483,53 @@ def test_click_to_call_without_a_voice_channel_says_so_at_once_beside_the_box(we
             'no voice channel is set up: calls need a channels/*.toml with kind = "voice"', timeout=5000)
         assert time.monotonic() - started < 5 and dialogs == []
         browser.close()
+
+
+def test_a_file_the_agent_sends_reaches_a_widget_on_the_companys_own_site(start_web, company_site):
+    """The widget on another origin asks before sending its token header (a CORS preflight): the
+    engine answers for the allowed site only, and the picture and the download work there."""
+    import base64
+    import urllib.error
+    import urllib.request
+
+    from tests.waiting import wait_for
+    from tests.web.test_widget_language import PNG  # a real picture, which the browser can draw
+
+    web = start_web(chat_extra=f'allowed_origins = ["{company_site.origin}"]\n'
+                               f'[visitor_secret]\npassword = "{SITE_SECRET}"\n')
+    alice = web.api().login("alice")
+    alice.call("POST", "/api/me/state", {"state": "available"})
+    with sync_playwright() as p:
+        browser = launch(p)
+        customer = browser.new_context().new_page()
+        customer.goto(company_site.signed_in(web.base, "u-2002", "han.mei@example.cn"))
+        customer.click("text=Chat with Example")
+        customer.fill(".prechat:not(.offline) input[name=name]", "Han Mei")
+        customer.click("text=Start chat")
+        customer.fill(".composer textarea", "Please send the invoice.")
+        customer.press(".composer textarea", "Enter")
+        offer = wait_for(lambda: alice.call("GET", "/api/work")[1]["offers"], what="the offer")[0]
+        assert alice.call("POST", f"/api/interactions/{offer['id']}/accept", {})[0] == 200
+        assert alice.call("POST", f"/api/interactions/{offer['id']}/reply", {
+            "text": "Here it is", "files": [{"filename": "invoice.png", "content_type": "image/png",
+                                           "content": base64.b64encode(PNG).decode()}]})[0] == 202
+        reply = customer.locator(".message.outbound", has_text="Here it is")
+        expect(reply.locator("img.preview")).to_be_visible()
+        assert reply.locator("img.preview").evaluate("img => img.decode().then(() => img.naturalWidth)") > 0
+        with customer.expect_download() as download:
+            reply.locator("a.file").click()
+        assert open(download.value.path(), "rb").read() == PNG
+        browser.close()
+    # The preflight is answered for the company's site, refused for any other.
+    asked = {"Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "x-chat-token"}
+    request = urllib.request.Request(f"{web.base}/chat/webchat/files/1", method="OPTIONS",
+                                     headers={"Origin": company_site.origin, **asked})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 204
+        assert answer.headers["Access-Control-Allow-Origin"] == company_site.origin
+        assert answer.headers["Access-Control-Allow-Headers"] == "X-Chat-Token"
+    request = urllib.request.Request(f"{web.base}/chat/webchat/files/1", method="OPTIONS",
+                                     headers={"Origin": "https://evil.example", **asked})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403
