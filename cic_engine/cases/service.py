@@ -16,6 +16,7 @@ import psycopg
 
 from ..clock import Clock, SystemClock
 from ..config import CicConfig
+from ..language import of_interaction
 from ..models import InboundContact, IngestResult
 from ..replies import Replies, ReplyRefused
 from ..store import Store
@@ -267,23 +268,26 @@ class Cases:
         """The customer hears of their case on the channels store_cases.reach orders (after a call:
         `notify.after_call`), from the configured template; a refusal (opted out, no address) is
         on the case's timeline, not an error for the agent."""
-        template = getattr(self.settings.notify, what, None)
-        if not template or self.replies is None:
+        if not getattr(self.settings.notify, what, None) or self.replies is None:
             return
         now = self.clock.now()
         with self.store.transaction() as conn:
             case = store_cases.get(conn, case_id)
             route = store_cases.reach(conn, case_id, list(self.settings.notify.after_call))
-        assert case is not None and route is not None  # a case is opened from an interaction
+            assert case is not None and route is not None  # a case is opened from an interaction
+            language = of_interaction(conn, route[0])
         interaction_id, tried = route
+        template = self.settings.notify.text(what, language)
+        assert template is not None
         text = template.format(case=case_id, title=self._category(case["category"]).title,
                                customer_name=case["customer_name"] or "", question=values.get("question", ""),
                                resolution=values.get("resolution", ""))
         problems = []
         for option in tried:
             try:
+                subject = f"您的工单 #{case_id}" if language == "zh-CN" else f"Your case #{case_id}"
                 outbox_id = self.replies.reply(interaction_id, text, kind=f"case_{what}", quote_previous=False,
-                                               channel=option, subject=f"Your case #{case_id}")
+                                               channel=option, subject=subject)
             except ReplyRefused as exc:
                 problems.append(f"{option}: {exc}")
                 continue

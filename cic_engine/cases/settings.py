@@ -37,8 +37,22 @@ def check_placeholders(value: str, known: tuple[str, ...]) -> str:
 NOTICE_PLACEHOLDERS = ("case", "title", "customer_name", "question", "resolution")
 
 
+class NoticeTexts(StrictModel):
+    """The notices in one language; one left out falls back to the default's."""
+
+    opened: str | None = None
+    question: str | None = None
+    resolved: str | None = None
+
+    @field_validator("opened", "question", "resolved")
+    @classmethod
+    def _placeholders(cls, value: str | None) -> str | None:
+        return None if value is None else check_placeholders(value, NOTICE_PLACEHOLDERS)
+
+
 class CaseNotices(StrictModel):
-    """What the customer is told, on the channel of the case's latest interaction."""
+    """What the customer is told, on the channel of the case's latest interaction, in the language
+    they write in (`languages`), else in the default words."""
 
     opened: str | None = "We have opened case #{case} ({title}) for you and will keep you informed."
     question: str | None = "About your case #{case}: {question} Please reply to this message."
@@ -47,6 +61,20 @@ class CaseNotices(StrictModel):
     after_call: list[Literal["sms", "email"]] = Field(
         default_factory=lambda: ["sms", "email"], description="channels tried, in order, when the case came by "
         "phone or fax")
+    languages: dict[Literal["en", "zh-CN"], NoticeTexts] = Field(
+        default_factory=lambda: {"zh-CN": NoticeTexts(
+            opened="我们已为您创建工单 #{case}（{title}），会随时告知您进展。",
+            question="关于您的工单 #{case}：{question} 请直接回复本消息。",
+            resolved="您的工单 #{case}（{title}）已解决：{resolution} 如仍有问题，请直接回复本消息。")},
+        description='the notices per customer language, e.g. [cases.notify.languages."zh-CN"]')
+
+    def text(self, what: str, language: str | None) -> str | None:
+        """The template for `what` in the customer's language, else the default one."""
+        own = self.languages.get(language) if language else None  # type: ignore[call-overload]
+        default = getattr(self, what)
+        if default is None:
+            return None  # turned off
+        return (getattr(own, what) if own is not None else None) or default
 
     @field_validator("opened", "question", "resolved")
     @classmethod

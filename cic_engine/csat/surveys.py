@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -16,6 +17,7 @@ import psycopg
 
 from ..clock import Clock, SystemClock
 from ..identity import InvalidIdentity, normalise
+from ..language import of_interaction
 from ..models import InboundContact, IngestResult
 from ..replies import Replies, ReplyRefused
 from ..routing.events import RoutingEvent
@@ -27,11 +29,12 @@ from .settings import CsatSection
 
 log = logging.getLogger(__name__)
 # A bare score, alone on the first line that is not empty (a mail's quoted text follows it).
-_SCORE = re.compile(r"\s*([1-5])\s*[.!]?\s*")
+# "5", "5!", and as Chinese customers answer: "５" (a full-width digit, NFKC'd), "5分", "5。"
+_SCORE = re.compile(r"\s*([1-5])\s*分?\s*[.!。！]?\s*")
 
 
 def score_of(text: str) -> int | None:
-    first = next((line for line in text.splitlines() if line.strip()), "")
+    first = unicodedata.normalize("NFKC", next((line for line in text.splitlines() if line.strip()), ""))
     found = _SCORE.fullmatch(first)
     return int(found.group(1)) if found else None
 
@@ -108,11 +111,15 @@ class Surveys:
     def _send(self, interaction_id: int, survey_id: int, channels: list[str | None]) -> None:
         if self.replies is None:
             return
+        with self.store.transaction() as conn:
+            language = of_interaction(conn, interaction_id)
+        question = self.settings.questions.get(language, self.settings.question)  # type: ignore[arg-type]
+        subject = "您对我们的服务满意吗？" if language == "zh-CN" else "How did we do?"
         problems = []
         for channel in channels:
             try:
-                self.replies.reply(interaction_id, self.settings.question, kind="survey", quote_previous=False,
-                                   subject="How did we do?", channel=channel)
+                self.replies.reply(interaction_id, question, kind="survey", quote_previous=False,
+                                   subject=subject, channel=channel)
                 return
             except ReplyRefused as exc:
                 problems.append(str(exc))

@@ -203,3 +203,16 @@ def test_rules_open_a_case_by_themselves_for_matching_new_contacts(store, clock)
     # Li Na's next mail lands in her open case instead of opening another.
     assert other.interaction_id in cases.view(Actor(None, "test"), opened["billing_complaint"]["id"])["interactions"]
     assert len(cases.listing(Actor(None, "test"))) == 2
+
+
+def test_a_customer_who_writes_chinese_hears_of_their_case_in_chinese(world, store):
+    engine, cases, actor = world
+    first = email(engine, 1, "三月份的账单重复扣款了。")
+    case_id = cases.open(actor("alice"), first.interaction_id, "billing_complaint", "Charged twice in March", "high")
+    cases.resolve(actor("bill"), case_id, "已退还第二笔扣款。")
+    with store.transaction() as conn:
+        sent = conn.execute("""SELECT payload ->> 'kind', payload ->> 'text', payload ->> 'subject' FROM outbox
+                               ORDER BY id""").fetchall()
+    assert [(k, s) for k, _, s in sent] == [("case_opened", f"您的工单 #{case_id}"), ("case_resolved", f"您的工单 #{case_id}")]
+    assert sent[0][1].startswith(f"我们已为您创建工单 #{case_id}（")
+    assert sent[1][1].startswith(f"您的工单 #{case_id}（") and "已退还第二笔扣款。" in sent[1][1]

@@ -20,7 +20,8 @@ from tests.cases.test_case_lifecycle import CONFIG, email
 
 @pytest.mark.parametrize("text, score", [("4", 4), (" 5 \n\n> How satisfied are you?", 5), ("3.", 3),
                                          ("\n2!\n-- \nsent from my phone", 2), ("6", None), ("4 stars", None),
-                                         ("I would say 4", None), ("", None)])
+                                         ("I would say 4", None), ("", None), ("５", 5), ("4分", 4),
+                                         ("3。", 3), ("5 分！", 5)])
 def test_only_a_bare_score_counts_as_an_answer(text, score):
     assert score_of(text) == score
 
@@ -89,3 +90,25 @@ def test_a_case_resolution_is_surveyed_on_the_customers_preferred_channel_and_th
     assert [(c["agent"], c["answers"]) for c in report["csat"]["by_agent"]] == [("alice", 1)]
     assert [(r["category"], r["resolved"], r["reopened"]) for r in report["resolution_by_category"]] == [
         ("billing_complaint", 1, 0)]
+
+
+def test_a_customer_who_writes_chinese_is_asked_in_chinese_and_answers_5_fen(surveyed, store):
+    engine, _, surveys = surveyed
+    first = email(engine, 1, "我的账单有问题，多收了 30 元。")
+    surveys.ask(first.interaction_id)
+    with store.transaction() as conn:
+        text, subject = conn.execute(
+            "SELECT payload ->> 'text', payload ->> 'subject' FROM outbox WHERE payload ->> 'kind' = 'survey'").fetchone()
+    assert text == "您对我们的服务满意吗？请回复 1（很差）到 5（很好）之间的数字。"
+    assert subject == "您对我们的服务满意吗？"
+    email(engine, 2, "5分")
+    with store.transaction() as conn:
+        assert conn.execute("SELECT score FROM surveys").fetchall() == [(5,)]
+
+
+def test_an_english_writer_is_asked_in_the_default_words(surveyed, store):
+    engine, _, surveys = surveyed
+    surveys.ask(email(engine, 1, "My bill is wrong").interaction_id)
+    with store.transaction() as conn:
+        (text,) = conn.execute("SELECT payload ->> 'text' FROM outbox WHERE payload ->> 'kind' = 'survey'").fetchone()
+    assert text.startswith("How satisfied are you with our help?")
