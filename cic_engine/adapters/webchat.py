@@ -105,7 +105,7 @@ WIDGET_TEXTS = (
     "send_message", "typing", "type_message", "send_file", "send", "transcript", "confirm_email", "code_placeholder",
     "code_label", "confirm", "connecting", "reconnecting", "offline_thanks", "code_sent", "verified",
     "file_too_large", "file_unavailable", "you", "agent", "joined", "agent_ended", "transferring", "requeued",
-    "new_chat", "end_chat", "you_ended", "score_label", "minimize",
+    "new_chat", "end_chat", "you_ended", "score_label", "minimize", "still_waiting",
 )
 
 
@@ -135,6 +135,8 @@ class WebChatConfig(BaseModel):
         default_factory=list,
         description="web sites that may embed the widget, e.g. https://www.example.com; the engine's own always may")
     max_message_chars: int = Field(4000, ge=1, le=100_000)
+    waiting_notice_s: float = Field(60, ge=0, le=3600, description="a customer still in line is told so this often "
+                                    "(0: never)")
     max_upload_mb: float = Field(5, gt=0, le=25, description="largest file a customer may send")
     upload_types: list[str] = Field(
         default_factory=lambda: ["image/png", "image/jpeg", "image/gif", "application/pdf", "text/plain"],
@@ -343,6 +345,7 @@ class CustomerChat:
         self._unwatch: list = []
         self.pushed = 0  # the last message id this socket has shown
         self._told_ended: set[int] = set()  # interactions whose end the customer was told of
+        self._waiting: gevent.Greenlet | None = None
 
     def send(self, **message) -> None:
         self.ws.send(json.dumps(message, default=str, ensure_ascii=False))
@@ -370,6 +373,8 @@ class CustomerChat:
                     continue
                 self._handle(message)
         finally:
+            if self._waiting is not None:
+                self._waiting.kill(block=False)
             for stop in self._unwatch:
                 stop()
             self.ws.close()
@@ -520,6 +525,23 @@ class CustomerChat:
         self.adapter.messages_in += 0 if result.duplicate else 1
         self._follow([result.interaction_id])
         self.send(type="ack", id=client_id, message_id=result.message_id)
+        if self._waiting is None or self._waiting.dead:
+            self._waiting = gevent.spawn(self._tell_while_waiting, result.interaction_id)
+
+    def _tell_while_waiting(self, interaction_id: int) -> None:
+        """A customer in line is told now and then that they still are, rather than left to
+        wonder whether anyone saw the message."""
+        every = self.adapter.config.waiting_notice_s
+        routing = self.adapter.context.routing
+        while every > 0 and not self.ws.closed:
+            gevent.sleep(every)
+            try:
+                state, _ = routing.state(interaction_id)
+            except Exception:  # noqa: BLE001 - a notice is a courtesy; the chat goes on without it
+                return
+            if state not in ("queued", "offered") or self.ws.closed:
+                return
+            self.notice("still_waiting", "Thank you for waiting: all our agents are busy, and you are still in line.")
 
     def _rejected(self, raw: bytes, why: str, client_id: str | None = None) -> None:
         """Kept for the team with the reason; the visitor is told, and the chat goes on. At the

@@ -247,6 +247,8 @@ def test_reply_by_offers_only_channels_that_can_send(web, store):
         accept_the_offer(page, web.base)
         expect(page.locator("#customer-identities")).to_contain_text("mail.customer@example.com")
         expect(page.locator("#reply-channel option")).to_have_text(["chat"])
+        # A long identity (the chat's key) wraps inside the profile card instead of overflowing it.
+        assert page.locator(".profile").evaluate("e => e.scrollWidth <= e.clientWidth")
         browser.close()
     ws.close()
 
@@ -275,3 +277,40 @@ def test_an_agent_whose_inbox_is_gone_is_shown_away_to_the_supervisor_after_the_
         board.click("#board-button")
         expect(board.locator('#agent-board tr[data-login="alice"] td').nth(1)).to_have_text("Away (disconnected)")
         browser.close()
+
+
+def test_a_chat_the_only_agent_turned_down_comes_back_to_her_after_reoffer_after_s(start_web):
+    """Turned down (or missed) is not "never": with nobody else there, the chat is offered to
+    her again once reoffer_after_s has passed, instead of waiting for ever."""
+    web = start_web(routing_extra="reoffer_after_s = 3")
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_context().new_page()
+        log_in(page, web.base, "alice")
+        page.select_option("#state-select", "available")
+        ws = _customer_message(web, "Patient Customer", "hello?")
+        offer = page.locator("#offers .item")
+        expect(offer).to_have_count(1)
+        offer.locator("button.reject").click()
+        expect(offer).to_have_count(0)
+        page.wait_for_timeout(1500)
+        expect(offer).to_have_count(0)  # not straight back
+        expect(offer).to_have_count(1, timeout=10_000)
+        expect(offer).to_contain_text("Patient Customer")
+        browser.close()
+    ws.close()
+
+
+def test_a_customer_in_line_is_told_now_and_then_that_they_still_are(start_web):
+    web = start_web(chat_extra="waiting_notice_s = 1\n")  # nobody is available
+    ws = _customer_message(web, "Waiting Customer", "hello?")
+    notice = ws.receive_until("notice", timeout=5)
+    assert notice["code"] == "still_waiting"
+    alice = web.api().login("alice")
+    alice.call("POST", "/api/me/state", {"state": "available"})
+    from tests.waiting import wait_for
+    offer = wait_for(lambda: alice.call("GET", "/api/work")[1]["offers"], what="the offer")[0]
+    alice.call("POST", f"/api/interactions/{offer['id']}/accept", {})
+    assert ws.receive_until("notice")["code"] == "joined"
+    assert [m for m in ws.drain(2.5) if m.get("code") == "still_waiting"] == []  # not once an agent is there
+    ws.close()

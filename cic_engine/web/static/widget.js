@@ -38,6 +38,7 @@
       requeued: "Please wait: the next free agent will be with you.", new_chat: "Start a new chat",
       end_chat: "End chat", you_ended: "You ended the chat.", score_label: "{n} of 5",
       minimize: "Minimise the chat",
+      still_waiting: "Thank you for waiting: all our agents are busy, and you are still in line.",
     },
     "zh-CN": {
       title: "在线客服", greeting: "您好！请问有什么可以帮您？", name: "您的姓名", email_optional: "电子邮箱（选填）",
@@ -52,7 +53,7 @@
       joined: "{agent} 已加入对话。", agent_ended: "客服已结束本次对话。您可以在此继续留言，或开始新的对话。",
       transferring: "正在为您转接其他同事，请稍候。", requeued: "请稍候，下一位空闲的客服将为您服务。",
       new_chat: "开始新的对话", end_chat: "结束对话", you_ended: "您已结束本次对话。", score_label: "{n} 分（满分 5 分）",
-      minimize: "收起对话窗口",
+      minimize: "收起对话窗口", still_waiting: "感谢您的耐心等待：客服正忙，您仍在排队中。",
     },
   };
   const wanted = script.dataset.lang || (navigator.languages && navigator.languages[0]) || navigator.language || "en";
