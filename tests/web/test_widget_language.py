@@ -96,7 +96,11 @@ def test_a_chinese_customer_chats_in_chinese_and_an_english_one_in_english(start
         # The agent takes the Chinese chat: the customer is told in Chinese.
         agent.locator("#offers .item", has_text="李雷").locator("button.accept").click()
         expect(zh.locator(".notice").last).to_have_text("Alice Chen 已加入对话。")
-        expect(agent.locator("#messages .message img, #messages .message .attachment")).to_have_count(1)
+        # The agent sees the picture itself, and can download it.
+        expect(agent.locator("#messages .message .attachment")).to_have_count(1)
+        picture_shown = agent.locator("#messages .message img.preview")
+        expect(picture_shown).to_have_attribute("alt", "receipt.png")
+        assert picture_shown.evaluate("img => img.decode().then(() => img.naturalWidth)") == 1
         screenshot(zh, f"widget-zh-{size}")
         screenshot(en, f"widget-en-{size}")
 

@@ -371,6 +371,7 @@ async function openInteraction(id) {
       const link = el("a", `${a.filename} (${Math.ceil(a.size / 1024)} KB)`, "attachment");
       link.href = `/api/attachments/${a.id}`;
       li.appendChild(link);
+      if (/^image\/(png|jpeg|gif|webp)$/.test(a.content_type)) li.appendChild(preview(a));
       if (a.derived && a.content_type === "application/pdf") {
         // A fax's pages, rendered by the engine (images only): shown in place on request.
         const view = el("button", t("View fax"), "view-fax");
@@ -458,6 +459,21 @@ function option(value, label) {
   const o = el("option", label);
   o.value = value;
   return o;
+}
+
+// A picture sent in the conversation, shown in place: fetched as the download it is and drawn
+// from a blob of its raster type (never SVG, never rendered as a page of our origin).
+const previews = new Map();
+function preview(a) {
+  const img = el("img", null, "preview");
+  img.alt = a.filename;
+  if (!previews.has(a.id)) {
+    previews.set(a.id, fetch(`/api/attachments/${a.id}`, { credentials: "same-origin" })
+      .then((r) => { if (!r.ok) throw new Error(r.statusText); return r.blob(); })
+      .then((blob) => URL.createObjectURL(new Blob([blob], { type: a.content_type }))));
+  }
+  previews.get(a.id).then((url) => { img.src = url; }).catch(() => img.remove());
+  return img;
 }
 
 async function refreshKpis(row) {
