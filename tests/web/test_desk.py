@@ -4,7 +4,6 @@ an error says and how long it stays, keyboard use, notifications of offers."""
 from __future__ import annotations
 
 import re
-import textwrap
 from pathlib import Path
 
 import psycopg
@@ -12,17 +11,28 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tests.web.browser import CHROMIUM, launch
-from tests.web.conftest import HASH
+from tests.web.test_access import ROLES_TOML
 from tests.web.test_browser import accept_the_offer, log_in
 from tests.web.test_chat_socket import start as start_chat
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
 
 
-def test_a_transfer_to_an_agent_who_cannot_take_it_is_refused_and_the_reason_stays(web):
-    ws, _ = start_chat(web, name="Transfer Customer")
-    ws.send({"type": "message", "id": "question-1", "text": "I was charged twice."})
+def _agent_says(ws) -> str:
+    while (message := ws.receive_until("message"))["direction"] != "outbound":
+        pass
+    return message["text"]
+
+
+def _customer_message(web, name: str, text: str, client_id: str = "first-message"):
+    ws, _ = start_chat(web, name=name)
+    ws.send({"type": "message", "id": client_id, "text": text})
     ws.receive_until("ack")
+    return ws
+
+
+def test_a_transfer_to_an_agent_who_cannot_take_it_is_refused_and_the_reason_stays(web):
+    ws = _customer_message(web, "Transfer Customer", "I was charged twice.", "question-1")
     with sync_playwright() as p:
         browser = launch(p)
         page = browser.new_context().new_page()
@@ -39,19 +49,6 @@ def test_a_transfer_to_an_agent_who_cannot_take_it_is_refused_and_the_reason_sta
         expect(error).to_have_text("Bob Smith is offline: choose another agent or a queue")
         browser.close()
     assert all(m.get("code") != "transferring" for m in ws.drain())
-
-
-def _agent_says(ws) -> str:
-    while (message := ws.receive_until("message"))["direction"] != "outbound":
-        pass
-    return message["text"]
-
-
-def _customer_message(web, name: str, text: str, client_id: str = "first-message"):
-    ws, _ = start_chat(web, name=name)
-    ws.send({"type": "message", "id": client_id, "text": text})
-    ws.receive_until("ack")
-    return ws
 
 
 def test_an_offer_is_announced_on_the_board_too_and_accepted_from_there(web):
@@ -180,26 +177,8 @@ def test_unread_counts_filters_and_j_k_between_conversations(web):
     second.close()
 
 
-ADMIN_AND_DEPARTMENT = textwrap.dedent(f"""\
-    [[agents]]
-    login = "ada"
-    name = "Ada Admin"
-    roles = ["admin"]
-    password_hash = "{HASH}"
-    [[agents]]
-    login = "bill"
-    name = "Bill Lee"
-    roles = ["department"]
-    department = "billing"
-    password_hash = "{HASH}"
-    [[cases.departments]]
-    name = "billing"
-    title = "Billing"
-    """)
-
-
 def test_the_board_shows_agents_and_the_channels_that_run_and_refuses_a_campaign_nothing_can_send(start_web):
-    web = start_web(cic_extra=ADMIN_AND_DEPARTMENT)
+    web = start_web(cic_extra=ROLES_TOML)  # ada (admin), department users bill and tom
     ada = web.api().login("ada")
     status, board = ada.call("GET", "/api/board")
     assert status == 200
