@@ -138,6 +138,7 @@ def test_unread_counts_filters_and_j_k_between_conversations(web):
         page.locator("#offers .item button.accept").click()
         expect(page.locator("#mine .item")).to_have_count(1)
         expect(page.locator("#offers .item")).to_have_count(0)
+        expect(page.locator("#customer-name")).to_have_text("First Customer")  # she has read it
         second = _customer_message(web, "Second Customer", "second question", "second-question")
         expect(page.locator("#offers .item")).to_have_count(1)
         page.locator("#offers .item button.accept").click()
@@ -172,6 +173,11 @@ def test_unread_counts_filters_and_j_k_between_conversations(web):
         expect(page.locator("#mine .item")).to_have_count(2)
         page.select_option("#filter-channel", "chat")
         expect(page.locator("#mine .item")).to_have_count(2)
+        page.select_option("#filter-queue", "chat")
+        expect(page.locator("#mine .item")).to_have_count(2)
+        page.select_option("#filter-state", "wrap_up")  # none: the list says so
+        expect(page.locator("#mine .item")).to_have_count(0)
+        expect(page.locator("#mine-empty")).to_have_text("No conversations")
         browser.close()
     first.close()
     second.close()

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tests.web.browser import CHROMIUM, launch, screenshot
+from tests.web.conftest import PASSWORD
 from tests.web.test_browser import log_in
 from tests.web.test_chat_socket import start as start_chat
 
@@ -114,4 +115,26 @@ def test_an_agent_works_the_inbox_and_board_in_chinese_or_english(web, size):
                 ws.send({"type": "message", "id": "invoice-question-2", "text": "还在吗？"})
                 ws.receive_until("ack")
             context.close()
+        browser.close()
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
+def test_a_department_user_works_cases_in_chinese(start_web):
+    from tests.web.test_access import ROLES_TOML
+
+    web = start_web(cic_extra=ROLES_TOML)
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_context(viewport=SIZES["1366"]).new_page()
+        page.goto(web.base + "/department")
+        page.select_option("#login .lang-select", "zh-CN")
+        expect(page.locator("#login h1")).to_have_text("部门工单")
+        page.fill("input[name=login]", "bill")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("#login-form button")
+        expect(page.locator("#me-name")).to_have_text("Bill Lee")
+        expect(page.locator("#cases-page nav h2")).to_have_text("工单")
+        expect(page.locator("#logout-button")).to_have_text("退出")
+        expect(page.locator("label.meta")).to_contain_text("包括已关闭")
+        screenshot(page, "department-zh-CN-1366")
         browser.close()

@@ -211,8 +211,9 @@ function unreadOf(w) {
 function markSeen(id, count) { localStorage.setItem(seenKey(id), String(count)); }
 
 function filtered(items) {
-  const channel = $("filter-channel").value, state = $("filter-state").value;
-  const shown = items.filter((w) => (!channel || w.channel === channel) && (!state || w.state === state));
+  const queue = $("filter-queue").value, channel = $("filter-channel").value, state = $("filter-state").value;
+  const shown = items.filter((w) => (!queue || w.queue === queue) && (!channel || w.channel === channel) &&
+                                    (!state || w.state === state));
   if ($("filter-order").value === "waiting") {
     // Waiting longest: customers whose last word has no answer yet, the longest waiting first.
     const waits = (w) => w.last_direction === "inbound";
@@ -225,8 +226,9 @@ function filtered(items) {
 }
 
 function fillFilters(items) {
-  for (const [id, values, word] of [["filter-channel", items.map((w) => w.channel), channelWord],
-                                     ["filter-state", items.map((w) => w.state), workState]]) {
+  for (const [id, values, word] of [["filter-queue", items.map((w) => w.queue || "-"), (q) => q],
+                                     ["filter-channel", items.map((w) => w.channel), channelWord],
+                                     ["filter-state", ["active", "wrap_up", ...items.map((w) => w.state)], workState]]) {
     const select = $(id);
     const picked = select.value;
     const all = [...new Set([...values, ...(picked ? [picked] : [])])].sort();
@@ -755,7 +757,7 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const select of document.querySelectorAll(".lang-select")) cicLanguagePicker(select);
   document.addEventListener("keydown", shortcuts);
   $("shortcuts-button").onclick = () => $("shortcuts").showModal();
-  for (const id of ["filter-channel", "filter-state", "filter-order"]) $(id).onchange = () => refreshWork();
+  for (const id of ["filter-queue", "filter-channel", "filter-state", "filter-order"]) $(id).onchange = () => refreshWork();
   $("notify-toggle").checked = localStorage.getItem("cic-notify") === "1" &&
     "Notification" in window && Notification.permission === "granted";
   $("notify-toggle").onchange = async (e) => {
