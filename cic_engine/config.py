@@ -26,6 +26,7 @@ from .routing.settings import (
     Strategy,
     StrictModel,
 )
+from .web.softphone_settings import SoftphoneSection
 
 __all__ = ["AgentSeed", "CicConfig", "ConfigError", "ConfigProblem", "LoadedConfig", "QueueConfig", "load_config"]
 
@@ -188,6 +189,7 @@ class CicConfig(StrictModel):
     inbox: InboxSection = Field(default_factory=InboxSection)
     cases: CasesSection = Field(default_factory=CasesSection)
     csat: CsatSection = Field(default_factory=CsatSection)
+    softphone: SoftphoneSection = Field(default_factory=SoftphoneSection)
     outbound: OutboundSection = Field(default_factory=OutboundSection)
     campaigns: list[CampaignSettings] = Field(default_factory=list)
     queues: list[QueueConfig] = Field(default_factory=lambda: [QueueConfig(name="general")])

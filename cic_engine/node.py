@@ -30,6 +30,7 @@ from .routing.events import EventListener
 from .routing.router import Router
 from .routing.service import Routing
 from .store import Store, migrations
+from .store import sip as store_sip
 from .store.embedded import EmbeddedPostgres
 from .web.access import MONITOR, PUBLIC, Guard
 from .web.app import AdapterRoutes, WebApp
@@ -41,6 +42,7 @@ from .web.inbox_api import InboxApi
 from .web.live import AgentStream
 from .web.ops_api import OpsApi
 from .web.pages import Pages
+from .web.softphone_api import SoftphoneApi
 from .web.supervisor_api import SupervisorApi
 from .web.websocket import Handler
 
@@ -148,6 +150,7 @@ class Node:
         CallApi(self.store, CallControl(self.store, self.engine.clock),
                 has_voice=lambda: self._voice_adapter() is not None).mount(app)
         CasesApi(self.store, self.cases).mount(app)
+        SoftphoneApi(self.store, self.engine.clock, lambda: self.loaded.cic.softphone).mount(app)
         assert self.dialer is not None
         CampaignsApi(self.store, self.dialer, self._queue_ids, CallControl(self.store, self.engine.clock),
                      channels=self.running_channels).mount(app)
@@ -248,9 +251,12 @@ class Node:
         return self.last_reload
 
     def _left(self, agent_id: int) -> None:
-        """An agent logged out of their last session: offline, their offers back to the queue."""
-        assert self.routing is not None
+        """An agent logged out of their last session: offline, their offers back to the queue,
+        their browser's SIP credentials void."""
+        assert self.routing is not None and self.store is not None
         try:
+            with self.store.transaction() as conn:
+                store_sip.revoke(conn, agent_id)
             self.routing.set_offline(agent_id)
         except Exception as exc:  # noqa: BLE001 - the logout itself has happened; say why not offline
             log.warning("agent %s logged out but could not be set offline: %s", agent_id, exc)

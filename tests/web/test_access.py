@@ -81,6 +81,8 @@ TABLE: dict[tuple[str, str], object] = {
     ("GET", "/chat/webchat/settings"): PUBLIC,
     ("GET", "/chat/webchat/files/<int:attachment_id>"): PUBLIC,  # the chat's token in a header is the key
     ("POST", "/sms/texts/inbound"): "signed",
+    ("POST", "/api/me/sip"): AGENTS,
+    ("POST", "/freeswitch/directory"): "signed",  # the switch's shared secret, checked in the handler
 }
 # What a URL's variables are filled with: ids that exist nowhere, so no call changes anything.
 ARGS = {"<int:interaction_id>": "999999", "<int:case_id>": "999999", "<int:customer_id>": "999999",

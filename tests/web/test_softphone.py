@@ -1,0 +1,78 @@
+"""The softphone's credentials: a logged-in agent's browser gets a SIP user that lasts
+credential_ttl_s, and FreeSWITCH (mod_xml_curl) learns its digest hash from the engine with a
+shared secret; expired, logged-out or unknown users are "not found" to the switch."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import psycopg
+import pytest
+
+SECRET = "the-switch-directory-secret"
+SOFTPHONE = '[softphone]\nws_url = "ws://127.0.0.1:5066"\ndomain = "cic.test"\n'
+
+
+def ask(web, user: str, secret: str | None = SECRET, domain: str = "cic.test") -> tuple[int, str]:
+    """A directory request as mod_xml_curl sends it (form fields, basic auth)."""
+    body = urllib.parse.urlencode({"section": "directory", "tag_name": "domain", "key_name": "name",
+                                   "key_value": domain, "user": user, "domain": domain, "action": "sip_auth"}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if secret is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"freeswitch:{secret}".encode()).decode()
+    request = urllib.request.Request(web.base + "/freeswitch/directory", data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+@pytest.fixture
+def phone_web(start_web, monkeypatch):
+    monkeypatch.setenv("CIC_SWITCH_DIRECTORY_SECRET", SECRET)
+    return start_web(cic_extra=SOFTPHONE)
+
+
+def test_an_agent_gets_a_short_lived_sip_user_the_switch_can_check(phone_web):
+    alice = phone_web.api().login("alice")
+    status, sip = alice.call("POST", "/api/me/sip", {})
+    assert status == 201
+    assert (sip["ws_url"], sip["domain"]) == ("ws://127.0.0.1:5066", "cic.test")
+    assert sip["username"].startswith("a") and len(sip["password"]) >= 24
+    status, xml = ask(phone_web, sip["username"])
+    assert status == 200
+    a1 = hashlib.md5(f"{sip['username']}:cic.test:{sip['password']}".encode()).hexdigest()  # noqa: S324
+    assert f'<param name="a1-hash" value="{a1}"/>' in xml
+    assert '<variable name="cic_agent_login" value="alice"/>' in xml
+    assert sip["password"] not in xml  # the switch gets the hash, never the password
+    # Another credential for the same browser later: both valid until they expire.
+    second = alice.call("POST", "/api/me/sip", {})[1]
+    assert second["username"] != sip["username"] and 'status="not found"' not in ask(phone_web, second["username"])[1]
+
+
+def test_the_switch_hears_not_found_for_expired_unknown_or_logged_out_users_and_401_without_the_secret(phone_web):
+    alice = phone_web.api().login("alice")
+    sip = alice.call("POST", "/api/me/sip", {})[1]
+    assert ask(phone_web, sip["username"], secret=None)[0] == 401
+    assert ask(phone_web, sip["username"], secret="guess")[0] == 401
+    assert 'status="not found"' in ask(phone_web, "a1-00000000")[1]
+    assert 'status="not found"' in ask(phone_web, sip["username"], domain="other.test")[1]
+    with psycopg.connect(phone_web.db_url, autocommit=True) as conn:
+        conn.execute("UPDATE sip_credentials SET expires_at = now() - interval '1 second' WHERE username = %s",
+                     (sip["username"],))
+    assert 'status="not found"' in ask(phone_web, sip["username"])[1]
+    fresh = alice.call("POST", "/api/me/sip", {})[1]
+    assert 'a1-hash' in ask(phone_web, fresh["username"])[1]
+    alice.call("POST", "/api/logout", {})
+    assert 'status="not found"' in ask(phone_web, fresh["username"])[1]  # logged out: void at once
+    assert phone_web.api().call("POST", "/api/me/sip", {})[0] == 401
+
+
+def test_without_a_softphone_the_agent_is_told_so(web):
+    assert web.api().login("alice").call("POST", "/api/me/sip", {}) == (
+        409, {"error": "no softphone is set up ([softphone] ws_url in cic.toml)"})
