@@ -151,6 +151,8 @@ class Node:
                 has_voice=lambda: self._voice_adapter() is not None).mount(app)
         CasesApi(self.store, self.cases).mount(app)
         SoftphoneApi(self.store, self.engine.clock, lambda: self.loaded.cic.softphone).mount(app)
+        # The inbox's softphone opens its WebSocket to the switch: the pages' policy allows that one.
+        app.connect_sources = lambda: [self.loaded.cic.softphone.ws_url] if self.loaded.cic.softphone.ws_url else []
         assert self.dialer is not None
         CampaignsApi(self.store, self.dialer, self._queue_ids, CallControl(self.store, self.engine.clock),
                      channels=self.running_channels).mount(app)

@@ -91,6 +91,8 @@ class WebApp:
         self.allowed: dict[str, Allow] = {}  # endpoint -> who may call it
         self.adapter_endpoints: dict[str, set[str]] = {}  # adapter -> the endpoints it routed
         self.guard = guard or Guard()
+        # Where the pages may open connections besides the engine: the softphone's switch.
+        self.connect_sources: Callable[[], list[str]] = lambda: []
 
     def route(self, rule: str, handler: Handler, methods: tuple[str, ...] = ("GET",), websocket: bool = False, *,
               allow: Allow) -> str:
@@ -110,7 +112,7 @@ class WebApp:
         response = self._dispatch(request)
         if response is TAKEN:
             return []
-        _harden(response)
+        _harden(response, self.connect_sources())
         return response(environ, start_response)
 
     def _dispatch(self, request: Request) -> Any:
@@ -172,7 +174,10 @@ def _gone(request: Request, **_args) -> Response:
     return json_response(404, {"error": f"no such resource: {request.path} (its channel was removed)"})
 
 
-def _harden(response: Response) -> None:
+SELF = ("'self'",)
+
+
+def _harden(response: Response, connect: list[str] | tuple[str, ...] = ()) -> None:
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
@@ -183,5 +188,6 @@ def _harden(response: Response) -> None:
         # if something user-supplied were ever put on a page unescaped.
         headers.setdefault("Content-Security-Policy",
                            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-                           "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+                           f"connect-src {' '.join(SELF + tuple(connect))}; object-src 'none'; base-uri 'none'; "
+                           "frame-ancestors 'none'")
         headers.setdefault("X-Frame-Options", "DENY")

@@ -76,3 +76,17 @@ def test_the_switch_hears_not_found_for_expired_unknown_or_logged_out_users_and_
 def test_without_a_softphone_the_agent_is_told_so(web):
     assert web.api().login("alice").call("POST", "/api/me/sip", {}) == (
         409, {"error": "no softphone is set up ([softphone] ws_url in cic.toml)"})
+
+
+def test_the_pages_may_reach_the_softphones_switch(phone_web):
+    import urllib.request
+
+    with urllib.request.urlopen(phone_web.base + "/", timeout=10) as page:
+        assert "connect-src 'self' ws://127.0.0.1:5066;" in page.headers["Content-Security-Policy"]
+
+
+def test_without_a_softphone_the_pages_connect_to_the_engine_only(web):
+    import urllib.request
+
+    with urllib.request.urlopen(web.base + "/", timeout=10) as page:
+        assert "connect-src 'self';" in page.headers["Content-Security-Policy"]
