@@ -40,7 +40,10 @@ def test_an_agent_views_a_received_fax_and_faxes_a_pdf_back_from_the_inbox(fax_e
         screenshot(page, "inbox-fax")
         page.fill("#reply-text", "Please find the corrected invoice.")
         page.set_input_files("#reply-files", str(invoice))
-        page.click("#reply-form button[type=submit]")
+        # The page has sent the reply (and the engine taken it) before the browser goes.
+        with page.expect_response(lambda r: r.url.endswith("/reply")) as replied:
+            page.click("#reply-form button[type=submit]")
+        assert replied.value.status == 202
         expect(page.locator("#detail-error")).to_have_text("")
         browser.close()
     sent = wait_for(lambda: timeline(store, interaction_id, "message_sent"), what="the fax sent")[0]

@@ -14,7 +14,7 @@ FILES = sorted(FREESWITCH.rglob("*.xml"))
 def test_there_is_configuration_to_install():
     assert {p.relative_to(FREESWITCH).as_posix() for p in FILES} == {
         "autoload_configs/event_socket.conf.xml", "dialplan/public/20_cic_voice.xml", "dialplan/public/10_cic_fax.xml",
-        "directory/default/cic-agents.xml"}
+        "directory/default/cic-agents.xml", "autoload_configs/xml_curl.conf.xml"}
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -53,7 +53,7 @@ def test_the_readme_names_every_variable_the_files_use():
         text = path.read_text()
         used |= {part.split("}")[0] for part in text.split("$${")[1:]}
     assert used == {"cic_esl_ip", "cic_esl_port", "cic_esl_password", "cic_engine_socket", "cic_agent_password",
-                    "cic_fax_spool", "cic_fax_station_id"}
+                    "cic_fax_spool", "cic_fax_station_id", "cic_directory_url", "cic_directory_secret"}
     assert all(f"data=\"{name}=" in readme and f"`{name}`" in readme for name in used)
 
 
