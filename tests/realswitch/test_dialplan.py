@@ -26,14 +26,21 @@ def test_a_call_to_a_fax_number_is_received_by_the_switch_not_offered_as_a_voice
     assert interaction(store, caller.uuid) is None
 
 
+FAX_ATTEMPTS = 2  # as a fax machine redials: audio fax over loopback is real-time, and a
+                 # starved 2-core test machine can garble a T.30 exchange ("Unexpected message")
+
+
 def test_a_fax_sent_over_loopback_arrives_in_the_spool(fs):
-    leg = "fa0fa0fa-0000-4000-8000-000000000001"
-    fs.api(f"bgapi originate {{origination_uuid={leg},origination_caller_id_number=+8613800138301}}"
-           f"loopback/{FAX_DID}/public &txfax({PAGES})")
-    receiver = wait_for(lambda: fs.var(leg, "other_loopback_leg_uuid"), what="the fax call")
-    spooled = fs.fax_spool / f"rx-{receiver}.tif"
-    wait_for(lambda: not fs.exists(leg), timeout=120, what="the fax call over")
-    assert spooled.exists() and spooled.stat().st_size > 10_000, f"no fax received: {fs.log_tail(1500)}"
+    for attempt in range(1, FAX_ATTEMPTS + 1):
+        leg = f"fa0fa0fa-0000-4000-8000-00000000000{attempt}"
+        fs.api(f"bgapi originate {{origination_uuid={leg},origination_caller_id_number=+8613800138301}}"
+               f"loopback/{FAX_DID}/public &txfax({PAGES})")
+        receiver = wait_for(lambda leg=leg: fs.var(leg, "other_loopback_leg_uuid"), what="the fax call")
+        spooled = fs.fax_spool / f"rx-{receiver}.tif"
+        wait_for(lambda leg=leg: not fs.exists(leg), timeout=120, what="the fax call over")
+        if spooled.exists() and spooled.stat().st_size > 10_000:
+            return
+    raise AssertionError(f"no fax received in {FAX_ATTEMPTS} attempts: {fs.log_tail(1500)}")
 
 
 def _fax_channel(fs) -> str:
@@ -56,15 +63,20 @@ def test_a_fax_in_through_the_shipped_dialplan_reaches_the_inbox_and_the_agents_
     """mod_spandsp both ways: a customer's 2 pages received by the shipped fax extension, the
     agent's PDF sent back with txfax to the customer's (simulated, but real spandsp) machine."""
     web = start_web(channels={"fax": _fax_channel(fs)}, cic_extra="[outbox]\nbackoff_s = 0.3\n")
-    fs.api(f"bgapi originate {{origination_caller_id_number=+8613800138302}}loopback/{FAX_DID}/public "
-           f"&txfax({PAGES})")
-    with_fax = "SELECT i.id FROM interactions i JOIN messages m ON m.interaction_id = i.id WHERE m.channel = 'fax'"
-    interaction_id = wait_for(lambda: (r := store.connection().__enter__().execute(with_fax).fetchone()) and r[0],
-                              timeout=120, what="the fax in the inbox")
-    with store.transaction() as conn:
-        pages = conn.execute("SELECT count(*) FROM attachments a JOIN messages m ON m.id = a.message_id "
-                             "WHERE m.interaction_id = %s AND a.content_type = 'application/pdf'",
-                             (interaction_id,)).fetchone()[0]
+    with_pdf = """SELECT m.interaction_id, count(*) FILTER (WHERE a.content_type = 'application/pdf')
+                  FROM messages m LEFT JOIN attachments a ON a.message_id = m.id
+                  WHERE m.channel = 'fax' AND m.id > %s GROUP BY m.id, m.interaction_id ORDER BY m.id LIMIT 1"""
+    seen = 0
+    for _ in range(FAX_ATTEMPTS):  # see FAX_ATTEMPTS: a garbled exchange arrives as a failed fax, without pages
+        fs.api(f"bgapi originate {{origination_caller_id_number=+8613800138302}}loopback/{FAX_DID}/public "
+               f"&txfax({PAGES})")
+        interaction_id, pages = wait_for(
+            lambda seen=seen: store.connection().__enter__().execute(with_pdf, (seen,)).fetchone(), timeout=120,
+            what="the fax in the inbox")
+        if pages:
+            break
+        with store.transaction() as conn:
+            seen = conn.execute("SELECT max(id) FROM messages WHERE channel = 'fax'").fetchone()[0]
     assert pages == 1  # the received pages as one PDF (the TIFF is kept beside it)
     alice = accepted(web, interaction_id)
     status, body = alice.call("POST", f"/api/interactions/{interaction_id}/reply",

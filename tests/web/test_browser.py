@@ -4,6 +4,7 @@ middle of the chat and the conversation carries on with nothing lost or doubled.
 
 from __future__ import annotations
 
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -514,7 +515,7 @@ def test_a_file_the_agent_sends_reaches_a_widget_on_the_companys_own_site(start_
             "text": "Here it is", "files": [{"filename": "invoice.png", "content_type": "image/png",
                                            "content": base64.b64encode(PNG).decode()}]})[0] == 202
         reply = customer.locator(".message.outbound", has_text="Here it is")
-        expect(reply.locator("img.preview")).to_be_visible()
+        expect(reply.locator("img.preview")).to_have_attribute("src", re.compile(r"^blob:"))  # fetched across origins
         assert reply.locator("img.preview").evaluate("img => img.decode().then(() => img.naturalWidth)") > 0
         with customer.expect_download() as download:
             reply.locator("a.file").click()

@@ -100,6 +100,7 @@ def test_a_chinese_customer_chats_in_chinese_and_an_english_one_in_english(start
         expect(agent.locator("#messages .message .attachment")).to_have_count(1)
         picture_shown = agent.locator("#messages .message img.preview")
         expect(picture_shown).to_have_attribute("alt", "receipt.png")
+        expect(picture_shown).to_have_attribute("src", re.compile(r"^blob:"))  # fetched, then drawn
         assert picture_shown.evaluate("img => img.decode().then(() => img.naturalWidth)") == 1
         screenshot(zh, f"widget-zh-{size}")
         screenshot(en, f"widget-en-{size}")
