@@ -68,10 +68,12 @@ def decode(data_coding: int, payload: bytes) -> tuple[str, str | None]:
     """(text, problem) of a message body as the SMSC sent it; undecodable octets are replaced
     and the problem says so, never an exception."""
     if data_coding == DC_UCS2:
-        text = payload.decode("utf-16-be", errors="replace")
-        odd = len(payload) % 2 == 1
-        return text, ("UCS-2 body with an odd number of octets" if odd else
-                      "UCS-2 body with invalid code units" if "\ufffd" in text else None)
+        if len(payload) % 2 == 1:
+            return payload.decode("utf-16-be", errors="replace"), "UCS-2 body with an odd number of octets"
+        try:
+            return payload.decode("utf-16-be"), None
+        except UnicodeDecodeError:  # a lone surrogate; a U+FFFD the sender wrote is text, not a problem
+            return payload.decode("utf-16-be", errors="replace"), "UCS-2 body with invalid code units"
     if data_coding == DC_LATIN1:
         return payload.decode("latin-1"), None
     if data_coding == DC_IA5:

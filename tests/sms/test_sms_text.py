@@ -77,6 +77,11 @@ def test_any_text_comes_back_whole(text, reference):
     assert reassemble(out) == text
 
 
+def test_a_replacement_character_the_sender_wrote_is_text_and_a_lone_surrogate_a_problem():
+    assert alphabet.decode(alphabet.DC_UCS2, "\ufffd ok".encode("utf-16-be")) == ("\ufffd ok", None)
+    assert alphabet.decode(alphabet.DC_UCS2, b"\xd8\x00\x00A") == ("\ufffdA", "UCS-2 body with invalid code units")
+
+
 def test_parts_with_a_16_bit_reference_other_elements_or_sar_tlvs_are_read():
     udh16 = bytes((6, 0x08, 4, 0x12, 0x34, 2, 1)) + "hi".encode("utf-16-be")
     assert segments.read_part(udh16, 0x40) == (segments.Part(0x1234, 2, 1), "hi".encode("utf-16-be"))
