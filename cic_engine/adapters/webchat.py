@@ -147,6 +147,15 @@ class WebChatConfig(BaseModel):
         "hex(HMAC-SHA256(secret, user_id + '\\n' + email)); such a chat is the customer with that email at once")
 
 
+def _share_with_origin(response: Response, request: Request, extra: dict[str, str] | None = None) -> Response:
+    """CORS for an allowed site's widget (the caller has checked the origin): this origin, and
+    caches told the answer depends on it."""
+    response.headers["Access-Control-Allow-Origin"] = request.headers["Origin"]
+    response.headers["Vary"] = "Origin"
+    response.headers.update(extra or {})
+    return response
+
+
 def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
@@ -263,8 +272,7 @@ class WebChatAdapter:
                      "max_message_chars": self.config.max_message_chars, "max_upload_mb": self.config.max_upload_mb,
                      "upload_types": self.config.upload_types})
         if self._origin_allowed(request):  # read by the widget on the company's site
-            response.headers["Access-Control-Allow-Origin"] = request.headers["Origin"]
-            response.headers["Vary"] = "Origin"
+            _share_with_origin(response, request)
         return response
 
     def file(self, request: Request, attachment_id: int):
@@ -282,22 +290,16 @@ class WebChatAdapter:
         response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
         response.headers["X-Content-Type-Options"] = "nosniff"
         if self._origin_allowed(request):
-            response.headers["Access-Control-Allow-Origin"] = request.headers["Origin"]
-            response.headers["Access-Control-Allow-Headers"] = "X-Chat-Token"
-            response.headers["Vary"] = "Origin"
+            _share_with_origin(response, request, {"Access-Control-Allow-Headers": "X-Chat-Token"})
         return response
 
     def _file_preflight(self, request: Request):
         """A widget on the company's site asks first whether it may send the chat's token header."""
         if not self._origin_allowed(request):
             raise HttpError(403, f"origin {request.headers.get('Origin')!r} is not allowed")
-        response = Response(status=204)
-        response.headers["Access-Control-Allow-Origin"] = request.headers["Origin"]
-        response.headers["Access-Control-Allow-Methods"] = "GET"
-        response.headers["Access-Control-Allow-Headers"] = "X-Chat-Token"
-        response.headers["Access-Control-Max-Age"] = "600"
-        response.headers["Vary"] = "Origin"
-        return response
+        return _share_with_origin(Response(status=204), request, {
+            "Access-Control-Allow-Methods": "GET", "Access-Control-Allow-Headers": "X-Chat-Token",
+            "Access-Control-Max-Age": "600"})
 
     def serve(self, request: Request):
         if not self._origin_allowed(request):
