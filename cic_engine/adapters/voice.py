@@ -36,13 +36,15 @@ from ..models import (
 from ..routing.events import RoutingEvent
 from ..routing.service import RoutingError
 from ..store import calls as store_calls
+from ..store import sip as store_sip
 from . import AdapterContext
 from .ivr import run_ivr
 from .voice_campaign import ATTEMPT_VARIABLE, CampaignCalls
 from .voice_config import VoiceConfig
-from .voice_controls import CallSession, ControlDesk, ControlRefused
+from .voice_controls import CallSession, ControlDesk, ControlRefused, Step
 from .voice_conversation import Conversations
 from .voice_dialing import OutboundCalls
+from .voice_phones import REGISTRATION_EVENTS, PhoneRegistrations
 from .voice_recovery import RECLAIMED, LostCalls
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,12 @@ def take_recording(path: str, attach: bool) -> list[Attachment]:
     if not content or len(content) > MAX_ATTACHMENT_BYTES:
         return []
     return [Attachment(filename=os.path.basename(path), content_type="audio/wav", content=content)]
+
+
+def _phone_lost(bridge_result) -> bool:
+    """Whether the agent's leg of a bridge ended because its media stopped (media_timeout)."""
+    return "MEDIA_TIMEOUT" in (bridge_result.get("variable_last_bridge_hangup_cause"),
+                               bridge_result.get("variable_bridge_hangup_cause"))
 
 
 def _routed_to(event: RoutingEvent, action: str) -> bool:
@@ -86,10 +94,13 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls, LostCalls):
         self.config = config
         self.context = context
         self.server = OutboundServer(config.bind, self._handle, config.command_timeout_s)
+        events = tuple(config.esl_events) + (REGISTRATION_EVENTS if config.require_registered_phone else ())
         self.esl = InboundConnection(Endpoint(config.esl_host, config.esl_port, config.esl_password,
-                                              events=tuple(config.esl_events),
+                                              events=events,
                                               command_timeout_s=config.command_timeout_s), name=f"{name} ESL")
         self.desk = ControlDesk(self)
+        self.phones = PhoneRegistrations(name, self.esl, context.engine.store, context.engine.clock.now,
+                                         config.registrations_check_s)
         self._waiting: dict[int, Queue[RoutingEvent | None]] = {}  # interaction -> its offers
         self._unsubscribe = None
         self._logins: dict[int, str] = {}
@@ -114,12 +125,18 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls, LostCalls):
         self.esl.on_connected.append(self.reconcile_campaign_calls)
         self.esl.on_event.append(self._parked)
         self.esl.on_event.append(self._leg_ended)
+        if self.config.require_registered_phone:
+            self.phones.start()
+        else:  # the rule is lifted with the setting
+            with self.context.engine.store.transaction() as conn:
+                store_sip.track_switch(conn, self.name, False)
         self.esl.start()
 
     def stop(self, timeout: float) -> None:
         if self._unsubscribe:
             self._unsubscribe()
         self.server.stop(timeout=timeout)
+        self.phones.stop()
         self.esl.stop()
 
     def health(self) -> AdapterHealth:
@@ -371,6 +388,12 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls, LostCalls):
         finally:
             call.on_event.remove(on_bridge)
         if bridged:
+            if session.next_step is None and _phone_lost(result):
+                # The agent's phone went silent mid-call (a browser tab that died): the caller
+                # has done nothing wrong and waits for the next agent, not a dead line.
+                log.warning("call %s: agent %s's phone was lost mid-call; back in line", call.uuid, login)
+                routing.note(interaction_id, "agent_phone_lost", agent_id=agent_id)
+                session.next_step = Step(kind="transfer", to="queue", target=session.queue or "")
             return self._converse(call, session)
         disposition = result.get("variable_originate_disposition") or result.get("variable_DIALSTATUS") or ""
         log.info("call %s: agent %s did not take it (%s)", call.uuid, login, disposition or "no answer")

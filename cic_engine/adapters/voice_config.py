@@ -64,6 +64,12 @@ class VoiceConfig(BaseModel):
                              "playback on a call lasts longer), so a call whose engine went away parks within "
                              "this time for another node to take it")
     agent_endpoint: str = Field("user/{login}", description="dial string of an agent's phone; {login} is replaced")
+    require_registered_phone: bool = Field(
+        False, description="agents' phones register with this switch (desk SIP phones, the inbox's softphone): an "
+        "agent with none registered is not offered calls. Leave off for endpoints that never register "
+        "(gateways, loopback)")
+    registrations_check_s: float = Field(15, ge=1, le=600, description="how often the switch's registrations are "
+                                         "read besides when sofia reports one")
     ring_s: int = Field(20, ge=5, le=120, description="how long an agent's phone rings before the offer is given back")
     command_timeout_s: float = Field(10, gt=0, le=120)
     # Calls report their own events on their outbound sockets; the event socket only needs what

@@ -44,15 +44,23 @@ class AgentStatus:
     queue_ids: list[int]
 
 
+# An agent no call could ring: some switch tells the engine its phones (phone_switches), and
+# none of them has a phone or browser of this agent's registered (0016_agent_phones.sql).
+NO_PHONE = """(EXISTS (SELECT 1 FROM phone_switches)
+               AND NOT EXISTS (SELECT 1 FROM phone_registrations r WHERE r.login = a.login))"""
+
+
 def free_agents(conn: Conn) -> list[FreeAgent]:
+    """Available agents with a free slot; an agent without a phone has no room for a call."""
     rows = conn.execute(
-        """SELECT a.id, a.skills, a.languages, a.loads, a.caps, a.voice_exclusive, a.idle_since,
+        f"""SELECT a.id, a.skills, a.languages, a.loads,
+                  CASE WHEN {NO_PHONE} THEN 0 || a.caps[2:] ELSE a.caps END, a.voice_exclusive, a.idle_since,
                   array_agg(q.queue_id), array_agg(q.last_offered_at)
            FROM agents a JOIN agent_queues q ON q.agent_id = a.id
            WHERE a.presence = 'available'
              AND (a.loads[1] < a.caps[1] OR a.loads[2] < a.caps[2] OR a.loads[3] < a.caps[3]
                   OR a.loads[4] < a.caps[4] OR a.loads[5] < a.caps[5])
-           GROUP BY a.id"""
+           GROUP BY a.id"""  # noqa: S608 - constant
     ).fetchall()
     return [
         FreeAgent(

@@ -12,6 +12,7 @@ from psycopg.types.json import Jsonb
 from ..outbound.contacts import CampaignContact
 from ..outbound.settings import CampaignSettings, Segment
 from . import Conn
+from .agents import NO_PHONE
 from .customers import find_or_create, lock_identity
 from .interactions import QUEUE_NOTIFY_CHANNEL
 
@@ -340,10 +341,10 @@ def under_way(conn: Conn, campaign_id: int) -> tuple[int, int]:
 def free_agents(conn: Conn, queue_id: int) -> int:
     """Agents of the queue who could take a call now."""
     return conn.execute(
-        """SELECT count(*) FROM agents a JOIN agent_queues q ON q.agent_id = a.id AND q.queue_id = %s
-           WHERE a.presence = 'available' AND a.loads[1] < a.caps[1]
+        f"""SELECT count(*) FROM agents a JOIN agent_queues q ON q.agent_id = a.id AND q.queue_id = %s
+           WHERE a.presence = 'available' AND a.loads[1] < a.caps[1] AND NOT {NO_PHONE}
              AND NOT (a.voice_exclusive AND (SELECT sum(x) FROM unnest(a.loads) AS x) > 0)
-             AND a.state <> 'wrap_up'""", (queue_id,)).fetchone()[0]
+             AND a.state <> 'wrap_up'""", (queue_id,)).fetchone()[0]  # noqa: S608 - constant
 
 
 def settle_closed(conn: Conn, campaign: Campaign, now: datetime) -> int:

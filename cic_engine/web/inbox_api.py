@@ -71,7 +71,9 @@ class InboxApi:
                      "queues": sorted(q.name for q in self.engine.cic.queues),
                      "dispositions": self.engine.cic.inbox.dispositions,
                      # Channels a reply may switch to: only those with an adapter that sends.
-                     "reply_channels": [c for c in ("email", "sms") if self.replies.adapter_for(c) is not None]}
+                     "reply_channels": [c for c in ("email", "sms") if self.replies.adapter_for(c) is not None],
+                     # The inbox registers itself as the agent's phone (POST /api/me/sip).
+                     "softphone": self.engine.cic.softphone.ws_url is not None}
 
     def set_state(self, request: Request) -> tuple[int, Any]:
         principal = current(request)

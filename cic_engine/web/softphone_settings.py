@@ -17,6 +17,28 @@ class SoftphoneSection(StrictModel):
     directory_secret_env: str = Field("CIC_SWITCH_DIRECTORY_SECRET", description="environment variable with the "
                                       "password FreeSWITCH's mod_xml_curl sends (basic auth) when it asks for a user")
 
+    codecs: str = Field("OPUS,PCMU,PCMA", pattern=r"^[A-Za-z0-9@.]+(,[A-Za-z0-9@.]+)*$",
+                        description="what the switch offers a browser when it rings it (it transcodes the "
+                        "caller's codec); browsers speak OPUS, PCMU and PCMA, not L16 or G.729")
+    media_timeout_s: int = Field(10, ge=3, le=300, description="a browser that sends no audio this long is gone "
+                                 "(a closed lid, a dead tab, a lost network): the switch ends its leg and the "
+                                 "caller waits for another agent")
+    stun_urls: list[str] = Field(default_factory=list, description="STUN servers the browsers use for ICE, e.g. "
+                                 "stun:turn.example.com:3478")
+    turn_urls: list[str] = Field(default_factory=list, description="TURN relays for agents behind strict NAT "
+                                 "(coturn with use-auth-secret), e.g. turns:turn.example.com:5349")
+    turn_secret_env: str = Field("CIC_TURN_SECRET", description="environment variable with coturn's static-auth-"
+                                 "secret: each credential the engine gives a browser is good for credential_ttl_s")
+
+    @field_validator("stun_urls", "turn_urls")
+    @classmethod
+    def _ice_urls(cls, value: list[str], info) -> list[str]:
+        schemes = ("stun:", "stuns:") if info.field_name == "stun_urls" else ("turn:", "turns:")
+        for url in value:
+            if not url.startswith(schemes):
+                raise ValueError(f"{url!r} must start with {' or '.join(schemes)}")
+        return value
+
     @field_validator("ws_url")
     @classmethod
     def _websocket(cls, value: str | None) -> str | None:

@@ -17,10 +17,25 @@ SECRET = "the-switch-directory-secret"
 SOFTPHONE = '[softphone]\nws_url = "ws://127.0.0.1:5066"\ndomain = "cic.test"\n'
 
 
-def ask(web, user: str, secret: str | None = SECRET, domain: str = "cic.test") -> tuple[int, str]:
+def md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - SIP digest's own
+
+
+def digest(user: str, password: str, domain: str = "cic.test") -> dict[str, str]:
+    """The sip_auth_* fields the switch sends when it checks a REGISTER's digest (qop=auth)."""
+    nonce, cnonce, nc, uri = "4f1c9e", "0a4f113b", "00000001", f"sip:{domain}"
+    a1, a2 = md5(f"{user}:{domain}:{password}"), md5(f"REGISTER:{uri}")
+    return {"sip_auth_username": user, "sip_auth_realm": domain, "sip_auth_nonce": nonce, "sip_auth_uri": uri,
+            "sip_auth_qop": "auth", "sip_auth_cnonce": cnonce, "sip_auth_nc": nc, "sip_auth_method": "REGISTER",
+            "sip_auth_response": md5(f"{a1}:{nonce}:{nc}:{cnonce}:auth:{a2}")}
+
+
+def ask(web, user: str, secret: str | None = SECRET, domain: str = "cic.test",
+        checking: dict[str, str] | None = None) -> tuple[int, str]:
     """A directory request as mod_xml_curl sends it (form fields, basic auth)."""
     body = urllib.parse.urlencode({"section": "directory", "tag_name": "domain", "key_name": "name",
-                                   "key_value": domain, "user": user, "domain": domain, "action": "sip_auth"}).encode()
+                                   "key_value": domain, "user": user, "domain": domain, "action": "sip_auth",
+                                   **(checking or {})}).encode()
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     if secret is not None:
         headers["Authorization"] = "Basic " + base64.b64encode(f"freeswitch:{secret}".encode()).decode()
@@ -43,16 +58,24 @@ def test_an_agent_gets_a_short_lived_sip_user_the_switch_can_check(phone_web):
     status, sip = alice.call("POST", "/api/me/sip", {})
     assert status == 201
     assert (sip["ws_url"], sip["domain"]) == ("ws://127.0.0.1:5066", "cic.test")
-    assert sip["username"].startswith("a") and len(sip["password"]) >= 24
-    status, xml = ask(phone_web, sip["username"])
+    # The browser is the agent's phone: its SIP user is the login, dialled as user/alice.
+    assert sip["username"] == "alice" and len(sip["password"]) >= 24
+    status, xml = ask(phone_web, "alice", checking=digest("alice", sip["password"]))
     assert status == 200
-    a1 = hashlib.md5(f"{sip['username']}:cic.test:{sip['password']}".encode()).hexdigest()  # noqa: S324
+    a1 = md5(f"alice:cic.test:{sip['password']}")
     assert f'<param name="a1-hash" value="{a1}"/>' in xml
     assert '<variable name="cic_agent_login" value="alice"/>' in xml
     assert sip["password"] not in xml  # the switch gets the hash, never the password
-    # Another credential for the same browser later: both valid until they expire.
+    # A second tab (or a renewal) holds another credential: the switch checking either digest
+    # is answered with the hash that makes it, so both register.
     second = alice.call("POST", "/api/me/sip", {})[1]
-    assert second["username"] != sip["username"] and 'status="not found"' not in ask(phone_web, second["username"])[1]
+    assert second["password"] != sip["password"]
+    for cred in (sip, second):
+        xml = ask(phone_web, "alice", checking=digest("alice", cred["password"]))[1]
+        assert f'value="{md5("alice:cic.test:" + cred["password"])}"' in xml
+    # A guessed password matches neither: the switch gets a hash, and its check fails.
+    xml = ask(phone_web, "alice", checking=digest("alice", "guess"))[1]
+    assert md5("alice:cic.test:guess") not in xml
 
 
 def test_the_switch_hears_not_found_for_expired_unknown_or_logged_out_users_and_401_without_the_secret(phone_web):
@@ -60,7 +83,7 @@ def test_the_switch_hears_not_found_for_expired_unknown_or_logged_out_users_and_
     sip = alice.call("POST", "/api/me/sip", {})[1]
     assert ask(phone_web, sip["username"], secret=None)[0] == 401
     assert ask(phone_web, sip["username"], secret="guess")[0] == 401
-    assert 'status="not found"' in ask(phone_web, "a1-00000000")[1]
+    assert 'status="not found"' in ask(phone_web, "bob")[1]  # bob asked for no credential
     assert 'status="not found"' in ask(phone_web, sip["username"], domain="other.test")[1]
     with psycopg.connect(phone_web.db_url, autocommit=True) as conn:
         conn.execute("UPDATE sip_credentials SET expires_at = now() - interval '1 second' WHERE username = %s",

@@ -4,6 +4,13 @@
 "use strict";
 
 const CIC_ZH = {
+  // The softphone
+  "Phone": "电话", "Phone offline": "电话未连接", "Phone connecting": "电话连接中", "Phone ready": "电话就绪",
+  "Answer": "接听", "Decline": "拒接", "Mute": "静音", "Unmute": "取消静音", "Keypad": "拨号盘",
+  "Audio devices": "音频设备", "Microphone": "麦克风", "Speaker": "扬声器", "Default": "默认", "Caller": "来电者",
+  "Incoming call: {who}": "来电：{who}", "On a call: {who}": "通话中：{who}",
+  "The switch refused the phone ({cause})": "交换机拒绝了电话注册（{cause}）",
+  "The microphone is blocked: allow it for this site, then take the next call": "麦克风被阻止：请允许本网站使用麦克风，然后接听下一通电话",
   // Logging in and the header
   "Agent inbox": "坐席工作台", "Department cases": "部门工单", "Login": "账号", "Password": "密码", "Log in": "登录",
   "Log out": "退出", "My state": "我的状态", "live updates": "实时更新", "offline": "离线", "live": "已连接",

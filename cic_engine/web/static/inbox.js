@@ -28,6 +28,7 @@ function showLogin() {
   $("login").hidden = false;
   if (socket) socket.close();
   socket = null;
+  cicPhone.stop();
 }
 
 async function start() {
@@ -50,6 +51,7 @@ async function start() {
   queues.replaceChildren(...me.queues.map((q) => { const o = el("option", q); o.value = q; return o; }));
   $("dispositions").replaceChildren(...me.dispositions.map((d) => option(d, d)));
   connect();
+  if (me.softphone) cicPhone.start(api);
 }
 
 // The agent's own state, from the answer asked for last: an earlier, slower answer (the reply
@@ -132,6 +134,7 @@ function connect() {
 
 let offersKnown = null; // ids of the offers on screen: a new one is announced once
 let workItems = []; // what /api/work said last: the lists are drawn from it with the filters
+let offerItems = [];
 
 let workAsked = 0;
 async function refreshWork() {
@@ -141,6 +144,7 @@ async function refreshWork() {
   const work = await api("GET", "/api/work");
   if (asked !== workAsked) return;
   workItems = work.mine;
+  offerItems = work.offers;
   const item = (w, offer) => {
     const li = el("li", null, "item");
     li.dataset.id = w.id;
@@ -189,6 +193,12 @@ async function refreshWork() {
 }
 
 async function acceptOffer(id) {
+  const offer = offerItems.find((w) => w.id === id);
+  if (offer && offer.channel === "voice" && cicPhone.answer()) {
+    // A call is taken by answering it: the engine sees the answer and makes it the agent's.
+    openInteraction(id);
+    return;
+  }
   try {
     await api("POST", `/api/interactions/${id}/accept`, {});
   } catch (err) {
@@ -810,7 +820,11 @@ document.addEventListener("DOMContentLoaded", () => {
     clearInterval(boardTimer);
     if (show) { refreshBoard(); boardTimer = setInterval(refreshBoard, 5000); }
   };
-  $("logout").onclick = async () => { await api("POST", "/api/logout", {}); showLogin(); };
+  $("logout").onclick = async () => {
+    await cicPhone.stop();  // unregistered while the credential still works
+    await api("POST", "/api/logout", {});
+    showLogin();
+  };
   cicCampaignForms(api, $);
   $("state-select").onchange = async (e) => {
     const value = e.target.value;

@@ -1,0 +1,312 @@
+"""The agent's phone in the inbox, against the real FreeSWITCH, in Debian's Chromium: the page
+registers with the engine's credential, a customer's call rings in it, the agent answers there
+and both hear each other (measured on the switch's recording and in the page's getStats), the
+call is held, recorded and hung up from the page; a refused microphone, a closed tab and a
+browser that dies mid-call end as an agent and a caller expect.
+
+Run by tests/realswitch/test_browser_phone.py inside a private network namespace (WebRTC media
+on 127.0.0.1 only); not collected on its own (the file name has no test_ prefix)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import textwrap
+import time
+import uuid as uuidlib
+from pathlib import Path
+
+import psycopg
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from cic_engine.web.auth import hash_password
+from tests.core.test_run import engine_toml, free_port, print_engine_log, start, stop
+from tests.realswitch.conftest import DID, voice_channel
+from tests.realswitch.freeswitch import RealSwitch, unavailable_reason
+from tests.realswitch.private_network import only_loopback
+from tests.voice.conftest import wait_for
+from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, screenshot
+
+SECRET = "browser-phone-directory-secret"
+PASSWORD = "phone-test-password"
+CALLER_TONE = "tone_stream://%(1000,0,800)"  # the customer keeps talking (an 800 Hz tone)
+
+pytestmark = [
+    pytest.mark.skipif(os.environ.get("CIC_PRIVATE_NETWORK") != "1" or not only_loopback(),
+                       reason="WebRTC media tests run in a private network (tests/realswitch/test_browser_phone.py)"),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}"),
+    pytest.mark.timeout(240),
+]
+
+
+@pytest.fixture(scope="module")
+def voice_wav(tmp_path_factory) -> Path:
+    """The agent's microphone: a 440 Hz voice, made with sox."""
+    path = tmp_path_factory.mktemp("audio") / "agent-voice.wav"
+    subprocess.run(["sox", "-n", "-r", "48000", "-c", "1", "-b", "16", str(path), "synth", "120", "sine", "440",
+                    "vol", "0.5"], check=True)
+    return path
+
+
+@pytest.fixture
+def phone_center(tmp_path, db_url):
+    """A switch with the softphone's WebSocket profile asking the engine for its users, and an
+    engine whose voice adapter rings agents as user/<login> (their browsers) and offers calls only
+    to agents with a registered phone."""
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    web, ws = free_port(), free_port()
+    os.environ["CIC_SWITCH_DIRECTORY_SECRET"] = SECRET
+    switch = RealSwitch(tmp_path / "switch").configure()
+    conf = switch.conf
+    vars_xml = conf / "vars.xml"
+    vars_xml.write_text(vars_xml.read_text().replace("<include>", (
+        "<include>\n"
+        f'  <X-PRE-PROCESS cmd="set" data="cic_directory_url=http://127.0.0.1:{web}/freeswitch/directory"/>\n'
+        f'  <X-PRE-PROCESS cmd="set" data="cic_directory_secret={SECRET}"/>\n'), 1))
+    modules = conf / "autoload_configs" / "modules.conf.xml"
+    modules.write_text(modules.read_text().replace("<modules>\n", '<modules>\n    <load module="mod_xml_curl"/>\n', 1))
+    internal = conf / "sip_profiles" / "internal.xml"
+    internal.write_text(internal.read_text().replace(
+        "<settings>", f'<settings>\n    <param name="ws-binding" value="127.0.0.1:{ws}"/>', 1))
+    switch.start()
+    hashed = hash_password(PASSWORD)
+    (tmp_path / "channels").mkdir()
+    (tmp_path / "cic.toml").write_text(engine_toml("phone-node", db_url, web) + textwrap.dedent(f"""\
+        [routing]
+        reoffer_after_s = 2
+        [softphone]
+        ws_url = "ws://127.0.0.1:{ws}"
+        domain = "127.0.0.1"
+        [[queues]]
+        name = "general"
+        offer_timeout_s = 60
+        wrap_up_s = 30
+        recording = "on-demand"
+        [[agents]]
+        login = "alice"
+        name = "Alice Chen"
+        queues = ["general"]
+        password_hash = "{hashed}"
+        [[agents]]
+        login = "bob"
+        name = "Bob Smith"
+        queues = ["general"]
+        password_hash = "{hashed}"
+        """))
+    (tmp_path / "channels" / "pbx.toml").write_text(voice_channel(switch, extra=textwrap.dedent("""\
+        agent_endpoint = "user/{login}"
+        require_registered_phone = true
+        registrations_check_s = 2
+        ring_s = 20
+        """)))
+    proc = start(tmp_path / "cic.toml", log=tmp_path / "engine.log")
+    center = {"web": f"http://127.0.0.1:{web}", "switch": switch, "db": db_url, "proc": proc}
+    yield center
+    if proc.poll() is None:
+        stop(proc)
+    print_engine_log(tmp_path)
+    print(switch.log_tail())
+    switch.stop()
+
+
+def chromium(p, voice_wav: Path, microphone: bool = True):
+    args = [*CHROMIUM_ARGS, "--allow-loopback-in-peer-connection", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={voice_wav}", "--autoplay-policy=no-user-gesture-required"]
+    if microphone:
+        args.append("--use-fake-ui-for-media-stream")  # the agent clicked "Allow"
+    return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+
+
+def agent_page(browser, center, login: str, language: str = "en"):
+    page = browser.new_context(locale=language).new_page()
+    page.on("console", lambda m: print(f"{login}'s page:", m.text[:500]))  # shown when a test fails
+    page.goto(center["web"] + "/")
+    page.fill("input[name=login]", login)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-form button")
+    expect(page.locator("#phone-status")).to_have_attribute("data-state", "on", timeout=20000)
+    page.select_option("#state-select", "available")
+    return page
+
+
+def phones(center) -> set[str]:
+    with psycopg.connect(center["db"]) as conn:
+        return {r[0] for r in conn.execute("SELECT login FROM phone_registrations").fetchall()}
+
+
+def interaction_of(center, call_uuid: str) -> dict | None:
+    with psycopg.connect(center["db"]) as conn:
+        row = conn.execute(
+            """SELECT i.id, i.state, i.assigned_agent_id, a.login FROM messages m JOIN interactions i ON i.id = m.interaction_id
+               LEFT JOIN agents a ON a.id = i.assigned_agent_id WHERE m.channel = 'voice' AND m.external_id = %s""",
+            (call_uuid,)).fetchone()
+    return dict(zip(("id", "state", "agent_id", "agent"), row, strict=True)) if row else None
+
+
+def customer_calls(switch: RealSwitch, number: str) -> str:
+    """A customer calls the DID over loopback and keeps talking; the engine's leg's UUID."""
+    leg = str(uuidlib.uuid4())
+    switch.api(f"bgapi originate {{origination_uuid={leg},origination_caller_id_number={number},"
+               f"ignore_early_media=true,loopback_initial_codec=PCMU}}loopback/{DID}/public "
+               f"&endless_playback({CALLER_TONE})")
+    return wait_for(lambda: switch.var(leg, "other_loopback_leg_uuid"), what="the call reached the switch")
+
+
+def inbound_audio(page) -> dict:
+    """What the page's peer connection has received of the call's audio."""
+    return page.evaluate("""async () => {
+      const pc = cicPhone.session && cicPhone.session.connection;
+      if (!pc) return {};
+      let found = {};
+      (await pc.getStats()).forEach((r) => {
+        if (r.type === "inbound-rtp" && r.kind === "audio") found = { bytes: r.bytesReceived, level: r.audioLevel || 0 };
+      });
+      return found;
+    }""")
+
+
+def timeline(center, interaction_id: int) -> list[str]:
+    with psycopg.connect(center["db"]) as conn:
+        return [r[0] for r in conn.execute("SELECT kind FROM timeline_events WHERE interaction_id = %s ORDER BY id",
+                                           (interaction_id,)).fetchall()]
+
+
+def sides(path: str) -> tuple[float, float]:
+    """RMS amplitude of a stereo recording's two channels (the caller, what the caller hears)."""
+    def rms(channel: int) -> float:
+        out = subprocess.run(["sox", path, "-n", "remix", str(channel), "stat"], capture_output=True, text=True,
+                             check=True).stderr
+        return float(dict(line.rsplit(":", 1) for line in out.splitlines() if ":" in line)["RMS     amplitude"])
+    return rms(1), rms(2)
+
+
+def test_a_call_rings_in_the_agents_browser_is_answered_there_and_both_hear_each_other(phone_center, voice_wav):
+    center, switch = phone_center, phone_center["switch"]
+    with sync_playwright() as p:
+        browser = chromium(p, voice_wav)
+        page = agent_page(browser, center, "alice")
+        wait_for(lambda: "alice" in phones(center), what="the engine hearing of alice's browser phone")
+        call = customer_calls(switch, "+8613800138501")
+        expect(page.locator("#phone-call")).to_have_attribute("data-view", "ringing", timeout=20000)
+        expect(page.locator("#phone-who")).to_contain_text("+8613800138501")
+        screenshot(page, "softphone-ringing-en")
+        page.click("#phone-answer")
+        expect(page.locator("#phone-call")).to_have_attribute("data-view", "talking", timeout=15000)
+        record = wait_for(lambda: (r := interaction_of(center, call)) and r["state"] == "active" and r,
+                          what="the call active with alice")
+        assert record["agent"] == "alice"
+        # The caller's voice reaches the page: bytes and level rise.
+        first = wait_for(lambda: (a := inbound_audio(page)).get("bytes", 0) > 0 and a, what="audio in the page")
+        time.sleep(2)
+        later = inbound_audio(page)
+        assert later["bytes"] > first["bytes"] and later["level"] > 0.01, later
+        # The agent's voice reaches the caller: the call's recording, started from the page,
+        # has sound on both sides.
+        switch.api(f"uuid_setvar {call} RECORD_STEREO true")
+        page.click(f'#mine .item[data-id="{record["id"]}"]')
+        page.click('#call-controls [data-call="record_start"]')
+        time.sleep(3)
+        page.click('#call-controls [data-call="record_stop"]')
+        with psycopg.connect(center["db"]) as conn:
+            path = wait_for(lambda: conn.execute(
+                "SELECT data->>'path' FROM timeline_events WHERE interaction_id = %s AND kind = 'recording'",
+                (record["id"],)).fetchone(), what="the recording on the timeline")[0]
+        caller_side, agent_side = sides(path)
+        assert caller_side > 0.01 and agent_side > 0.01, (caller_side, agent_side)
+        # Hold from the page: the caller hears music, the agent nothing; resume.
+        page.click('#call-controls [data-call="hold"]')
+        wait_for(lambda: "call_held" in timeline(center, record["id"]), what="the caller on hold")
+        page.click('#call-controls [data-call="unhold"]')
+        wait_for(lambda: "call_resumed" in timeline(center, record["id"]), what="the call resumed")
+        screenshot(page, "softphone-talking-en")
+        # Hang up on the page's phone: the call ends, alice wraps up, nothing is left on the switch.
+        page.click("#phone-hangup")
+        expect(page.locator("#phone-call")).to_be_hidden()
+        wait_for(lambda: interaction_of(center, call)["state"] in ("wrap_up", "closed"), what="wrap-up")
+        wait_for(lambda: not switch.channels(), what="no channel left on the switch")
+        browser.close()
+
+
+def offered_to(center, interaction_id: int) -> list[str]:
+    with psycopg.connect(center["db"]) as conn:
+        return [r[0] for r in conn.execute(
+            """SELECT a.login FROM timeline_events t JOIN agents a ON a.id = t.agent_id
+               WHERE t.interaction_id = %s AND t.kind = 'offered' ORDER BY t.id""", (interaction_id,)).fetchall()]
+
+
+def test_only_agents_with_a_registered_browser_are_offered_calls_and_the_inbox_accept_answers(phone_center, voice_wav):
+    center, switch = phone_center, phone_center["switch"]
+    with sync_playwright() as p:
+        browser = chromium(p, voice_wav)
+        alice = agent_page(browser, center, "alice")
+        bob = agent_page(browser, center, "bob")
+        wait_for(lambda: {"alice", "bob"} <= phones(center), what="both phones registered")
+        # Bob closes his tab: his browser unregisters, and calls go to alice only.
+        bob.close()
+        wait_for(lambda: "bob" not in phones(center), what="bob's phone gone")
+        call = customer_calls(switch, "+8613800138502")
+        expect(alice.locator("#phone-call")).to_have_attribute("data-view", "ringing", timeout=20000)
+        # Declined: the call waits again and, with nobody else to ring, rings alice again.
+        alice.click("#phone-decline")
+        wait_for(lambda: len(offered_to(center, interaction_of(center, call)["id"])) >= 2, timeout=30,
+                 what="the call offered again")
+        expect(alice.locator("#phone-call")).to_have_attribute("data-view", "ringing", timeout=20000)
+        # The inbox's own Accept on the offer answers the ringing phone.
+        alice.click("#offers .item button.accept")
+        expect(alice.locator("#phone-call")).to_have_attribute("data-view", "talking", timeout=15000)
+        record = wait_for(lambda: (r := interaction_of(center, call)) and r["state"] == "active" and r, what="active")
+        assert set(offered_to(center, record["id"])) == {"alice"}  # bob, with no phone, was never offered it
+        # Hung up from the conversation's call controls (the engine's): the page's phone goes idle.
+        alice.click(f'#mine .item[data-id="{record["id"]}"]')
+        alice.click('#call-controls [data-call="hangup"]')
+        expect(alice.locator("#phone-call")).to_be_hidden(timeout=15000)
+        wait_for(lambda: interaction_of(center, call)["state"] in ("wrap_up", "closed"), what="wrap-up")
+        browser.close()
+
+
+def test_a_refused_microphone_tells_the_agent_and_the_call_waits_for_another(phone_center, voice_wav):
+    center, switch = phone_center, phone_center["switch"]
+    with sync_playwright() as p:
+        browser = chromium(p, voice_wav, microphone=False)
+        page = agent_page(browser, center, "alice", language="zh-CN")
+        wait_for(lambda: "alice" in phones(center), what="alice's phone registered")
+        call = customer_calls(switch, "+8613800138503")
+        expect(page.locator("#phone-call")).to_have_attribute("data-view", "ringing", timeout=20000)
+        page.click("#phone-answer")
+        expect(page.locator("#phone-error")).to_contain_text("麦克风", timeout=15000)
+        expect(page.locator("#phone-call")).to_be_hidden()
+        screenshot(page, "softphone-microphone-refused-zh")
+        # The caller was not dropped: back in line (a missed offer for alice), still on the switch.
+        wait_for(lambda: interaction_of(center, call)["state"] in ("queued", "offered"), what="the call waiting again")
+        assert switch.exists(call)
+        switch.api("hupall NORMAL_CLEARING")
+        browser.close()
+
+
+def test_a_browser_that_dies_mid_call_puts_the_caller_back_in_line(phone_center, voice_wav):
+    center, switch = phone_center, phone_center["switch"]
+    with sync_playwright() as p:
+        browser = chromium(p, voice_wav)
+        page = agent_page(browser, center, "alice")
+        wait_for(lambda: "alice" in phones(center), what="alice's phone registered")
+        call = customer_calls(switch, "+8613800138504")
+        expect(page.locator("#phone-call")).to_have_attribute("data-view", "ringing", timeout=20000)
+        page.click("#phone-answer")
+        wait_for(lambda: interaction_of(center, call)["state"] == "active", what="talking")
+        # The browser is killed (no BYE, no unregister): the WebSocket closing and the audio
+        # stopping are all the switch learns.
+        for pid in subprocess.run(["pgrep", "-f", str(voice_wav)], capture_output=True, text=True).stdout.split():
+            os.kill(int(pid), signal.SIGKILL)
+        wait_for(lambda: "alice" not in phones(center), timeout=30, what="alice's browser phone gone")
+        # The caller is not left on a dead line: back in line for the next agent, still connected.
+        wait_for(lambda: interaction_of(center, call)["state"] == "queued", timeout=40,
+                 what="the caller waiting again without the agent's browser")
+        assert switch.exists(call)
+        assert "agent_phone_lost" in timeline(center, interaction_of(center, call)["id"])
+        wait_for(lambda: not [c for c in switch.channels() if c.get("name", "").startswith("sofia/")],
+                 what="no leg left to the dead browser")
+        switch.api("hupall NORMAL_CLEARING")
