@@ -9,6 +9,7 @@ import hashlib
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import datetime
 
 import psycopg
 import pytest
@@ -113,3 +114,38 @@ def test_without_a_softphone_the_pages_connect_to_the_engine_only(web):
 
     with urllib.request.urlopen(web.base + "/", timeout=10) as page:
         assert "connect-src 'self';" in page.headers["Content-Security-Policy"]
+
+
+def test_the_switch_rings_a_browser_with_codecs_it_speaks_and_drops_a_silent_one(phone_web):
+    alice = phone_web.api().login("alice")
+    alice.call("POST", "/api/me/sip", {})
+    xml = ask(phone_web, "alice")[1]  # a call to the user: no digest to check
+    assert "absolute_codec_string='OPUS,PCMU,PCMA'" in xml and "media_timeout=10000" in xml
+    assert "${sofia_contact(${dialed_user}@${dialed_domain})}" in xml
+
+
+def test_a_turn_relay_gets_a_credential_that_lapses_with_the_sip_one(start_web, monkeypatch):
+    import hmac
+
+    monkeypatch.setenv("CIC_SWITCH_DIRECTORY_SECRET", SECRET)
+    monkeypatch.setenv("CIC_TURN_SECRET", "coturn-static-auth-secret")
+    web = start_web(cic_extra=SOFTPHONE + 'stun_urls = ["stun:turn.example.com:3478"]\n'
+                                          'turn_urls = ["turns:turn.example.com:5349"]\n')
+    sip = web.api().login("alice").call("POST", "/api/me/sip", {})[1]
+    stun, turn = sip["ice_servers"]
+    assert stun == {"urls": ["stun:turn.example.com:3478"]}
+    expiry, login = turn["username"].split(":")
+    assert login == "alice" and abs(int(expiry) - datetime.fromisoformat(sip["expires_at"]).timestamp()) < 2
+    expected = base64.b64encode(hmac.new(b"coturn-static-auth-secret", turn["username"].encode(),
+                                         hashlib.sha1).digest()).decode()
+    assert turn["credential"] == expected and turn["urls"] == ["turns:turn.example.com:5349"]
+
+
+def test_a_softphone_setting_that_is_not_a_relay_address_stops_the_engine_with_the_key_named(tmp_path):
+    from pydantic import ValidationError
+
+    from cic_engine.web.softphone_settings import SoftphoneSection
+
+    with pytest.raises(ValidationError) as caught:
+        SoftphoneSection.model_validate({"ws_url": "wss://sip.example.com", "turn_urls": ["http://turn.example.com"]})
+    assert "turn_urls" in str(caught.value) and "must start with turn: or turns:" in str(caught.value)
