@@ -151,8 +151,7 @@ class Node:
                 has_voice=lambda: self._voice_adapter() is not None).mount(app)
         CasesApi(self.store, self.cases).mount(app)
         SoftphoneApi(self.store, self.engine.clock, lambda: self.loaded.cic.softphone).mount(app)
-        # The inbox's softphone opens its WebSocket to the switch: the pages' policy allows that one.
-        app.connect_sources = lambda: [self.loaded.cic.softphone.ws_url] if self.loaded.cic.softphone.ws_url else []
+        app.connect_sources = self._switch_sockets
         assert self.dialer is not None
         CampaignsApi(self.store, self.dialer, self._queue_ids, CallControl(self.store, self.engine.clock),
                      channels=self.running_channels).mount(app)
@@ -266,6 +265,16 @@ class Node:
     def _queue_ids(self) -> dict[str, int]:
         assert self.router is not None
         return dict(self.router.queues.ids)
+
+    def _switch_sockets(self) -> list[str]:
+        """The switch's WebSockets the pages may open (their Content-Security-Policy): the
+        inbox's softphone, and the chat widget's calls on the demo page."""
+        sockets = [self.loaded.cic.softphone.ws_url] if self.loaded.cic.softphone.ws_url else []
+        for adapter in list(self.adapters.values()):
+            call = getattr(getattr(adapter, "config", None), "call", None)
+            if call is not None and call.ws_url not in sockets:
+                sockets.append(call.ws_url)
+        return sockets
 
     def _voice_adapter(self):
         """The voice adapter campaigns dial through on this node (the first one running)."""

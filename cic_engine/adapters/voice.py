@@ -37,6 +37,7 @@ from ..routing.events import RoutingEvent
 from ..routing.service import RoutingError
 from ..store import calls as store_calls
 from ..store import sip as store_sip
+from ..store import web_calls as store_web_calls
 from . import AdapterContext
 from .ivr import run_ivr
 from .voice_campaign import ATTEMPT_VARIABLE, CampaignCalls
@@ -63,6 +64,10 @@ def take_recording(path: str, attach: bool) -> list[Attachment]:
     if not content or len(content) > MAX_ATTACHMENT_BYTES:
         return []
     return [Attachment(filename=os.path.basename(path), content_type="audio/wav", content=content)]
+
+
+# Set by the visitor profile's dialplan (freeswitch/dialplan/cic_webcall.xml): the call's ticket.
+WEB_CALL = "cic_web_call"
 
 
 def _phone_lost(bridge_result) -> bool:
@@ -197,13 +202,18 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls, LostCalls):
             self._campaign_answered(call)
             return
         route: dict = {"queue": self.config.queue}
+        web_call = call.variable(WEB_CALL)
+        if web_call is not None:
+            route = self._web_call_route(call, web_call)
+            if route is None:
+                return
         try:
             self._own(call)
             call.run("answer")
         except CallGone:
             self._caller_left(call, self._ingest(call, **route))  # gone as we answered: on record all the same
             return
-        if self.config.ivr is not None and not call.variable(RECLAIMED):
+        if self.config.ivr is not None and not call.variable(RECLAIMED) and web_call is None:
             try:
                 outcome = run_ivr(call, self.config.ivr)
             except CallGone:
@@ -246,6 +256,26 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls, LostCalls):
             self._waiting.pop(interaction_id, None)
             self.desk.sessions.pop(interaction_id, None)
 
+    def _web_call_route(self, call: OutboundCall, token: str) -> dict | None:
+        """A call from the chat widget: its ticket's chat is the caller, and its queue the line.
+        A token that is unknown, used or expired is refused: nobody gets in without a ticket."""
+        engine = self.context.engine
+        with engine.store.transaction() as conn:
+            ticket = store_web_calls.take(conn, token, call.uuid, engine.clock.now())
+        if ticket is None:
+            # On record for the team (a flood of guesses shows there), never in a queue.
+            engine.reject(Channel.voice, self.name, "a web call without a valid ticket (unknown, used or expired)",
+                          {"call": call.uuid, "caller": call.caller_number or ""}, None)
+            call.hangup("CALL_REJECTED")
+            return None
+        proved = ticket.email is not None and ticket.email_verified
+        metadata = {"web_call": ticket.adapter, "chat": ticket.chat_key}
+        if ticket.language:
+            metadata["language"] = ticket.language
+        return {"queue": ticket.queue, "sender": ticket.email if proved else ticket.chat_key,
+                "sender_kind": IdentityKind.email if proved else IdentityKind.chat, "sender_name": ticket.name,
+                "metadata": metadata}
+
     def _already_served(self, call: OutboundCall, interaction_id: int) -> bool:
         """A call taken back after a restart may have been talking when the engine died: the
         conversation is over, so the agent's work ends and so does the call."""
@@ -265,12 +295,13 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls, LostCalls):
         return interaction_id
 
     def _ingest_call(self, call: OutboundCall, metadata: dict[str, str] | None = None, **fields) -> int:
+        sender = fields.pop("sender", None) or call.caller_number or "anonymous"
         contact = {"channel": Channel.voice, "endpoint": call.destination or self.name, "external_id": call.uuid,
                    "sender_name": call.caller_name or None, **fields,
                    "metadata": {"adapter": self.name, "channel_name": call.channel.get("Channel-Name", ""),
                                 **(metadata or {})}}
         try:
-            return self.context.engine.ingest(InboundContact(sender=call.caller_number or "anonymous", **contact)).interaction_id
+            return self.context.engine.ingest(InboundContact(sender=sender, **contact)).interaction_id
         except InvalidIdentity:
             # A withheld or unusable number identifies nobody; the call is still taken, under its own id.
             log.info("call %s: caller number %r identifies nobody; taken as anonymous", call.uuid, call.caller_number)

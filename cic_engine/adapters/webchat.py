@@ -51,6 +51,7 @@ from ..web.live import TYPING_EVENT, notify_typing
 from ..web.websocket import WebSocket, WebSocketRefused
 from . import AdapterContext
 from .secret import Secret
+from .webchat_call import WebCallConfig, WebCalls
 
 log = logging.getLogger(__name__)
 CODE_VALID_S = 15 * 60
@@ -105,7 +106,8 @@ WIDGET_TEXTS = (
     "send_message", "typing", "type_message", "send_file", "send", "transcript", "confirm_email", "code_placeholder",
     "code_label", "confirm", "connecting", "reconnecting", "offline_thanks", "code_sent", "verified",
     "file_too_large", "file_unavailable", "you", "agent", "joined", "agent_ended", "transferring", "requeued",
-    "new_chat", "end_chat", "you_ended", "score_label", "minimize", "still_waiting",
+    "new_chat", "end_chat", "you_ended", "score_label", "minimize", "still_waiting", "call_us", "calling", "in_call",
+    "hang_up", "mute", "unmute", "call_ended", "mic_blocked", "call_failed", "call_closed", "call_limit",
 )
 
 
@@ -142,6 +144,8 @@ class WebChatConfig(BaseModel):
         default_factory=lambda: ["image/png", "image/jpeg", "image/gif", "application/pdf", "text/plain"],
         description="content types a customer may send; the file's first bytes must agree")
     limits: ChatLimits = Field(default_factory=ChatLimits)
+    call: WebCallConfig | None = Field(None, description="a 'call us' button: the visitor talks to an agent "
+                                       "from the browser (WebRTC through the switch's visitor profile)")
     visitor_secret: Secret | None = Field(
         None, description="shared with the company's site, which vouches for a logged-in visitor with "
         "hex(HMAC-SHA256(secret, user_id + '\\n' + email)); such a chat is the customer with that email at once")
@@ -185,6 +189,7 @@ class WebChatAdapter:
         self.messages = RateLimit(10, limits.messages_per_second)
         self.uploads = RateLimit(limits.uploads_per_minute, limits.uploads_per_minute / 60)
         self.offline_forms = RateLimit(limits.offline_forms_per_hour, limits.offline_forms_per_hour / 3600)
+        self.calls = WebCalls(self, config.call) if config.call else None
         self.visitor_secret = config.visitor_secret.read(f"{name}.visitor_secret") if config.visitor_secret else None
         if config.visitor_secret is not None and not self.visitor_secret:
             raise ValueError(f"{name}.visitor_secret is empty")
@@ -194,6 +199,8 @@ class WebChatAdapter:
     def start(self) -> None:
         if self.context.web is None:
             raise RuntimeError("web chat needs the node's web server")
+        if self.calls is not None and self.calls.queue() not in {q.name for q in self.context.engine.cic.queues}:
+            raise ValueError(f"web chat {self.name}: call.queue {self.calls.queue()!r} is no queue in cic.toml")
         self.context.web.route(f"/chat/{self.name}/socket", self.serve, websocket=True, allow=PUBLIC)
         self.context.web.route(f"/chat/{self.name}/settings", self.settings, allow=PUBLIC)
         # The chat's own token (a header, never the URL) is the key: only files of its conversation.
@@ -270,7 +277,9 @@ class WebChatAdapter:
                                         "texts": self.config.texts,
                                         "open": self.is_open(), "transcripts": self.email_adapter() is not None,
                      "max_message_chars": self.config.max_message_chars, "max_upload_mb": self.config.max_upload_mb,
-                     "upload_types": self.config.upload_types})
+                     "upload_types": self.config.upload_types,
+                     # the call button: shown while the call queue is open
+                     "call": self.calls is not None and self.calls.is_open()})
         if self._origin_allowed(request):  # read by the widget on the company's site
             _share_with_origin(response, request)
         return response
@@ -408,6 +417,8 @@ class CustomerChat:
             self._send_code()
         elif kind == "verify_code":
             self._check_code(message)
+        elif kind == "call" and self.adapter.calls is not None:
+            self.adapter.calls.request(self)
         else:
             self.send(type="error", error=f"unknown message type {kind!r}")
 

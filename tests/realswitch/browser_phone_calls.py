@@ -43,10 +43,11 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def voice_wav(tmp_path_factory) -> Path:
-    """The agent's microphone: a 440 Hz voice, made with sox."""
-    path = tmp_path_factory.mktemp("audio") / "agent-voice.wav"
-    subprocess.run(["sox", "-n", "-r", "48000", "-c", "1", "-b", "16", str(path), "synth", "120", "sine", "440",
-                    "vol", "0.5"], check=True)
+    """A voice for the fake microphones, made with sox: rising chirps in syllables, not a steady
+    tone (Chromium's noise suppression takes a steady tone for noise and silences it)."""
+    path = tmp_path_factory.mktemp("audio") / "voice.wav"
+    subprocess.run(["sox", "-n", "-r", "48000", "-c", "1", "-b", "16", str(path), "synth", "0.7", "sine", "300:1200",
+                    "tremolo", "4", "90", "vol", "0.6", "repeat", "170"], check=True)
     return path
 
 
@@ -103,6 +104,12 @@ def phone_center(tmp_path, db_url):
         registrations_check_s = 2
         ring_s = 20
         """)))
+    (tmp_path / "channels" / "webchat.toml").write_text(textwrap.dedent(f"""\
+        kind = "webchat"
+        [call]
+        ws_url = "ws://127.0.0.1:{switch.webcall_ws_port}"
+        domain = "127.0.0.1"
+        """))
     proc = start(tmp_path / "cic.toml", log=tmp_path / "engine.log")
     center = {"web": f"http://127.0.0.1:{web}", "switch": switch, "db": db_url, "proc": proc}
     yield center
@@ -310,3 +317,67 @@ def test_a_browser_that_dies_mid_call_puts_the_caller_back_in_line(phone_center,
         wait_for(lambda: not [c for c in switch.channels() if c.get("name", "").startswith("sofia/")],
                  what="no leg left to the dead browser")
         switch.api("hupall NORMAL_CLEARING")
+
+
+# The widget keeps its call to itself: the test finds the page's peer connections this way.
+KEEP_PEER_CONNECTIONS = """
+  window.__pcs = [];
+  const Native = window.RTCPeerConnection;
+  window.RTCPeerConnection = function (...args) { const pc = new Native(...args); window.__pcs.push(pc); return pc; };
+  window.RTCPeerConnection.prototype = Native.prototype;
+"""
+VISITOR_AUDIO = """async () => {
+  let found = {};
+  for (const pc of window.__pcs) (await pc.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "audio") found = { bytes: r.bytesReceived, level: r.audioLevel || 0 };
+  });
+  return found;
+}"""
+
+
+def test_a_visitor_calls_from_the_chat_widget_and_talks_to_the_agents_browser(phone_center, voice_wav):
+    center, switch = phone_center, phone_center["switch"]
+    with sync_playwright() as p:
+        browser = chromium(p, voice_wav)
+        alice = agent_page(browser, center, "alice")
+        wait_for(lambda: "alice" in phones(center), what="alice's phone registered")
+        visitor = browser.new_context(locale="zh-CN").new_page()
+        visitor.on("console", lambda m: print("visitor's page:", m.text[:500]))
+        visitor.add_init_script(KEEP_PEER_CONNECTIONS)
+        visitor.goto(center["web"] + "/demo")
+        visitor.click(".launcher")
+        visitor.fill("input[name=name]", "王小明")
+        visitor.click(".prechat button[type=submit]")
+        visitor.fill(".composer textarea", "我想和客服通话")
+        visitor.click(".composer button.send")
+        expect(visitor.locator(".message.inbound")).to_have_attribute("data-state", "delivered")
+        expect(visitor.locator(".title .call")).to_have_text("语音通话")
+        visitor.click(".title .call")
+        expect(visitor.locator(".call-bar .call-state")).to_have_text("正在呼叫…")
+        # The visitor waits in line with music, like any caller; alice's browser rings.
+        wait_for(lambda: visitor.evaluate(VISITOR_AUDIO).get("bytes", 0) > 0, what="music to the waiting visitor")
+        expect(alice.locator("#phone-call")).to_have_attribute("data-view", "ringing", timeout=20000)
+        screenshot(visitor, "widget-call-waiting-zh")
+        alice.click("#phone-answer")
+        expect(visitor.locator(".call-bar .call-state")).to_have_text("通话中", timeout=15000)
+        expect(alice.locator("#phone-call")).to_have_attribute("data-view", "talking", timeout=15000)
+        # Both hear each other: audio arrives and rises in both pages.
+        before_visitor, before_alice = visitor.evaluate(VISITOR_AUDIO), inbound_audio(alice)
+        time.sleep(3)
+        after_visitor, after_alice = visitor.evaluate(VISITOR_AUDIO), inbound_audio(alice)
+        assert after_visitor["bytes"] > before_visitor.get("bytes", 0) and after_visitor["level"] > 0.01, after_visitor
+        assert after_alice["bytes"] > before_alice.get("bytes", 0) and after_alice["level"] > 0.01, after_alice
+        screenshot(visitor, "widget-call-talking-zh")
+        # One customer: the chat and the call are the same person in the inbox.
+        with psycopg.connect(center["db"]) as conn:
+            rows = conn.execute("SELECT channel, customer_id, state FROM interactions ORDER BY id").fetchall()
+        channels = {r[0]: r for r in rows}
+        assert set(channels) == {"chat", "voice"} and channels["chat"][1] == channels["voice"][1], rows
+        assert channels["voice"][2] == "active"
+        # The visitor hangs up: the agent's phone goes idle, the call is wrap-up, nothing left.
+        visitor.click(".call-bar .hang-up")
+        expect(visitor.locator(".call-bar")).to_be_hidden()
+        expect(visitor.locator(".notice").last).to_have_text("通话已结束。")
+        expect(alice.locator("#phone-call")).to_be_hidden(timeout=15000)
+        wait_for(lambda: not switch.channels(), what="no channel left on the switch")
+        browser.close()

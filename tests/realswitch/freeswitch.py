@@ -140,6 +140,8 @@ class RealSwitch:
         self.esl_port = free_port()
         self.sip_port = free_port()
         self.engine_port = free_port()  # the engine's outbound socket: cic_engine_socket in vars.xml
+        self.webcall_sip_port = free_port()  # the visitors' profile (freeswitch/sip_profiles/cic_webcall.xml)
+        self.webcall_ws_port = free_port()
         self.fax_spool = root / "fax-in"
         self.recordings = root / "recordings"
         worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
@@ -193,6 +195,9 @@ class RealSwitch:
             "cic_agent_password": "cic-test-agent",
             "cic_fax_spool": str(self.fax_spool),
             "cic_fax_station_id": "+86 10 6552 0000",
+            "cic_webcall_ip": "127.0.0.1",
+            "cic_webcall_sip_port": str(self.webcall_sip_port),
+            "cic_webcall_ws": f"127.0.0.1:{self.webcall_ws_port}",
         }
         lines = "".join(f'  <X-PRE-PROCESS cmd="set" data="{k}={v}"/>\n' for k, v in ours.items())
         path.write_text(text.replace("<include>", "<include>\n" + lines, 1))

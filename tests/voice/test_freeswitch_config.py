@@ -14,7 +14,22 @@ FILES = sorted(FREESWITCH.rglob("*.xml"))
 def test_there_is_configuration_to_install():
     assert {p.relative_to(FREESWITCH).as_posix() for p in FILES} == {
         "autoload_configs/event_socket.conf.xml", "dialplan/public/20_cic_voice.xml", "dialplan/public/10_cic_fax.xml",
-        "directory/default/cic-agents.xml", "autoload_configs/xml_curl.conf.xml"}
+        "directory/default/cic-agents.xml", "autoload_configs/xml_curl.conf.xml", "sip_profiles/cic_webcall.xml",
+        "dialplan/cic_webcall.xml"}
+
+
+def test_the_visitors_profile_asks_no_credentials_but_routes_only_tickets_to_the_engine():
+    params = {p.get("name"): p.get("value") for p in ET.parse(FREESWITCH / "sip_profiles/cic_webcall.xml")
+              .getroot().iter("param")}
+    assert params["context"] == "cic_webcall" and params["auth-calls"] == "false"
+    assert params["disable-register"] == "true" and params["ws-binding"] == "$${cic_webcall_ws}"
+    context = ET.parse(FREESWITCH / "dialplan/cic_webcall.xml").getroot().find("context")
+    assert context.get("name") == "cic_webcall"
+    ticket, refused = context.findall("extension")
+    assert ticket.find("condition").get("expression") == "^cic-([A-Za-z0-9_-]{16,64})$"
+    actions = [(a.get("application"), a.get("data")) for a in ticket.iter("action")]
+    assert ("set", "cic_web_call=$1") in actions and ("socket", "$${cic_engine_socket} async full") in actions
+    assert [(a.get("application"), a.get("data")) for a in refused.iter("action")] == [("hangup", "CALL_REJECTED")]
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -51,9 +66,10 @@ def test_the_readme_names_every_variable_the_files_use():
     used = set()
     for path in FILES:
         text = path.read_text()
-        used |= {part.split("}")[0] for part in text.split("$${")[1:]}
+        used |= {name for part in text.split("$${")[1:] if (name := part.split("}")[0]).startswith("cic_")}
     assert used == {"cic_esl_ip", "cic_esl_port", "cic_esl_password", "cic_engine_socket", "cic_agent_password",
-                    "cic_fax_spool", "cic_fax_station_id", "cic_directory_url", "cic_directory_secret"}
+                    "cic_fax_spool", "cic_fax_station_id", "cic_directory_url", "cic_directory_secret",
+                    "cic_webcall_ip", "cic_webcall_sip_port", "cic_webcall_ws"}
     assert all(f"data=\"{name}=" in readme and f"`{name}`" in readme for name in used)
 
 

@@ -39,6 +39,11 @@
       end_chat: "End chat", you_ended: "You ended the chat.", score_label: "{n} of 5",
       minimize: "Minimise the chat",
       still_waiting: "Thank you for waiting: all our agents are busy, and you are still in line.",
+      call_us: "Call us", calling: "Calling…", in_call: "On the call", hang_up: "Hang up", mute: "Mute",
+      unmute: "Unmute", call_ended: "The call has ended.", mic_blocked: "Allow this site to use your microphone, then call again.",
+      call_failed: "The call could not be connected. Please try again or keep chatting.",
+      call_closed: "We take calls only during opening hours; please keep chatting.",
+      call_limit: "This chat has placed all the calls it may.",
     },
     "zh-CN": {
       title: "在线客服", greeting: "您好！请问有什么可以帮您？", name: "您的姓名", email_optional: "电子邮箱（选填）",
@@ -54,6 +59,10 @@
       transferring: "正在为您转接其他同事，请稍候。", requeued: "请稍候，下一位空闲的客服将为您服务。",
       new_chat: "开始新的对话", end_chat: "结束对话", you_ended: "您已结束本次对话。", score_label: "{n} 分（满分 5 分）",
       minimize: "收起对话窗口", still_waiting: "感谢您的耐心等待：客服正忙，您仍在排队中。",
+      call_us: "语音通话", calling: "正在呼叫…", in_call: "通话中", hang_up: "挂断", mute: "静音", unmute: "取消静音",
+      call_ended: "通话已结束。", mic_blocked: "请允许本网站使用麦克风，然后再次拨打。",
+      call_failed: "通话未能接通，请重试或继续文字聊天。", call_closed: "非工作时间不接听电话，请继续文字聊天。",
+      call_limit: "本次对话的通话次数已用完。",
     },
   };
   const wanted = script.dataset.lang || (navigator.languages && navigator.languages[0]) || navigator.language || "en";
@@ -92,7 +101,8 @@
   const title = make("span", {}, t("title"));
   const end = make("button", { type: "button", class: "end", hidden: "" }, t("end_chat"));
   const close = make("button", { type: "button", class: "close", "aria-label": t("minimize"), title: t("minimize") }, "×");
-  header.append(title, end, close);
+  const callButton = make("button", { type: "button", class: "call", hidden: "" }, t("call_us"));
+  header.append(title, callButton, end, close);
   const form = make("form", { class: "prechat" });
   const nameInput = make("input", { name: "name", placeholder: t("name"), required: "", maxlength: "200", "aria-label": t("name") });
   const emailInput = make("input", { name: "email", type: "email", placeholder: t("email_optional"), maxlength: "254", "aria-label": t("email_optional") });
@@ -141,7 +151,12 @@
                                                signature: script.dataset.signature } : null;
   let chatEmail = null;
   let verified = false;
-  panel.append(header, form, offline, log, typing, composer, again, confirm, codeForm, transcript, status);
+  const callBar = make("div", { class: "call-bar", hidden: "", role: "status" });
+  const callState = make("span", { class: "call-state" });
+  const muteButton = make("button", { type: "button", class: "mute", "aria-pressed": "false" }, t("mute"));
+  const hangButton = make("button", { type: "button", class: "hang-up" }, t("hang_up"));
+  callBar.append(callState, muteButton, hangButton);
+  panel.append(header, callBar, form, offline, log, typing, composer, again, confirm, codeForm, transcript, status);
   if (vouched) emailInput.hidden = true; // the site told us who this is
   root.append(button, panel);
 
@@ -258,6 +273,7 @@
       composer.hidden = false;
       again.hidden = true;
       end.hidden = false;
+      callButton.hidden = !settings.call;
       chatEmail = m.email;
       verified = !!m.email_verified;
       showEmailActions();
@@ -305,7 +321,14 @@
       codeForm.hidden = true;
       notice(t("verified", { email: m.email }));
       showEmailActions();
+    } else if (m.type === "call") {
+      placeCall(m);
     } else if (m.type === "error") {
+      if (!call && callBar.hidden) callButton.disabled = false;
+      if (m.code && m.code.startsWith("call-")) {
+        notice(t(m.code.replace("-", "_")));
+        return;
+      }
       if (m.code === "unknown-session") {
         state.token = null;
         state.pending = [];
@@ -316,6 +339,77 @@
       status.textContent = m.error;
     }
   }
+
+  // "Call us": the engine gives this chat a ticket for one call; the browser dials it over
+  // WebRTC (JsSIP from the engine, loaded only now) into the switch's visitors' profile.
+  let call = null;
+  let phone = null;
+  const remoteAudio = new Audio();
+  remoteAudio.autoplay = true;
+  function loadJsSIP() {
+    if (window.JsSIP) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const tag = document.createElement("script");
+      tag.src = base + "/static/jssip-3.13.8.min.js";
+      tag.onload = resolve;
+      tag.onerror = reject;
+      document.head.appendChild(tag);
+    });
+  }
+  function callOver(text) {
+    if (text) notice(text);
+    callBar.hidden = true;
+    callButton.disabled = false;
+    callButton.hidden = !settings.call;
+    call = null;
+    remoteAudio.srcObject = null;
+    if (phone) { try { phone.stop(); } catch (e) { /* gone */ } }
+    phone = null;
+  }
+  async function placeCall(ticket) {
+    callBar.hidden = false;
+    callButton.hidden = true;
+    callState.textContent = t("calling");
+    muteButton.hidden = true;
+    try {
+      await loadJsSIP();
+    } catch (e) {
+      callOver(t("call_failed"));
+      return;
+    }
+    phone = new JsSIP.UA({ sockets: [new JsSIP.WebSocketInterface(ticket.ws_url)], uri: `sip:visitor@${ticket.domain}`,
+                           register: false, session_timers: false, user_agent: "cic-engine widget" });
+    phone.on("connected", () => {
+      if (call) return;
+      // JsSIP makes the peer connection inside call(): its handler must come with the call.
+      const peerconnection = (p) => p.peerconnection.addEventListener("track", (ev) => {
+        remoteAudio.srcObject = ev.streams[0] || new MediaStream([ev.track]);
+      });
+      call = phone.call(ticket.uri, { mediaConstraints: { audio: true, video: false },
+                                      pcConfig: { iceServers: ticket.ice_servers || [] },
+                                      eventHandlers: { peerconnection } });
+      call.on("confirmed", () => { callState.textContent = t("in_call"); muteButton.hidden = false; });
+      call.on("ended", () => callOver(t("call_ended")));
+      call.on("failed", (ev) => callOver(ev.cause === JsSIP.C.causes.USER_DENIED_MEDIA_ACCESS ? t("mic_blocked")
+                                                                                            : t("call_failed")));
+    });
+    phone.on("disconnected", () => { if (call && !call.isEnded()) call.terminate(); else if (!call) callOver(t("call_failed")); });
+    phone.start();
+  }
+  callButton.onclick = () => {
+    if (!socket || call || !callBar.hidden) return;
+    callButton.disabled = true;
+    socket.send(JSON.stringify({ type: "call" }));
+  };
+  hangButton.onclick = () => { if (call) call.terminate(); else callOver(""); };
+  muteButton.onclick = () => {
+    if (!call) return;
+    const muted = call.isMuted().audio;
+    if (muted) call.unmute({ audio: true }); else call.mute({ audio: true });
+    muteButton.setAttribute("aria-pressed", String(!muted));
+    muteButton.textContent = muted ? t("mute") : t("unmute");
+  };
+  window.addEventListener("pagehide", () => { if (phone) phone.stop(); });
 
   offline.onsubmit = (e) => {
     e.preventDefault();
