@@ -197,6 +197,12 @@ def test_a_call_rings_in_the_agents_browser_is_answered_there_and_both_hear_each
         browser = chromium(p, voice_wav)
         page = agent_page(browser, center, "alice")
         wait_for(lambda: "alice" in phones(center), what="the engine hearing of alice's browser phone")
+        # The agent picks a microphone: the browser's devices are listed, the choice is kept.
+        page.click("#phone-devices summary")
+        expect(page.locator("#phone-mic option")).not_to_have_count(1)
+        chosen = page.locator("#phone-mic option").nth(1).get_attribute("value")
+        page.select_option("#phone-mic", chosen)
+        assert page.evaluate("localStorage.getItem('cic-phone-mic')") == chosen
         call = customer_calls(switch, "+8613800138501")
         expect(page.locator("#phone-call")).to_have_attribute("data-view", "ringing", timeout=20000)
         expect(page.locator("#phone-who")).to_contain_text("+8613800138501")
@@ -227,8 +233,17 @@ def test_a_call_rings_in_the_agents_browser_is_answered_there_and_both_hear_each
         # Hold from the page: the caller hears music, the agent nothing; resume.
         page.click('#call-controls [data-call="hold"]')
         wait_for(lambda: "call_held" in timeline(center, record["id"]), what="the caller on hold")
+        time.sleep(12)  # a long hold: no audio comes to the page, and the call is not taken for lost
+        expect(page.locator("#phone-call")).to_have_attribute("data-view", "talking")
         page.click('#call-controls [data-call="unhold"]')
         wait_for(lambda: "call_resumed" in timeline(center, record["id"]), what="the call resumed")
+        # Mute: the page stops sending the agent's voice, and says so; unmute.
+        page.click("#phone-mute")
+        expect(page.locator("#phone-mute")).to_have_attribute("aria-pressed", "true")
+        assert page.evaluate("cicPhone.session.isMuted().audio") is True
+        page.click("#phone-mute")
+        assert page.evaluate("cicPhone.session.isMuted().audio") is False
+        page.click('#phone-keypad [data-key="5"]')  # DTMF in the call (RFC 2833)
         screenshot(page, "softphone-talking-en")
         # Hang up on the page's phone: the call ends, alice wraps up, nothing is left on the switch.
         page.click("#phone-hangup")
@@ -379,5 +394,59 @@ def test_a_visitor_calls_from_the_chat_widget_and_talks_to_the_agents_browser(ph
         expect(visitor.locator(".call-bar")).to_be_hidden()
         expect(visitor.locator(".notice").last).to_have_text("通话已结束。")
         expect(alice.locator("#phone-call")).to_be_hidden(timeout=15000)
+        wait_for(lambda: not switch.channels(), what="no channel left on the switch")
+        browser.close()
+
+
+def test_a_network_drop_mid_call_does_not_end_the_conversation(phone_center, voice_wav):
+    """The SIP WebSocket closes (the network went away for a moment): the media goes on over
+    its own path, the page reconnects and registers again, and the call carries on."""
+    center, switch = phone_center, phone_center["switch"]
+    with sync_playwright() as p:
+        browser = chromium(p, voice_wav)
+        page = agent_page(browser, center, "alice")
+        wait_for(lambda: "alice" in phones(center), what="alice's phone registered")
+        call = customer_calls(switch, "+8613800138505")
+        expect(page.locator("#phone-call")).to_have_attribute("data-view", "ringing", timeout=20000)
+        page.click("#phone-answer")
+        record = wait_for(lambda: (r := interaction_of(center, call)) and r["state"] == "active" and r, what="talking")
+        page.evaluate("""() => {
+          const transport = cicPhone.session._ua._transport;
+          transport.socket._ws.close();  // as a dropped network does
+        }""")
+        expect(page.locator("#phone-status")).to_have_attribute("data-state", "on", timeout=30000)
+        time.sleep(12)  # past the media timeout: the conversation is still up
+        assert interaction_of(center, call)["state"] == "active"
+        before = inbound_audio(page)["bytes"]
+        time.sleep(1)
+        assert inbound_audio(page)["bytes"] > before
+        # The engine hangs up: its BYE went to the dropped socket, but the page sees the audio
+        # stop and ends the call on its side too.
+        page.click(f'#mine .item[data-id="{record["id"]}"]')
+        page.click('#call-controls [data-call="hangup"]')
+        expect(page.locator("#phone-call")).to_be_hidden(timeout=20000)
+        wait_for(lambda: not switch.channels(), what="no channel left on the switch")
+        browser.close()
+
+
+def test_a_visitor_who_closes_the_tab_while_it_rings_leaves_nothing_ringing(phone_center, voice_wav):
+    center, switch = phone_center, phone_center["switch"]
+    with sync_playwright() as p:
+        browser = chromium(p, voice_wav)
+        alice = agent_page(browser, center, "alice")
+        wait_for(lambda: "alice" in phones(center), what="alice's phone registered")
+        visitor = browser.new_context().new_page()
+        visitor.goto(center["web"] + "/demo")
+        visitor.click(".launcher")
+        visitor.fill("input[name=name]", "Li Lei")
+        visitor.click(".prechat button[type=submit]")
+        expect(visitor.locator(".title .call")).to_be_visible()
+        visitor.click(".title .call")
+        expect(alice.locator("#phone-call")).to_have_attribute("data-view", "ringing", timeout=20000)
+        visitor.close()
+        expect(alice.locator("#phone-call")).to_be_hidden(timeout=15000)
+        with psycopg.connect(center["db"]) as conn:
+            wait_for(lambda: conn.execute("SELECT state, outcome FROM interactions WHERE channel = 'voice'").fetchone()
+                     == ("closed", "abandoned"), what="the call abandoned")
         wait_for(lambda: not switch.channels(), what="no channel left on the switch")
         browser.close()

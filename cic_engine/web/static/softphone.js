@@ -158,9 +158,14 @@ const cicPhone = (() => {
     ring(true);
     error("");
     session.on("peerconnection", (p) => attach(p.peerconnection));
-    session.on("accepted", () => { ring(false); showCall("talking", t("On a call: {who}", { who })); });
+    session.on("accepted", () => {
+      ring(false);
+      showCall("talking", t("On a call: {who}", { who }));
+      watchMedia(session);
+    });
     const over = (ev) => {
       ring(false);
+      clearInterval(mediaTimer);
       if (ev && ev.cause === JsSIP.C.causes.USER_DENIED_MEDIA_ACCESS) {
         error(t("The microphone is blocked: allow it for this site, then take the next call"));
       }
@@ -177,6 +182,28 @@ const cicPhone = (() => {
     };
     $("phone-answer").onclick = answerRinging;
     $("phone-decline").onclick = () => session && session.terminate({ status_code: 486, reason_phrase: "Busy Here" });
+  }
+
+  // A call whose media path is gone is over, even if its hang-up never reached the page (it went
+  // to a WebSocket that dropped): once the switch stops answering the browser's connectivity
+  // checks (ICE consent), the page ends the call too. Not silence: on hold nothing comes, and
+  // the call is fine.
+  let mediaTimer = null;
+  const LOST_S = 6;
+  function watchMedia(watched) {
+    let away = 0;
+    clearInterval(mediaTimer);
+    mediaTimer = setInterval(() => {
+      const pc = watched.connection;
+      if (watched !== session || !pc) { clearInterval(mediaTimer); return; }
+      const state = pc.iceConnectionState;
+      away = state === "disconnected" || state === "failed" || state === "closed" ? away + 1 : 0;
+      if (away * 2 >= LOST_S && watched === session) {
+        clearInterval(mediaTimer);
+        error(t("The call was lost"));
+        try { watched.terminate(); } catch (e) { /* ended meanwhile */ }
+      }
+    }, 2000);
   }
 
   function attach(pc) {
@@ -250,5 +277,6 @@ const cicPhone = (() => {
   }
 
   document.addEventListener("DOMContentLoaded", wire);
-  return { start, stop, answer: () => answerRinging(), get session() { return session; } };
+  return { start, stop, answer: () => answerRinging(), get session() { return session; },
+           get registered() { return !!ua && ua.isRegistered(); } };
 })();
