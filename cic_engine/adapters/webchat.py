@@ -107,7 +107,7 @@ WIDGET_TEXTS = (
     "code_label", "confirm", "connecting", "reconnecting", "offline_thanks", "code_sent", "verified",
     "file_too_large", "file_unavailable", "you", "agent", "joined", "agent_ended", "transferring", "requeued",
     "new_chat", "end_chat", "you_ended", "score_label", "minimize", "still_waiting", "call_us", "calling", "in_call",
-    "hang_up", "mute", "unmute", "call_ended", "mic_blocked", "call_failed", "call_closed", "call_limit",
+    "hang_up", "mute", "unmute", "call_ended", "mic_blocked", "call_failed", "call_closed", "call_limit", "video_call",
 )
 
 
@@ -279,7 +279,8 @@ class WebChatAdapter:
                      "max_message_chars": self.config.max_message_chars, "max_upload_mb": self.config.max_upload_mb,
                      "upload_types": self.config.upload_types,
                      # the call button: shown while the call queue is open
-                     "call": self.calls is not None and self.calls.is_open()})
+                     "call": self.calls is not None and self.calls.is_open(),
+                     "video_call": self.calls is not None and self.calls.config.video and self.calls.is_open()})
         if self._origin_allowed(request):  # read by the widget on the company's site
             _share_with_origin(response, request)
         return response
@@ -418,7 +419,7 @@ class CustomerChat:
         elif kind == "verify_code":
             self._check_code(message)
         elif kind == "call" and self.adapter.calls is not None:
-            self.adapter.calls.request(self)
+            self.adapter.calls.request(self, video=message.get("video") is True)
         else:
             self.send(type="error", error=f"unknown message type {kind!r}")
 

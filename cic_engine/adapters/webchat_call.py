@@ -32,6 +32,8 @@ class WebCallConfig(BaseModel):
     ticket_valid_s: int = Field(60, ge=10, le=600, description="a ticket not dialled within this is void")
     calls_per_chat: int = Field(3, ge=1, le=100, description="calls one chat may place")
     calls_per_hour: int = Field(10, ge=1, le=100_000, description="calls from one address per hour")
+    video: bool = Field(False, description="visitors may also place a video call (VP8, passed through the switch); "
+                        "the agent sees it, and sends their own picture, when their inbox allows video")
     stun_urls: list[str] = Field(default_factory=list, description="STUN servers for the visitor's browser")
 
     @field_validator("ws_url")
@@ -65,7 +67,7 @@ class WebCalls:
         queue = next((q for q in self.adapter.context.engine.cic.queues if q.name == self.queue()), None)
         return queue is None or is_open(queue.hours, self.adapter.context.engine.clock.now())
 
-    def request(self, chat: CustomerChat) -> None:
+    def request(self, chat: CustomerChat, video: bool = False) -> None:
         """The visitor pressed the call button: a ticket, or why not (with a code the widget words)."""
         assert chat.session is not None
         if chat.session.ended:
@@ -91,5 +93,5 @@ class WebCalls:
             store_web_calls.issue(conn, token, chat.session.key, self.adapter.name, self.queue(), chat.address, now,
                                   now + timedelta(seconds=self.config.ticket_valid_s))
         chat.send(type="call", ws_url=self.config.ws_url, uri=f"sip:cic-{token}@{self.config.domain}",
-                  domain=self.config.domain,
+                  domain=self.config.domain, video=self.config.video and bool(video),
                   ice_servers=[{"urls": self.config.stun_urls}] if self.config.stun_urls else [])

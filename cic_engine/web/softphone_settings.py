@@ -17,9 +17,10 @@ class SoftphoneSection(StrictModel):
     directory_secret_env: str = Field("CIC_SWITCH_DIRECTORY_SECRET", description="environment variable with the "
                                       "password FreeSWITCH's mod_xml_curl sends (basic auth) when it asks for a user")
 
-    codecs: str = Field("OPUS,PCMU,PCMA", pattern=r"^[A-Za-z0-9@.]+(,[A-Za-z0-9@.]+)*$",
+    codecs: str = Field("OPUS,PCMU,PCMA,VP8", pattern=r"^[A-Za-z0-9@.]+(,[A-Za-z0-9@.]+)*$",
                         description="what the switch offers a browser when it rings it (it transcodes the "
-                        "caller's codec); browsers speak OPUS, PCMU and PCMA, not L16 or G.729")
+                        "caller's audio codec); browsers speak OPUS, PCMU and PCMA, not L16 or G.729, and VP8 "
+                        "video (passed through from a visitor's video call)")
     media_timeout_s: int = Field(10, ge=3, le=300, description="a browser that sends no audio this long is gone "
                                  "(a closed lid, a dead tab, a lost network): the switch ends its leg and the "
                                  "caller waits for another agent")

@@ -120,7 +120,7 @@ def test_the_switch_rings_a_browser_with_codecs_it_speaks_and_drops_a_silent_one
     alice = phone_web.api().login("alice")
     alice.call("POST", "/api/me/sip", {})
     xml = ask(phone_web, "alice")[1]  # a call to the user: no digest to check
-    assert "absolute_codec_string='OPUS,PCMU,PCMA'" in xml and "media_timeout=10000" in xml
+    assert "absolute_codec_string='OPUS,PCMU,PCMA,VP8'" in xml and "media_timeout=10000" in xml
     assert "${sofia_contact(${dialed_user}@${dialed_domain})}" in xml
 
 

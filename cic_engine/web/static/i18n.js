@@ -8,7 +8,8 @@ const CIC_ZH = {
   "Phone": "电话", "Phone offline": "电话未连接", "Phone connecting": "电话连接中", "Phone ready": "电话就绪",
   "Answer": "接听", "Decline": "拒接", "Mute": "静音", "Unmute": "取消静音", "Keypad": "拨号盘",
   "Audio devices": "音频设备", "Microphone": "麦克风", "Speaker": "扬声器", "Default": "默认", "Caller": "来电者",
-  "Incoming call: {who}": "来电：{who}", "The call was lost": "通话已中断", "On a call: {who}": "通话中：{who}",
+  "Incoming call: {who}": "来电：{who}", "The call was lost": "通话已中断",
+  "Video calls: show and send my camera": "视频通话：显示对方画面并发送我的摄像头", "On a call: {who}": "通话中：{who}",
   "The switch refused the phone ({cause})": "交换机拒绝了电话注册（{cause}）",
   "The microphone is blocked: allow it for this site, then take the next call": "麦克风被阻止：请允许本网站使用麦克风，然后接听下一通电话",
   // Logging in and the header

@@ -99,12 +99,14 @@ const cicPhone = (() => {
     return (sip.ice_servers || []).map((s) => ({ urls: s.urls, username: s.username, credential: s.credential }));
   }
 
-  function microphone() {
+  const videoAllowed = () => localStorage.getItem("cic-phone-video") === "1";
+  // What the page sends: the chosen microphone, and the camera only on a video call the agent
+  // allows (a caller who offers video, an agent who ticked the box).
+  function media(video) {
     const mic = localStorage.getItem("cic-phone-mic");
-    // The agent's voice as it is: the browser's processing is fine for speech, and the agent
-    // can turn it off with a headset that does its own.
-    return { audio: mic ? { deviceId: { exact: mic } } : true, video: false };
+    return { audio: mic ? { deviceId: { exact: mic } } : true, video: video && videoAllowed() };
   }
+  const offersVideo = (s) => !!(s._request && /^m=video [1-9]/m.test(s._request.body || ""));
 
   async function start(request) {
     if (ua) return;  // registered already
@@ -171,13 +173,15 @@ const cicPhone = (() => {
       }
       session = null;
       remote.srcObject = null;
+      $("phone-video").srcObject = null;
+      $("phone-video").hidden = true;
       showCall("idle");
     };
     session.on("ended", over);
     session.on("failed", over);
     answerRinging = () => {
       if (!session || session.isEstablished() || session.isEnded()) return false;
-      session.answer({ mediaConstraints: microphone(), pcConfig: { iceServers: iceServers(sip) } });
+      session.answer({ mediaConstraints: media(offersVideo(session)), pcConfig: { iceServers: iceServers(sip) } });
       return true;
     };
     $("phone-answer").onclick = answerRinging;
@@ -208,7 +212,12 @@ const cicPhone = (() => {
 
   function attach(pc) {
     pc.addEventListener("track", (ev) => {
-      remote.srcObject = ev.streams[0] || new MediaStream([ev.track]);
+      const stream = ev.streams[0] || new MediaStream([ev.track]);
+      if (ev.track.kind === "video") {
+        if (videoAllowed()) { $("phone-video").srcObject = stream; $("phone-video").hidden = false; }
+        return;
+      }
+      remote.srcObject = stream;
       const speaker = localStorage.getItem("cic-phone-speaker");
       if (speaker && remote.setSinkId) remote.setSinkId(speaker).catch(() => {});
     });
@@ -271,6 +280,8 @@ const cicPhone = (() => {
       if (key && session) session.sendDTMF(key, { transportType: "RFC2833" });
     });
     $("phone-devices").addEventListener("toggle", () => { if ($("phone-devices").open) listDevices(); });
+    $("phone-allow-video").checked = videoAllowed();
+    $("phone-allow-video").onchange = (e) => localStorage.setItem("cic-phone-video", e.target.checked ? "1" : "0");
     // A closed tab hangs up and unregisters at once, rather than leave the switch ringing a page
     // that is gone until the WebSocket times out.
     window.addEventListener("pagehide", () => { if (ua) ua.stop(); });

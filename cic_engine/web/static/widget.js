@@ -43,7 +43,7 @@
       unmute: "Unmute", call_ended: "The call has ended.", mic_blocked: "Allow this site to use your microphone, then call again.",
       call_failed: "The call could not be connected. Please try again or keep chatting.",
       call_closed: "We take calls only during opening hours; please keep chatting.",
-      call_limit: "This chat has placed all the calls it may.",
+      call_limit: "This chat has placed all the calls it may.", video_call: "Video call",
     },
     "zh-CN": {
       title: "在线客服", greeting: "您好！请问有什么可以帮您？", name: "您的姓名", email_optional: "电子邮箱（选填）",
@@ -62,7 +62,7 @@
       call_us: "语音通话", calling: "正在呼叫…", in_call: "通话中", hang_up: "挂断", mute: "静音", unmute: "取消静音",
       call_ended: "通话已结束。", mic_blocked: "请允许本网站使用麦克风，然后再次拨打。",
       call_failed: "通话未能接通，请重试或继续文字聊天。", call_closed: "非工作时间不接听电话，请继续文字聊天。",
-      call_limit: "本次对话的通话次数已用完。",
+      call_limit: "本次对话的通话次数已用完。", video_call: "视频通话",
     },
   };
   const wanted = script.dataset.lang || (navigator.languages && navigator.languages[0]) || navigator.language || "en";
@@ -102,7 +102,8 @@
   const end = make("button", { type: "button", class: "end", hidden: "" }, t("end_chat"));
   const close = make("button", { type: "button", class: "close", "aria-label": t("minimize"), title: t("minimize") }, "×");
   const callButton = make("button", { type: "button", class: "call", hidden: "" }, t("call_us"));
-  header.append(title, callButton, end, close);
+  const videoButton = make("button", { type: "button", class: "call video", hidden: "" }, t("video_call"));
+  header.append(title, callButton, videoButton, end, close);
   const form = make("form", { class: "prechat" });
   const nameInput = make("input", { name: "name", placeholder: t("name"), required: "", maxlength: "200", "aria-label": t("name") });
   const emailInput = make("input", { name: "email", type: "email", placeholder: t("email_optional"), maxlength: "254", "aria-label": t("email_optional") });
@@ -156,7 +157,9 @@
   const muteButton = make("button", { type: "button", class: "mute", "aria-pressed": "false" }, t("mute"));
   const hangButton = make("button", { type: "button", class: "hang-up" }, t("hang_up"));
   callBar.append(callState, muteButton, hangButton);
-  panel.append(header, callBar, form, offline, log, typing, composer, again, confirm, codeForm, transcript, status);
+  const remoteVideo = make("video", { class: "remote-video", autoplay: "", playsinline: "", hidden: "" });
+  remoteVideo.muted = true; // the sound plays through the audio element
+  panel.append(header, callBar, remoteVideo, form, offline, log, typing, composer, again, confirm, codeForm, transcript, status);
   if (vouched) emailInput.hidden = true; // the site told us who this is
   root.append(button, panel);
 
@@ -274,6 +277,7 @@
       again.hidden = true;
       end.hidden = false;
       callButton.hidden = !settings.call;
+      videoButton.hidden = !settings.video_call;
       chatEmail = m.email;
       verified = !!m.email_verified;
       showEmailActions();
@@ -324,7 +328,7 @@
     } else if (m.type === "call") {
       placeCall(m);
     } else if (m.type === "error") {
-      if (!call && callBar.hidden) callButton.disabled = false;
+      if (!call && callBar.hidden) callButton.disabled = videoButton.disabled = false;
       if (m.code && m.code.startsWith("call-")) {
         notice(t(m.code.replace("-", "_")));
         return;
@@ -359,16 +363,20 @@
   function callOver(text) {
     if (text) notice(text);
     callBar.hidden = true;
-    callButton.disabled = false;
+    callButton.disabled = videoButton.disabled = false;
     callButton.hidden = !settings.call;
+    videoButton.hidden = !settings.video_call;
     call = null;
     remoteAudio.srcObject = null;
+    remoteVideo.srcObject = null;
+    remoteVideo.hidden = true;
     if (phone) { try { phone.stop(); } catch (e) { /* gone */ } }
     phone = null;
   }
   async function placeCall(ticket) {
     callBar.hidden = false;
     callButton.hidden = true;
+    videoButton.hidden = true;
     callState.textContent = t("calling");
     muteButton.hidden = true;
     try {
@@ -383,9 +391,15 @@
       if (call) return;
       // JsSIP makes the peer connection inside call(): its handler must come with the call.
       const peerconnection = (p) => p.peerconnection.addEventListener("track", (ev) => {
-        remoteAudio.srcObject = ev.streams[0] || new MediaStream([ev.track]);
+        const stream = ev.streams[0] || new MediaStream([ev.track]);
+        if (ev.track.kind === "video") {
+          remoteVideo.srcObject = stream;
+          remoteVideo.hidden = false;
+        } else {
+          remoteAudio.srcObject = stream;
+        }
       });
-      call = phone.call(ticket.uri, { mediaConstraints: { audio: true, video: false },
+      call = phone.call(ticket.uri, { mediaConstraints: { audio: true, video: !!ticket.video },
                                       pcConfig: { iceServers: ticket.ice_servers || [] },
                                       eventHandlers: { peerconnection } });
       call.on("confirmed", () => { callState.textContent = t("in_call"); muteButton.hidden = false; });
@@ -396,11 +410,13 @@
     phone.on("disconnected", () => { if (call && !call.isEnded()) call.terminate(); else if (!call) callOver(t("call_failed")); });
     phone.start();
   }
-  callButton.onclick = () => {
+  const askCall = (video) => {
     if (!socket || call || !callBar.hidden) return;
-    callButton.disabled = true;
-    socket.send(JSON.stringify({ type: "call" }));
+    callButton.disabled = videoButton.disabled = true;
+    socket.send(JSON.stringify({ type: "call", video }));
   };
+  callButton.onclick = () => askCall(false);
+  videoButton.onclick = () => askCall(true);
   hangButton.onclick = () => { if (call) call.terminate(); else callOver(""); };
   muteButton.onclick = () => {
     if (!call) return;
