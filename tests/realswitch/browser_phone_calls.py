@@ -62,17 +62,7 @@ def phone_center(tmp_path, db_url):
     web, ws = free_port(), free_port()
     os.environ["CIC_SWITCH_DIRECTORY_SECRET"] = SECRET
     switch = RealSwitch(tmp_path / "switch").configure()
-    conf = switch.conf
-    vars_xml = conf / "vars.xml"
-    vars_xml.write_text(vars_xml.read_text().replace("<include>", (
-        "<include>\n"
-        f'  <X-PRE-PROCESS cmd="set" data="cic_directory_url=http://127.0.0.1:{web}/freeswitch/directory"/>\n'
-        f'  <X-PRE-PROCESS cmd="set" data="cic_directory_secret={SECRET}"/>\n'), 1))
-    modules = conf / "autoload_configs" / "modules.conf.xml"
-    modules.write_text(modules.read_text().replace("<modules>\n", '<modules>\n    <load module="mod_xml_curl"/>\n', 1))
-    internal = conf / "sip_profiles" / "internal.xml"
-    internal.write_text(internal.read_text().replace(
-        "<settings>", f'<settings>\n    <param name="ws-binding" value="127.0.0.1:{ws}"/>', 1))
+    switch.serve_browsers(f"http://127.0.0.1:{web}/freeswitch/directory", SECRET, ws)
     switch.start()
     hashed = hash_password(PASSWORD)
     (tmp_path / "channels").mkdir()
@@ -162,6 +152,28 @@ def customer_calls(switch: RealSwitch, number: str) -> str:
                f"ignore_early_media=true,loopback_initial_codec=PCMU}}loopback/{DID}/public "
                f"&endless_playback({CALLER_TONE})")
     return wait_for(lambda: switch.var(leg, "other_loopback_leg_uuid"), what="the call reached the switch")
+
+
+def rings_and_is_answered(page, switch: RealSwitch, number: str) -> str:
+    """A customer calls; it rings in the agent's page, which answers. The call's UUID."""
+    call = customer_calls(switch, number)
+    expect(page.locator("#phone-call")).to_have_attribute("data-view", "ringing", timeout=20000)
+    page.click("#phone-answer")
+    return call
+
+
+def visitor_chatting(browser, center, name: str, language: str = "en"):
+    """A visitor on the demo page, in a chat with the widget (whose peer connections the test
+    can read: KEEP_PEER_CONNECTIONS)."""
+    visitor = browser.new_context(locale=language).new_page()
+    visitor.on("console", lambda m: print("visitor's page:", m.text[:500]))
+    visitor.add_init_script(KEEP_PEER_CONNECTIONS)
+    visitor.goto(center["web"] + "/demo")
+    visitor.click(".launcher")
+    visitor.fill("input[name=name]", name)
+    visitor.click(".prechat button[type=submit]")
+    expect(visitor.locator(".composer")).to_be_visible()
+    return visitor
 
 
 def inbound_audio(page) -> dict:
@@ -297,9 +309,7 @@ def test_a_refused_microphone_tells_the_agent_and_the_call_waits_for_another(pho
         browser = chromium(p, voice_wav, microphone=False)
         page = agent_page(browser, center, "alice", language="zh-CN")
         wait_for(lambda: "alice" in phones(center), what="alice's phone registered")
-        call = customer_calls(switch, "+8613800138503")
-        expect(page.locator("#phone-call")).to_have_attribute("data-view", "ringing", timeout=20000)
-        page.click("#phone-answer")
+        call = rings_and_is_answered(page, switch, "+8613800138503")
         expect(page.locator("#phone-error")).to_contain_text("麦克风", timeout=15000)
         expect(page.locator("#phone-call")).to_be_hidden()
         screenshot(page, "softphone-microphone-refused-zh")
@@ -316,9 +326,7 @@ def test_a_browser_that_dies_mid_call_puts_the_caller_back_in_line(phone_center,
         browser = chromium(p, voice_wav)
         page = agent_page(browser, center, "alice")
         wait_for(lambda: "alice" in phones(center), what="alice's phone registered")
-        call = customer_calls(switch, "+8613800138504")
-        expect(page.locator("#phone-call")).to_have_attribute("data-view", "ringing", timeout=20000)
-        page.click("#phone-answer")
+        call = rings_and_is_answered(page, switch, "+8613800138504")
         wait_for(lambda: interaction_of(center, call)["state"] == "active", what="talking")
         # The browser is killed (no BYE, no unregister): the WebSocket closing and the audio
         # stopping are all the switch learns.
@@ -357,18 +365,12 @@ def test_a_visitor_calls_from_the_chat_widget_and_talks_to_the_agents_browser(ph
         browser = chromium(p, voice_wav)
         alice = agent_page(browser, center, "alice")
         wait_for(lambda: "alice" in phones(center), what="alice's phone registered")
-        visitor = browser.new_context(locale="zh-CN").new_page()
-        visitor.on("console", lambda m: print("visitor's page:", m.text[:500]))
-        visitor.add_init_script(KEEP_PEER_CONNECTIONS)
-        visitor.goto(center["web"] + "/demo")
-        visitor.click(".launcher")
-        visitor.fill("input[name=name]", "王小明")
-        visitor.click(".prechat button[type=submit]")
+        visitor = visitor_chatting(browser, center, "王小明", "zh-CN")
         visitor.fill(".composer textarea", "我想和客服通话")
         visitor.click(".composer button.send")
         expect(visitor.locator(".message.inbound")).to_have_attribute("data-state", "delivered")
-        expect(visitor.locator(".title .call")).to_have_text("语音通话")
-        visitor.click(".title .call")
+        expect(visitor.locator(".title .call:not(.video)")).to_have_text("语音通话")
+        visitor.click(".title .call:not(.video)")
         expect(visitor.locator(".call-bar .call-state")).to_have_text("正在呼叫…")
         # The visitor waits in line with music, like any caller; alice's browser rings.
         wait_for(lambda: visitor.evaluate(VISITOR_AUDIO).get("bytes", 0) > 0, what="music to the waiting visitor")
@@ -407,9 +409,7 @@ def test_a_network_drop_mid_call_does_not_end_the_conversation(phone_center, voi
         browser = chromium(p, voice_wav)
         page = agent_page(browser, center, "alice")
         wait_for(lambda: "alice" in phones(center), what="alice's phone registered")
-        call = customer_calls(switch, "+8613800138505")
-        expect(page.locator("#phone-call")).to_have_attribute("data-view", "ringing", timeout=20000)
-        page.click("#phone-answer")
+        call = rings_and_is_answered(page, switch, "+8613800138505")
         record = wait_for(lambda: (r := interaction_of(center, call)) and r["state"] == "active" and r, what="talking")
         page.evaluate("""() => {
           const transport = cicPhone.session._ua._transport;
@@ -436,13 +436,9 @@ def test_a_visitor_who_closes_the_tab_while_it_rings_leaves_nothing_ringing(phon
         browser = chromium(p, voice_wav)
         alice = agent_page(browser, center, "alice")
         wait_for(lambda: "alice" in phones(center), what="alice's phone registered")
-        visitor = browser.new_context().new_page()
-        visitor.goto(center["web"] + "/demo")
-        visitor.click(".launcher")
-        visitor.fill("input[name=name]", "Li Lei")
-        visitor.click(".prechat button[type=submit]")
-        expect(visitor.locator(".title .call")).to_be_visible()
-        visitor.click(".title .call")
+        visitor = visitor_chatting(browser, center, "Li Lei")
+        expect(visitor.locator(".title .call:not(.video)")).to_be_visible()
+        visitor.click(".title .call:not(.video)")
         expect(alice.locator("#phone-call")).to_have_attribute("data-view", "ringing", timeout=20000)
         visitor.close()
         expect(alice.locator("#phone-call")).to_be_hidden(timeout=15000)
@@ -478,12 +474,7 @@ def test_a_visitors_video_call_shows_both_pictures_or_is_a_voice_call_on_a_switc
         alice.click("#phone-devices summary")
         alice.check("#phone-allow-video")
         wait_for(lambda: "alice" in phones(center), what="alice's phone registered")
-        visitor = browser.new_context().new_page()
-        visitor.add_init_script(KEEP_PEER_CONNECTIONS)
-        visitor.goto(center["web"] + "/demo")
-        visitor.click(".launcher")
-        visitor.fill("input[name=name]", "Li Lei")
-        visitor.click(".prechat button[type=submit]")
+        visitor = visitor_chatting(browser, center, "Li Lei")
         visitor.click(".title .call.video")
         expect(alice.locator("#phone-call")).to_have_attribute("data-view", "ringing", timeout=20000)
         alice.click("#phone-answer")

@@ -172,6 +172,22 @@ class RealSwitch:
         (self.conf / "dialplan" / "public" / "50_cic_test_phones.xml").write_text(PHONES_IN_PUBLIC)
         return self
 
+    def serve_browsers(self, directory_url: str, secret: str, ws_port: int) -> RealSwitch:
+        """The agents' profile also takes browsers (SIP over WebSocket on 127.0.0.1:ws_port) and
+        asks the engine at directory_url for their users (mod_xml_curl, as freeswitch/README.md
+        tells an operator). Call after configure(), before start()."""
+        vars_xml = self.conf / "vars.xml"
+        vars_xml.write_text(vars_xml.read_text().replace("<include>", (
+            "<include>\n"
+            f'  <X-PRE-PROCESS cmd="set" data="cic_directory_url={directory_url}"/>\n'
+            f'  <X-PRE-PROCESS cmd="set" data="cic_directory_secret={secret}"/>\n'), 1))
+        modules = self.conf / "autoload_configs" / "modules.conf.xml"
+        modules.write_text(modules.read_text().replace("<modules>\n", '<modules>\n    <load module="mod_xml_curl"/>\n', 1))
+        internal = self.conf / "sip_profiles" / "internal.xml"
+        internal.write_text(internal.read_text().replace(
+            "<settings>", f'<settings>\n    <param name="ws-binding" value="127.0.0.1:{ws_port}"/>', 1))
+        return self
+
     def _vars(self) -> None:
         path = self.conf / "vars.xml"
         text = path.read_text()

@@ -47,17 +47,7 @@ def softphone_switch(tmp_path, start_web, monkeypatch):  # noqa: F811 - the impo
     monkeypatch.setenv("CIC_SWITCH_DIRECTORY_SECRET", SECRET)
     web = start_web(cic_extra=f'[softphone]\nws_url = "ws://127.0.0.1:{ws_port}"\ndomain = "127.0.0.1"\n')
     switch = RealSwitch(tmp_path / "switch").configure()
-    conf = switch.conf
-    vars_xml = conf / "vars.xml"
-    vars_xml.write_text(vars_xml.read_text().replace("<include>", (
-        "<include>\n"
-        f'  <X-PRE-PROCESS cmd="set" data="cic_directory_url={web.base}/freeswitch/directory"/>\n'
-        f'  <X-PRE-PROCESS cmd="set" data="cic_directory_secret={SECRET}"/>\n'), 1))
-    modules = conf / "autoload_configs" / "modules.conf.xml"
-    modules.write_text(modules.read_text().replace("<modules>\n", '<modules>\n    <load module="mod_xml_curl"/>\n', 1))
-    internal = conf / "sip_profiles" / "internal.xml"
-    internal.write_text(internal.read_text().replace(
-        "<settings>", f'<settings>\n    <param name="ws-binding" value="127.0.0.1:{ws_port}"/>', 1))
+    switch.serve_browsers(f"{web.base}/freeswitch/directory", SECRET, ws_port)
     switch.start()
     yield web, switch
     switch.stop()

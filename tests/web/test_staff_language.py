@@ -20,7 +20,8 @@ from tests.web.test_chat_socket import start as start_chat
 
 STATIC = Path(__file__).parents[2] / "cic_engine" / "web" / "static"
 SIZES = {"1366": {"width": 1366, "height": 768}, "390": {"width": 390, "height": 844}}
-UNTRANSLATED = {"#", "ASA", "AHT", "FCR", "Erlang C", "?", "a", "r", "j", "k", "e", "/", "Enter"}
+UNTRANSLATED = {"#", "ASA", "AHT", "FCR", "Erlang C", "?", "a", "r", "j", "k", "e", "/", "Enter",
+                *"0123456789*"}  # the phone's keypad
 
 
 def chinese() -> dict[str, str]:
