@@ -10,7 +10,7 @@ PYTEST_WORKERS ?= 2
 # build in ../shared/freeswitch installed into /opt/freeswitch.
 FREESWITCH_BUILD ?= ../shared/freeswitch
 
-.PHONY: install install-test run test lint apt freeswitch bench schemas check-config clean
+.PHONY: install install-test run test lint apt freeswitch bench bench-smoke schemas check-config clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ lint: install-test
 
 test: install-test apt freeswitch lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests
+
+# Every benchmark at a tiny size (make test runs these too, in parallel with the other tests).
+bench-smoke: install-test
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) tests/core/test_bench_smoke.py tests/realswitch/test_bench_smoke.py
 
 bench: install-test
 	@set -e; for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b; done

@@ -4,7 +4,7 @@ once with an ack, and nothing else: no session, no database. Run: _wsecho.py POR
 
 import sys
 
-# bench/ holds email.py, which would shadow the standard library's email package here.
+# Run as a script from bench/: only the repository is on the path, not this folder.
 sys.path[:] = [p for p in sys.path if not p.rstrip("/").endswith("bench")]
 
 from gevent import monkey  # noqa: E402

@@ -7,7 +7,7 @@ Prints one JSON line: sockets, sent, acked, seconds, latency percentiles (ms).""
 
 import sys
 
-# bench/ holds email.py, which would shadow the standard library's email package here.
+# Run as a script from bench/: only the repository is on the path, not this folder.
 sys.path[:] = [p for p in sys.path if not p.rstrip("/").endswith("bench")]
 
 from gevent import monkey  # noqa: E402
@@ -69,6 +69,8 @@ class Client:
                 raise ConnectionError("closed")
             if message.get("type") == kind:
                 return message
+            if message.get("type") == "error":  # refused: say so rather than wait forever
+                raise RuntimeError(f"the engine refused: {message}")
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -37,9 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cic_engine.esl.protocol import FrameReader, parse_event  # noqa: E402
 
 CAPTURES = Path(__file__).resolve().parents[1] / "tests" / "fakeswitch" / "captures"
-TARGET_EVENTS = 60_000
+TARGET_EVENTS = 2_000 if "--smoke" in sys.argv else 60_000
 READ_SIZE = 65536
-ROUNDS = 5
+ROUNDS = 1 if "--smoke" in sys.argv else 5
 
 
 def event_stream() -> tuple[bytes, int]:
@@ -92,8 +92,10 @@ def rate(parse, stream: bytes, expected: int) -> float:
     return best
 
 
-CALLS = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-IN_FLIGHT = int(sys.argv[2]) if len(sys.argv) > 2 else 150
+SMOKE = "--smoke" in sys.argv  # make bench-smoke: a tiny run, so that the benchmark cannot rot
+ARGS = [a for a in sys.argv[1:] if a != "--smoke"]
+CALLS = 40 if SMOKE else int(ARGS[0]) if ARGS else 2000
+IN_FLIGHT = 10 if SMOKE else int(ARGS[1]) if len(ARGS) > 1 else 150
 RATE = float(os.environ.get("CIC_BENCH_RATE", "0"))  # calls offered per second; 0: as fast as IN_FLIGHT allows
 AGENTS = 200
 

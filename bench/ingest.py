@@ -24,9 +24,11 @@ from cic_engine.engine import Engine  # noqa: E402
 from cic_engine.models import Channel, ContentPart, InboundContact  # noqa: E402
 from cic_engine.store import Store  # noqa: E402
 
-CONTACTS = 10_000
+SMOKE = "--smoke" in sys.argv  # make bench-smoke: a tiny run, so that the benchmark cannot rot
+ARGS = [a for a in sys.argv[1:] if a != "--smoke"]
+CONTACTS = 200 if SMOKE else 10_000
 PER_CUSTOMER = 5
-BLOCK = 500
+BLOCK = 50 if SMOKE else 500
 BODY = "您好，我的订单 #12345 还没有送到，请帮我查一下。Hello, my order has not arrived yet."
 
 

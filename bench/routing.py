@@ -38,7 +38,10 @@ from cic_engine.routing.router import Router  # noqa: E402
 from cic_engine.routing.service import Routing  # noqa: E402
 from cic_engine.store import Store  # noqa: E402
 
-AGENTS, FRESH_AGENTS, INTERACTIONS, SAMPLES, BASELINE = 1000, 20, 10_000, 300, 3000
+SMOKE = "--smoke" in sys.argv  # make bench-smoke: a tiny run, so that the benchmark cannot rot
+ARGS = [a for a in sys.argv[1:] if a != "--smoke"]
+AGENTS, FRESH_AGENTS, INTERACTIONS, SAMPLES, BASELINE = ((60, 5, 300, 20, 100) if SMOKE
+                                                          else (1000, 20, 10_000, 300, 3000))
 CHANNELS = [Channel.voice, Channel.email, Channel.sms, Channel.chat, Channel.fax]
 
 

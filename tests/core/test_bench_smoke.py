@@ -1,0 +1,31 @@
+"""Every benchmark in bench/ at a tiny size (`--smoke`), so that none can rot: each runs to its
+last line of `name=value` figures. (bench/realswitch.py needs the real switch: it has its own
+smoke test in tests/realswitch/.) The full sizes are `make bench`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+BENCHMARKS = sorted(p for p in BENCH.glob("[!_]*.py") if p.stem != "realswitch")
+
+
+def test_no_file_in_bench_shadows_a_standard_module():
+    # bench/email.py once did: gevent's patch_all imports importlib.metadata, which imports email.
+    assert [p.name for p in BENCH.glob("*.py") if p.stem in sys.stdlib_module_names] == []
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.stem)
+def test_the_benchmark_runs_at_a_tiny_size_and_prints_its_figures(script):
+    done = subprocess.run([sys.executable, str(script), "--smoke"], capture_output=True, text=True, timeout=280,
+                          cwd=BENCH.parent)
+    assert done.returncode == 0, done.stderr[-4000:]
+    last = done.stdout.strip().splitlines()[-1]
+    figures = dict(pair.split("=", 1) for pair in last.split())
+    assert "ratio" in figures, last
+    assert all(value.replace(".", "", 1).replace("-", "", 1).isdigit() for value in figures.values()), last
