@@ -47,6 +47,7 @@ from .voice_conversation import Conversations
 from .voice_dialing import OutboundCalls
 from .voice_phones import REGISTRATION_EVENTS, PhoneRegistrations
 from .voice_recovery import RECLAIMED, LostCalls
+from .webchat_call import chat_sender
 
 log = logging.getLogger(__name__)
 
@@ -268,12 +269,11 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls, LostCalls):
                           {"call": call.uuid, "caller": call.caller_number or ""}, None)
             call.hangup("CALL_REJECTED")
             return None
-        proved = ticket.email is not None and ticket.email_verified
+        sender, sender_kind = chat_sender(ticket.chat_key, ticket.email, ticket.email_verified)
         metadata = {"web_call": ticket.adapter, "chat": ticket.chat_key}
         if ticket.language:
             metadata["language"] = ticket.language
-        return {"queue": ticket.queue, "sender": ticket.email if proved else ticket.chat_key,
-                "sender_kind": IdentityKind.email if proved else IdentityKind.chat, "sender_name": ticket.name,
+        return {"queue": ticket.queue, "sender": sender, "sender_kind": sender_kind, "sender_name": ticket.name,
                 "metadata": metadata}
 
     def _already_served(self, call: OutboundCall, interaction_id: int) -> bool:

@@ -51,7 +51,7 @@ from ..web.live import TYPING_EVENT, notify_typing
 from ..web.websocket import WebSocket, WebSocketRefused
 from . import AdapterContext
 from .secret import Secret
-from .webchat_call import WebCallConfig, WebCalls
+from .webchat_call import WebCallConfig, WebCalls, chat_sender
 
 log = logging.getLogger(__name__)
 CODE_VALID_S = 15 * 60
@@ -227,16 +227,15 @@ class WebChatAdapter:
                 attachments: list[Attachment]) -> InboundContact:
         # An email the customer only says is theirs is a claim: the chat stays its own customer
         # (and agents see the claim as such) until it is proved.
-        proved = session.email is not None and session.email_verified
+        sender, sender_kind = chat_sender(session.key, session.email, session.email_verified)
         metadata = {"adapter": self.name}
         if session.language:
             metadata["language"] = session.language
-        if session.email and not proved:
+        if session.email and sender_kind is not IdentityKind.email:
             metadata["claimed_email"] = session.email
         return InboundContact(
             channel=Channel.chat, endpoint=self.name, external_id=f"chat:{session.key}:{client_id}",
-            sender=session.email if proved else session.key,
-            sender_kind=IdentityKind.email if proved else IdentityKind.chat,
+            sender=sender, sender_kind=sender_kind,
             sender_name=session.name, conversation_key=session.key, parts=[ContentPart(body=text)],
             attachments=attachments, queue=self.config.queue, metadata=metadata,
         )
@@ -262,9 +261,10 @@ class WebChatAdapter:
             return False
         return origin.split("://", 1)[-1] == request.host or origin in self.config.allowed_origins
 
-    def is_open(self) -> bool:
-        """Whether the chat queue is within its opening hours now (closed: the offline form)."""
-        name = self.config.queue or self.context.engine.cic.engine.default_queue
+    def is_open(self, name: str | None = None) -> bool:
+        """Whether the chat queue (or the queue named) is within its opening hours now (the chat
+        queue closed: the offline form)."""
+        name = name or self.config.queue or self.context.engine.cic.engine.default_queue
         queue = next((q for q in self.context.engine.cic.queues if q.name == name), None)
         return queue is None or is_open(queue.hours, self.context.engine.clock.now())
 

@@ -12,12 +12,21 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..routing.schedule import is_open
+from ..models import IdentityKind
 from ..store import web_calls as store_web_calls
 from ..web.limits import RateLimit
+from ..web.softphone_settings import ice_urls, websocket_url
 
 if TYPE_CHECKING:
     from .webchat import CustomerChat, WebChatAdapter
+
+
+def chat_sender(key: str, email: str | None, email_verified: bool) -> tuple[str, IdentityKind]:
+    """Who a chat's contacts (its messages, its calls) come from: the email once it is proved,
+    else the chat itself (a typed address is only a claim)."""
+    if email is not None and email_verified:
+        return email, IdentityKind.email
+    return key, IdentityKind.chat
 
 
 class WebCallConfig(BaseModel):
@@ -39,17 +48,12 @@ class WebCallConfig(BaseModel):
     @field_validator("ws_url")
     @classmethod
     def _websocket(cls, value: str) -> str:
-        if not value.startswith(("ws://", "wss://")):
-            raise ValueError("must start with ws:// (loopback tests) or wss:// (production)")
-        return value
+        return websocket_url(value)
 
     @field_validator("stun_urls")
     @classmethod
     def _stun(cls, value: list[str]) -> list[str]:
-        for url in value:
-            if not url.startswith(("stun:", "stuns:")):
-                raise ValueError(f"{url!r} must start with stun: or stuns:")
-        return value
+        return ice_urls(value, ("stun:", "stuns:"))
 
 
 class WebCalls:
@@ -64,8 +68,7 @@ class WebCalls:
         return self.config.queue or self.adapter.config.queue or self.adapter.context.engine.cic.engine.default_queue
 
     def is_open(self) -> bool:
-        queue = next((q for q in self.adapter.context.engine.cic.queues if q.name == self.queue()), None)
-        return queue is None or is_open(queue.hours, self.adapter.context.engine.clock.now())
+        return self.adapter.is_open(self.queue())
 
     def request(self, chat: CustomerChat, video: bool = False) -> None:
         """The visitor pressed the call button: a ticket, or why not (with a code the widget words)."""

@@ -66,8 +66,3 @@ def set_registered(conn: Conn, switch: str, logins: Iterable[str], now: datetime
                             [(switch, login, now) for login in sorted(came)])
         wake_routers(conn, "phones:" + switch)
     return came, went
-
-
-def registered(conn: Conn) -> set[str]:
-    """Logins with a phone or browser registered on some switch."""
-    return {r[0] for r in conn.execute("SELECT DISTINCT login FROM phone_registrations").fetchall()}

@@ -7,6 +7,21 @@ from pydantic import Field, field_validator
 from ..routing.settings import StrictModel
 
 
+def websocket_url(value: str) -> str:
+    """A switch's WebSocket as browsers reach it (the softphone's, the visitors' calls')."""
+    if not value.startswith(("ws://", "wss://")):
+        raise ValueError("must start with ws:// (loopback tests) or wss:// (production)")
+    return value
+
+
+def ice_urls(value: list[str], schemes: tuple[str, ...]) -> list[str]:
+    """STUN or TURN servers for browsers, each of one of the schemes."""
+    for url in value:
+        if not url.startswith(schemes):
+            raise ValueError(f"{url!r} must start with {' or '.join(schemes)}")
+    return value
+
+
 class SoftphoneSection(StrictModel):
     ws_url: str | None = Field(None, description="the switch's SIP-over-WebSocket address as browsers reach it, "
                                "e.g. wss://sip.example.com:7443 (unset: no softphone)")
@@ -34,15 +49,9 @@ class SoftphoneSection(StrictModel):
     @field_validator("stun_urls", "turn_urls")
     @classmethod
     def _ice_urls(cls, value: list[str], info) -> list[str]:
-        schemes = ("stun:", "stuns:") if info.field_name == "stun_urls" else ("turn:", "turns:")
-        for url in value:
-            if not url.startswith(schemes):
-                raise ValueError(f"{url!r} must start with {' or '.join(schemes)}")
-        return value
+        return ice_urls(value, ("stun:", "stuns:") if info.field_name == "stun_urls" else ("turn:", "turns:"))
 
     @field_validator("ws_url")
     @classmethod
     def _websocket(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("ws://", "wss://")):
-            raise ValueError("must start with ws:// (loopback tests) or wss:// (production)")
-        return value
+        return value if value is None else websocket_url(value)
