@@ -87,6 +87,9 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rate", type=float, default=0, help="open loop: messages/s over all sockets; 0: closed loop")
+    parser.add_argument("--warmup", type=float, default=0,
+                        help="open loop: send at the rate this long first, unmeasured (each chat's first message "
+                             "opens its interaction, and the heap grows to its working size)")
     parser.add_argument("--chat", action="store_true", help="start a chat session on each socket first")
     parser.add_argument("--watch", help="the inbox's live socket URL, watched with --cookie")
     parser.add_argument("--cookie")
@@ -124,9 +127,13 @@ def main() -> None:
         clients.extend(j.value for j in jobs)
     connect_s = time.perf_counter() - started
 
-    def send(client: Client, n: int, i: int) -> None:
+    warming: set[str] = set()  # sent during the warm-up: acknowledged, not measured
+
+    def send(client: Client, n: int, i: int, warm: bool = False) -> None:
         key = f"m{n:05d}x{i:07d}"
         sent_at[key] = time.perf_counter()
+        if warm:
+            warming.add(key)
         client.send({"type": "message", "id": key, "text": f"message {i} from customer {n}"})
 
     def closed_loop(n: int, client: Client) -> None:
@@ -142,18 +149,19 @@ def main() -> None:
 
     def reader(client: Client) -> None:
         while (message := client.receive()) is not None:
-            if message.get("type") == "ack":
+            if message.get("type") == "ack" and message["id"] not in warming:
                 acks.append(time.perf_counter() - sent_at[message["id"]])
                 message_of[message["message_id"]] = message["id"]
 
     if args.rate:
         readers = [gevent.spawn(reader, c) for c in clients]
         started = time.perf_counter()
-        stop_at[0] = started + args.seconds
+        measured_from = started + args.warmup
+        stop_at[0] = measured_from + args.seconds
         i = 0
         while time.perf_counter() < stop_at[0]:
             n = random.randrange(len(clients))
-            send(clients[n], n, i)
+            send(clients[n], n, i, warm=time.perf_counter() < measured_from)
             i += 1
             gevent.sleep(max(0.0, started + i / args.rate - time.perf_counter()))
         gevent.sleep(3)  # the last acks and events
@@ -169,7 +177,8 @@ def main() -> None:
     elapsed = args.seconds
     delivered = [seen_at[m] - sent_at[k] for m, k in message_of.items() if m in seen_at]
     print(json.dumps({
-        "sockets": len(clients), "connect_s": round(connect_s, 2), "sent": len(sent_at), "acked": len(acks),
+        "sockets": len(clients), "connect_s": round(connect_s, 2), "sent": len(sent_at) - len(warming),
+        "warmup_sent": len(warming), "acked": len(acks),
         "per_s": round(len(acks) / elapsed, 1),
         "ack_p50_ms": round(1000 * (percentile(acks, 0.5) or 0), 1),
         "ack_p99_ms": round(1000 * (percentile(acks, 0.99) or 0), 1),

@@ -1,9 +1,12 @@
 """Inbound SMS: N deliver_sm from the test SMSC (smpp34's server, 10 awaiting their answer at
 once, 2,000 different senders) taken by the engine's SMPP adapter into interactions (each
 committed before its deliver_sm_resp), against the same run's raw rate of the SMPP library
-alone (python-smpplib answering each deliver_sm at once, doing nothing else).
+alone (python-smpplib answering each deliver_sm at once, doing nothing else), and against the
+store's own ceiling: the same texts written straight through Engine.ingest_many, 100 at a time
+(bench/_ceiling.py).
 
-Last line: ratio (engine / raw; target >= 0.5), sms_s, raw_s.
+Last line: ceiling_ratio (engine / store ceiling; goal >= 0.5), ratio (engine / raw smpplib),
+sms_s, raw_s, ceiling_s.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ sys.path.insert(0, str(HERE.parent))
 
 import psycopg  # noqa: E402
 import smpplib.client  # noqa: E402
+from _ceiling import ceiling_rate  # noqa: E402
 from _database import bench_database  # noqa: E402
 
+from cic_engine.models import Channel, ContentPart, InboundContact  # noqa: E402
 from tests.core.test_run import free_port  # noqa: E402
 from tests.smsc import TestSmsc  # noqa: E402
 
@@ -86,6 +91,14 @@ def engine_rate(smsc: TestSmsc, url: str) -> float:
     return result["per_s"]
 
 
+def same_texts() -> list[InboundContact]:
+    """What the adapter makes of the flood's deliver_sm (tests/smsc: 2,000 senders in turn)."""
+    return [InboundContact(channel=Channel.sms, endpoint=OURS, external_id=f"smpp:sms:{i}", sender=f"+86138{i % 2000:08d}",
+                           region="CN", recipient=OURS, parts=[ContentPart(body=f"engine {i}")],
+                           continue_within_s=24 * 3600, metadata={"adapter": "sms", "parts": "1", "data_coding": "0"})
+            for i in range(MESSAGES)]
+
+
 def main() -> None:
     smsc = TestSmsc().start()
     try:
@@ -94,9 +107,12 @@ def main() -> None:
             taken = engine_rate(smsc, url)
     finally:
         smsc.stop()
+    ceiling = ceiling_rate(same_texts())
     print(f"{MESSAGES} deliver_sm: raw smpplib {raw:.0f}/s, engine {taken:.0f}/s (each committed, its customer "
           "found or created, its interaction opened or continued, before the answer)")
-    print(f"ratio={taken / raw:.2f} sms_s={taken:.0f} raw_s={raw:.0f}")
+    print(f"store ceiling (the same texts through Engine.ingest_many, 100 a transaction): {ceiling:.0f}/s")
+    print(f"ceiling_ratio={taken / ceiling:.2f} ratio={taken / raw:.2f} sms_s={taken:.0f} raw_s={raw:.0f} "
+          f"ceiling_s={ceiling:.0f}")
 
 
 if __name__ == "__main__":

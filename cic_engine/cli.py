@@ -4,9 +4,13 @@ gevent's monkey patching must happen before anything imports psycopg (which pick
 function at import) or sockets; this module therefore patches first and imports the rest later.
 """
 
+import gevent
 from gevent import monkey
 
 monkey.patch_all()
+# gevent otherwise keeps each greenlet's spawning stack: with thousands of sockets, a fifth of
+# the heap the collector walks, for a debugging aid.
+gevent.config.track_greenlet_tree = False
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
@@ -163,6 +167,7 @@ def cmd_run(args) -> int:
     wrote_pid = False
     try:
         node.start()
+        _settle_heap()
         pid_file.write_text(f"{os.getpid()}\n")
         wrote_pid = True
         print(f"cic-engine node {node.name} ready: http://{loaded.cic.web.bind}/healthz", flush=True)
@@ -173,6 +178,17 @@ def cmd_run(args) -> int:
         if wrote_pid:  # never another engine's: a start that failed wrote none
             pid_file.unlink(missing_ok=True)
     return 0
+
+
+def _settle_heap() -> None:
+    """What start-up built (modules, config, adapters) lives as long as the process: out of the
+    collector's sight, so that a full collection walks only what serving creates. With 5,000
+    chat sockets open a full walk of everything took 300-900 ms, every socket waiting meanwhile."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 10)
 
 
 def _pid_file(config: Path) -> Path:

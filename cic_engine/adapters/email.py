@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import aio, poison
 from ..identity import InvalidIdentity, normalise_email
+from ..ingest_batch import IngestBatcher
 from ..mail import compose
 from ..mail.imap import ImapSession
 from ..mail.mime import ParsedMail, parse
@@ -43,8 +44,9 @@ from .secret import Secret
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
-BATCH = 100  # messages per FETCH; committed in parallel, then flagged together
-PARALLEL = 8  # ingests at once (each its own transaction)
+BATCH = 100  # messages per FETCH; committed together, then flagged together
+# Senders taken at once: their messages share commits (IngestBatcher); one sender's go in turn.
+PARALLEL = BATCH
 
 
 _TICKET = re.compile(r"\[#(\d{1,15})\]")
@@ -120,6 +122,38 @@ class EmailConfig(BaseModel):
         "Mail from our own addresses is never queued.")
 
 
+def contact_fields(mail: ParsedMail, size: int, where: dict[str, str], adapter: str, address: str,
+                   queue: str | None, needs_agent: bool, follow_up: int | None) -> dict:
+    """The contact a parsed mail makes, but for its sender (InboundContact's other fields)."""
+    metadata = {
+        "adapter": adapter, "preview": mail.preview[:2000], **where,
+        "to": ", ".join(mail.to)[:1000], "cc": ", ".join(mail.cc)[:1000], "size": str(size),
+    }
+    if mail.date:
+        metadata["date"] = mail.date.isoformat()
+    if mail.problems:
+        metadata["problems"] = "; ".join(mail.problems)[:4000]
+    if mail.automatic:
+        metadata["automatic"] = mail.automatic
+    if follow_up:
+        metadata["follows_up"] = str(follow_up)
+    if mail.forwarded:
+        metadata["forwarded"] = json.dumps([dataclasses.asdict(f) for f in mail.forwarded][:10],
+                                           ensure_ascii=False)[:60000]
+    parts = [ContentPart(content_type="text/plain", body=mail.text[:1_900_000])]
+    if mail.html:
+        parts.append(ContentPart(content_type="text/html", body=mail.html[:1_900_000]))
+    return dict(
+        channel=Channel.email, endpoint=address, external_id=mail.message_id[:998],
+        sender_name=mail.from_name[:500] or None, recipient=address, subject=mail.subject[:2000] or None,
+        thread_refs=[r[:998] for r in mail.thread_refs][-200:], parts=parts,
+        attachments=[Attachment(filename=a.filename, content_type=a.content_type[:200], content=a.content,
+                                content_id=(a.content_id or None) and a.content_id[:998], inline=a.inline)
+                     for a in mail.attachments][:64],
+        queue=queue, metadata=metadata, needs_agent=needs_agent,
+    )
+
+
 class EmailAdapter:
     kind: ClassVar[str] = "email"
     Config: ClassVar[type[BaseModel]] = EmailConfig
@@ -132,6 +166,7 @@ class EmailAdapter:
         self.address = config.address.strip().lower()
         self.own = frozenset({self.address})
         self.replies = Replies(context.engine.store, context.engine.clock)
+        self.batcher = IngestBatcher(context.engine, max_batch=BATCH)
         self._greenlets: list[gevent.Greenlet] = []
         self._pool = Pool(PARALLEL)
         self.last_error: str | None = None
@@ -296,42 +331,18 @@ class EmailAdapter:
         follow_up = self._ticket(mail)
         if mail.thread_refs:
             follow_up = self._closed_thread(mail, reopen=needs_agent) or follow_up
-        metadata = {
-            "adapter": self.name, "preview": mail.preview[:2000], **where,
-            "to": ", ".join(mail.to)[:1000], "cc": ", ".join(mail.cc)[:1000], "size": str(len(raw)),
-        }
-        if mail.date:
-            metadata["date"] = mail.date.isoformat()
-        if mail.problems:
-            metadata["problems"] = "; ".join(mail.problems)[:4000]
-        if mail.automatic:
-            metadata["automatic"] = mail.automatic
-        if follow_up:
-            metadata["follows_up"] = str(follow_up)
-        if mail.forwarded:
-            metadata["forwarded"] = json.dumps([dataclasses.asdict(f) for f in mail.forwarded][:10],
-                                               ensure_ascii=False)[:60000]
-        parts = [ContentPart(content_type="text/plain", body=mail.text[:1_900_000])]
-        if mail.html:
-            parts.append(ContentPart(content_type="text/html", body=mail.html[:1_900_000]))
-        contact = dict(
-            channel=Channel.email, endpoint=self.address, external_id=mail.message_id[:998],
-            sender_name=mail.from_name[:500] or None, recipient=self.address, subject=mail.subject[:2000] or None,
-            thread_refs=[r[:998] for r in mail.thread_refs][-200:], parts=parts,
-            attachments=[Attachment(filename=a.filename, content_type=a.content_type[:200], content=a.content,
-                                    content_id=(a.content_id or None) and a.content_id[:998], inline=a.inline)
-                         for a in mail.attachments][:64],
-            queue=self.config.queue, metadata=metadata, needs_agent=needs_agent,
-        )
+        contact = contact_fields(mail, len(raw), where, self.name, self.address, self.config.queue, needs_agent,
+                                 follow_up)
         usable = True
         try:
-            result = self.context.engine.ingest(InboundContact(sender=mail.from_address or "unknown", **contact))
+            result = self.batcher.ingest(InboundContact(sender=mail.from_address or "unknown", **contact))
         except InvalidIdentity as exc:
             # No usable From: still the company's mail, taken under an id of its own and flagged.
             log.info("%s: message %s has no usable sender (%s)", self.name, mail.message_id, exc)
+            metadata = contact["metadata"]
             metadata["problems"] = (metadata.get("problems", "") + f"; sender unusable: {exc}").strip("; ")
             usable = False
-            result = self.context.engine.ingest(InboundContact(
+            result = self.batcher.ingest(InboundContact(
                 sender=f"unknown-sender-{_digest(mail.message_id)}", sender_kind=IdentityKind.chat,
                 **contact))
         self.ingested += 0 if result.duplicate else 1

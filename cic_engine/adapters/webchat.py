@@ -29,6 +29,7 @@ from werkzeug.wrappers import Request, Response
 
 from .. import poison
 from ..identity import InvalidIdentity, normalise_email
+from ..ingest_batch import IngestBatcher
 from ..models import (
     AdapterHealth,
     Attachment,
@@ -169,6 +170,25 @@ def visitor_signature(secret: str, user_id: str, email: str) -> str:
     return hmac.new(secret.encode(), f"{user_id}\n{email}".encode(), hashlib.sha256).hexdigest()
 
 
+def chat_contact(adapter: str, queue: str | None, session: store_chat.ChatSession, client_id: str, text: str,
+                 attachments: list[Attachment]) -> InboundContact:
+    """The contact a customer's chat message makes."""
+    # An email the customer only says is theirs is a claim: the chat stays its own customer
+    # (and agents see the claim as such) until it is proved.
+    sender, sender_kind = chat_sender(session.key, session.email, session.email_verified)
+    metadata = {"adapter": adapter}
+    if session.language:
+        metadata["language"] = session.language
+    if session.email and sender_kind is not IdentityKind.email:
+        metadata["claimed_email"] = session.email
+    return InboundContact(
+        channel=Channel.chat, endpoint=adapter, external_id=f"chat:{session.key}:{client_id}",
+        sender=sender, sender_kind=sender_kind,
+        sender_name=session.name, conversation_key=session.key, parts=[ContentPart(body=text)],
+        attachments=attachments, queue=queue, metadata=metadata,
+    )
+
+
 class WebChatAdapter:
     kind: ClassVar[str] = "webchat"
     channel: ClassVar[str] = "chat"
@@ -190,6 +210,8 @@ class WebChatAdapter:
         self.uploads = RateLimit(limits.uploads_per_minute, limits.uploads_per_minute / 60)
         self.offline_forms = RateLimit(limits.offline_forms_per_hour, limits.offline_forms_per_hour / 3600)
         self.calls = WebCalls(self, config.call) if config.call else None
+        # Messages that arrive while one commit is under way share the next (each acknowledged after it).
+        self.batcher = IngestBatcher(context.engine)
         self.visitor_secret = config.visitor_secret.read(f"{name}.visitor_secret") if config.visitor_secret else None
         if config.visitor_secret is not None and not self.visitor_secret:
             raise ValueError(f"{name}.visitor_secret is empty")
@@ -225,20 +247,7 @@ class WebChatAdapter:
 
     def contact(self, session: store_chat.ChatSession, client_id: str, text: str,
                 attachments: list[Attachment]) -> InboundContact:
-        # An email the customer only says is theirs is a claim: the chat stays its own customer
-        # (and agents see the claim as such) until it is proved.
-        sender, sender_kind = chat_sender(session.key, session.email, session.email_verified)
-        metadata = {"adapter": self.name}
-        if session.language:
-            metadata["language"] = session.language
-        if session.email and sender_kind is not IdentityKind.email:
-            metadata["claimed_email"] = session.email
-        return InboundContact(
-            channel=Channel.chat, endpoint=self.name, external_id=f"chat:{session.key}:{client_id}",
-            sender=sender, sender_kind=sender_kind,
-            sender_name=session.name, conversation_key=session.key, parts=[ContentPart(body=text)],
-            attachments=attachments, queue=self.config.queue, metadata=metadata,
-        )
+        return chat_contact(self.name, self.config.queue, session, client_id, text, attachments)
 
     def reingest(self, raw: bytes | None, source: dict[str, str]) -> int | None:
         try:
@@ -356,6 +365,9 @@ class CustomerChat:
         self.interactions: set[int] = set()
         self._unwatch: list = []
         self.pushed = 0  # the last message id this socket has shown
+        # Messages this socket acknowledged: its widget shows them already, so their events need
+        # no read (other tabs of the chat still read and show them).
+        self._own: set[int] = set()
         self._told_ended: set[int] = set()  # interactions whose end the customer was told of
         self._waiting: gevent.Greenlet | None = None
 
@@ -387,8 +399,10 @@ class CustomerChat:
         finally:
             if self._waiting is not None:
                 self._waiting.kill(block=False)
+                self._waiting = None  # as WebSocket's pinger: no cycle through a killed greenlet
             for stop in self._unwatch:
                 stop()
+            self._unwatch = []
             self.ws.close()
 
     def _handle(self, message: dict) -> None:
@@ -521,7 +535,7 @@ class CustomerChat:
         """Commit, then acknowledge: the widget forgets the message only after the ack."""
         assert self.session is not None
         try:
-            result = self.adapter.context.engine.ingest(self.adapter.contact(self.session, client_id, text, attachments))
+            result = self.adapter.batcher.ingest(self.adapter.contact(self.session, client_id, text, attachments))
         except (ValidationError, InvalidIdentity, ValueError) as exc:
             self.send(type="nack", id=client_id, error=str(exc)[:300])
             return
@@ -539,6 +553,8 @@ class CustomerChat:
         self.adapter.messages_in += 0 if result.duplicate else 1
         self._follow([result.interaction_id])
         self.send(type="ack", id=client_id, message_id=result.message_id)
+        if result.message_id > self.pushed:
+            self._own.add(result.message_id)
         if self._waiting is None or self._waiting.dead:
             self._waiting = gevent.spawn(self._tell_while_waiting, result.interaction_id)
 
@@ -738,15 +754,20 @@ class CustomerChat:
             if message_id <= self.pushed:
                 continue
             self.pushed = message_id
+            if message_id in self._own:
+                continue
             # The widget's own id for a customer message, so that a tab showing it already does not show it twice.
             client_id = external_id[len(prefix):] if external_id and external_id.startswith(prefix) else None
             self.send(type="message", message_id=message_id, id=client_id, direction=direction, text=text, at=at,
                       author=(agent_name or "Agent") if direction == "outbound" else sender_name, kind=kind,
                       files=files)
+        self._own = {m for m in self._own if m > self.pushed}
 
     def _on_event(self, event: RoutingEvent) -> None:
         # Runs in the node's event listener: no waiting here, anything that reads is spawned.
         if self.session is None or event.interaction_id not in self.interactions:
+            return
+        if event.event == "interaction.message_received" and event.data.get("message_id") in self._own:
             return
         if event.event in ("interaction.message_sent", "interaction.message_received"):
             gevent.spawn(self._push_new)

@@ -194,6 +194,9 @@ class WebSocket:
         self.close_code = self.close_code or code
         if self._pinger is not None and self._pinger is not gevent.getcurrent():
             self._pinger.kill(block=False)
+        # A killed pinger keeps its exception's frames, which hold this socket: no reference back,
+        # so that both go when the connection does instead of waiting for a full collection.
+        self._pinger = None
         try:
             self._sock.close()
         except OSError:

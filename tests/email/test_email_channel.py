@@ -389,3 +389,27 @@ def test_a_forwarded_mail_shows_with_its_own_sender_and_subject_in_the_inbox_vie
     assert (forwarded["subject"], forwarded["from_"], forwarded["text"].strip()) == (
         "Your invoice", "Li Wei <billing@example.com>", "You owe 900 EUR.")
     assert [a["filename"] for a in message["attachments"]] == ["Your invoice.eml"]
+
+
+def test_a_full_mailbox_is_taken_in_shared_commits_each_senders_mail_in_order(start_mail_engine, dovecot, store):
+    """Mail waiting when the engine starts: written many to a transaction (one commit, one disk
+    flush, for a batch), yet a customer's reply still joins the conversation its first mail
+    opened, and every message is committed before it is marked seen."""
+    for n in range(8):
+        sender = f"customer{n}@example.cn"
+        dovecot.deliver(mail(sender=sender, subject=f"Order {n}", message_id=f"<first{n}@example.cn>"))
+        dovecot.deliver(mail(sender=sender, subject=f"Re: Order {n}", message_id=f"<reply{n}@example.cn>",
+                             In_Reply_To=f"<first{n}@example.cn>", References=f"<first{n}@example.cn>"))
+        dovecot.deliver(mail(sender=sender, subject=f"Order {n}, again", message_id=f"<third{n}@example.cn>",
+                             References=f"<first{n}@example.cn> <reply{n}@example.cn>"))
+    start_mail_engine()
+    wait_for(lambda: rows(store, "SELECT count(*) FROM messages WHERE channel = 'email'") == [(24,)],
+             what="the 24 mails in the queue")
+    wait_for(lambda: sum("\\Seen" in f for f in dovecot.flags().values()) == 24, what="all marked seen")
+    for n in range(8):
+        found = rows(store, """SELECT m.external_id, m.interaction_id FROM messages m
+                               WHERE m.sender = %s ORDER BY m.id""", f"customer{n}@example.cn")
+        assert [f[0] for f in found] == [f"<first{n}@example.cn>", f"<reply{n}@example.cn>", f"<third{n}@example.cn>"]
+        assert len({f[1] for f in found}) == 1  # one conversation: each reply found what it answers
+    [(transactions,)] = rows(store, "SELECT count(DISTINCT xmin::text) FROM messages WHERE channel = 'email'")
+    assert transactions <= 12, f"{transactions} transactions for 24 mails: not written together"

@@ -27,14 +27,14 @@ def mail(uid: int) -> tuple:
 
 def test_an_unexpected_error_records_the_message_as_rejected_and_the_next_is_taken(adapter, engine, store,
                                                                                     monkeypatch):
-    ingest = engine.ingest
+    ingest_many = engine.ingest_many
 
-    def broken(contact, *args):
-        if contact.external_id == "<m7@example.cn>":
+    def broken(contacts, *args):
+        if any(c.external_id == "<m7@example.cn>" for c in contacts):
             raise ValueError("a limit nobody foresaw")
-        return ingest(contact, *args)
+        return ingest_many(contacts, *args)
 
-    monkeypatch.setattr(engine, "ingest", broken)
+    monkeypatch.setattr(engine, "ingest_many", broken)
     seven, eight = mail(7), mail(8)
     adapter._in_order([(adapter._ingest, *seven), (adapter._ingest, *eight)])
     with store.transaction() as conn:
@@ -49,9 +49,9 @@ def test_an_unexpected_error_records_the_message_as_rejected_and_the_next_is_tak
 
 
 def test_a_database_failure_is_not_taken_for_a_bad_message(adapter, engine, monkeypatch):
-    def db_down(contact, *args):
+    def db_down(contacts, *args):
         raise psycopg.OperationalError("server closed the connection")
 
-    monkeypatch.setattr(engine, "ingest", db_down)
+    monkeypatch.setattr(engine, "ingest_many", db_down)
     with pytest.raises(psycopg.OperationalError):
         adapter._in_order([(adapter._ingest, *mail(9))])

@@ -222,3 +222,28 @@ def test_a_chat_message_the_database_refuses_is_kept_for_supervisors_who_reinges
     assert external_id.endswith(":refund-message-1")  # the same id: a resend from the widget is not doubled
     assert wait_for(lambda: sue.call("GET", "/api/board")[1]["rejected"] == [], what="off the board")
     assert sue.call("POST", f"/api/rejected/{nack['rejected']}/reingest")[0] == 404
+
+
+def test_messages_arriving_together_share_a_commit_and_each_is_acknowledged_after_it(web):
+    """Customers typing at once (five: one address's chat limit): their messages go to the
+    database together (one commit for those that arrive while the last is being written), and no
+    ack comes before its message is stored."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    chats = [start(web, name=f"Customer {n}")[0] for n in range(5)]
+    acks: list[dict] = []
+
+    def talk(n: int, ws: WsClient) -> None:
+        for i in range(8):
+            ws.send({"type": "message", "id": f"burst-{n:02d}-{i:03d}", "text": f"消息 {i} from customer {n}"})
+        acks.extend(ws.receive_until("ack") for _ in range(8))
+
+    with ThreadPoolExecutor(len(chats)) as pool:
+        list(pool.map(talk, range(len(chats)), chats))
+    assert len(acks) == 40
+    rows = stored(web, "SELECT id, external_id, xmin::text FROM messages WHERE channel = 'chat' ORDER BY id")
+    assert sorted(a["message_id"] for a in acks) == [r[0] for r in rows]  # every ack names a stored message
+    for n in range(5):  # each customer's messages stored in the order sent
+        mine = [r[1].rsplit(":", 1)[1] for r in rows if r[1].rsplit(":", 1)[1].startswith(f"burst-{n:02d}-")]
+        assert mine == [f"burst-{n:02d}-{i:03d}" for i in range(8)]
+    assert len({r[2] for r in rows}) < 40, "every message had a commit of its own"
