@@ -245,12 +245,26 @@ class EmailAdapter:
         self.last_error = None
         while True:
             uids = aio.run(session.uids_from(last_uid + 1), timeout=timeout)
-            for start in range(0, len(uids), BATCH):
-                batch = uids[start:start + BATCH]
-                self._take(session, folder, batch)
-                last_uid = batch[-1]
+            chunks = [uids[start:start + BATCH] for start in range(0, len(uids), BATCH)]
+            read = self._read(session, folder, chunks[0]) if chunks else None
+            for n, chunk in enumerate(chunks):
+                assert read is not None
+                # While one batch is stored the next is fetched and parsed, so that the
+                # database's time and ours overlap; a batch is flagged only once stored, and
+                # its checkpoint follows the flag.
+                storing = gevent.spawn(self._store, read[0])
+                try:
+                    upcoming = self._read(session, folder, chunks[n + 1]) if n + 1 < len(chunks) else None
+                    storing.join()
+                except BaseException:
+                    storing.kill()
+                    raise
+                storing.get()  # the database or the network went away: the batch is read again
+                self._flag(session, read[1])
+                last_uid = chunk[-1]
                 with self.context.engine.store.connection() as conn:
                     checkpoints.put(conn, self.name, key, {"uidvalidity": validity, "last_uid": last_uid})
+                read = upcoming
             if uids:
                 continue
             if session.idle:
@@ -258,9 +272,9 @@ class EmailAdapter:
             else:
                 gevent.sleep(imap.poll_s)
 
-    def _take(self, session: ImapSession, folder: str, uids: list[int]) -> None:
-        """A batch of messages: each committed (several at once) or recorded as rejected, then
-        all marked or moved."""
+    def _read(self, session: ImapSession, folder: str, uids: list[int]) -> tuple[list[list], list[int]]:
+        """A batch fetched and parsed: the work for each sender's messages, in order (a reply
+        must find the message it answers committed), and the uids to flag once it is done."""
         imap = self.config.imap
         timeout = imap.timeout_s + 5
         limit = int(self.config.max_message_mb * MB)
@@ -269,8 +283,6 @@ class EmailAdapter:
         large = [u for u in present if (sizes[u].size or 0) > limit]
         bodies = aio.run(session.fetch([u for u in present if u not in large]), timeout=timeout + 120)
         heads = aio.run(session.fetch(large, headers_only=True), timeout=timeout) if large else {}
-        # One sender's messages in order (a reply must find the message it answers committed);
-        # different senders' at once.
         by_sender: dict[str, list] = {}
         for uid in present:
             where = {"folder": folder, "uid": str(uid)}
@@ -286,15 +298,24 @@ class EmailAdapter:
                 continue
             sender = work[1].from_address if work[0] == self._ingest else ""
             by_sender.setdefault(sender, []).append(work)
-        jobs = [self._pool.spawn(self._in_order, works) for works in by_sender.values()]
-        gevent.joinall(jobs, raise_error=True)
-        done = [u for u in present if u in heads or u in bodies]
+        return list(by_sender.values()), [u for u in present if u in heads or u in bodies]
+
+    def _store(self, works_by_sender: list[list]) -> None:
+        """Each message committed (different senders' together) or recorded as rejected."""
+        jobs = [self._pool.spawn(self._in_order, works) for works in works_by_sender]
+        try:
+            gevent.joinall(jobs, raise_error=True)
+        finally:  # one failed (the database is away) or the watch stops: the batch is read again
+            gevent.killall([job for job in jobs if not job.dead])
+
+    def _flag(self, session: ImapSession, done: list[int]) -> None:
         if not done:
             return
+        imap = self.config.imap
         if imap.processed == "move":
-            aio.run(session.move(done, imap.move_to), timeout=timeout)
+            aio.run(session.move(done, imap.move_to), timeout=imap.timeout_s + 5)
         else:
-            aio.run(session.mark_seen(done), timeout=timeout)
+            aio.run(session.mark_seen(done), timeout=imap.timeout_s + 5)
 
     def _in_order(self, works: list) -> None:
         for fn, *args in works:
