@@ -2,8 +2,8 @@
 once, 2,000 different senders) taken by the engine's SMPP adapter into interactions (each
 committed before its deliver_sm_resp), against the same run's raw rate of the SMPP library
 alone (python-smpplib answering each deliver_sm at once, doing nothing else), and against the
-store's own ceiling: the same texts written straight through Engine.ingest_many, 100 at a time
-(bench/_ceiling.py).
+store's own ceiling: the same texts written straight through Engine.ingest_many, 100 to a
+transaction and two at once (bench/_ceiling.py).
 
 Last line: ceiling_ratio (engine / store ceiling; goal >= 0.5), ratio (engine / raw smpplib),
 sms_s, raw_s, ceiling_s.
@@ -110,7 +110,7 @@ def main() -> None:
     ceiling = ceiling_rate(same_texts())
     print(f"{MESSAGES} deliver_sm: raw smpplib {raw:.0f}/s, engine {taken:.0f}/s (each committed, its customer "
           "found or created, its interaction opened or continued, before the answer)")
-    print(f"store ceiling (the same texts through Engine.ingest_many, 100 a transaction): {ceiling:.0f}/s")
+    print(f"store ceiling (the same texts through Engine.ingest_many, 100 a transaction, two at once): {ceiling:.0f}/s")
     print(f"ceiling_ratio={taken / ceiling:.2f} ratio={taken / raw:.2f} sms_s={taken:.0f} raw_s={raw:.0f} "
           f"ceiling_s={ceiling:.0f}")
 

@@ -1,9 +1,13 @@
-"""Group commit for an adapter whose contacts arrive many at a time (an SMSC delivering several
-messages at once): the contacts that greenlets hand in while one batch is being written go
-together in the next, one transaction and one commit (one WAL flush) for all of them. Each
-caller still gets its own result only after its contact is committed, so it acknowledges
-upstream no sooner than before; a batch that fails is taken again contact by contact, so one
-bad contact costs the others nothing."""
+"""Group commit for adapters whose contacts arrive many at a time (an SMSC delivering several
+messages at once, a mailbox's fetched batch, customers chatting): the contacts that greenlets
+hand in while a batch is being written go together in the next, one transaction and one commit
+(one WAL flush) for all of them. Two batches are written at once (the database has more than
+one core, and one batch's commit overlaps the next's statements), so a caller must hand in one
+sender's contacts in turn, each after the last's result, as every adapter does: two contacts
+of one sender are then never in two transactions at once. Each caller gets its own result
+only after its contact is committed, so it acknowledges upstream no sooner than before; a
+batch that fails is taken again contact by contact, so one bad contact costs the others
+nothing."""
 
 from __future__ import annotations
 
@@ -20,19 +24,21 @@ log = logging.getLogger(__name__)
 
 
 class IngestBatcher:
-    def __init__(self, engine: Engine, max_batch: int = 100):
+    def __init__(self, engine: Engine, max_batch: int = 100, writers: int = 2):
         self.engine = engine
         self.max_batch = max_batch
+        self.writers = writers
         self._pending: list[tuple[InboundContact, Sequence[str], AsyncResult]] = []
-        self._writer: gevent.Greenlet | None = None
+        self._writing = 0
         self.batches = 0
 
     def ingest(self, contact: InboundContact, known_as: Sequence[str] = ()) -> IngestResult:
         """Engine.ingest, sharing its transaction with whatever else is waiting."""
         done = AsyncResult()
         self._pending.append((contact, tuple(known_as), done))
-        if self._writer is None:
-            self._writer = gevent.spawn(self._write)
+        if self._writing < self.writers:
+            self._writing += 1
+            gevent.spawn(self._write)
         return done.get()
 
     def _write(self) -> None:
@@ -56,4 +62,4 @@ class IngestBatcher:
                     else:
                         done.set(result)
         finally:
-            self._writer = None
+            self._writing -= 1
