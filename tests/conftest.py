@@ -18,6 +18,9 @@ from cic_engine.engine import Engine
 from cic_engine.store import Store, migrations
 from cic_engine.store.embedded import EmbeddedPostgres
 
+# Every process a test starts ends with it, and the run fails if anything of it is left running.
+from tests.processes import _run_leaves_nothing, _test_processes_stopped  # noqa: F401 - fixtures
+
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE_DB = "cic_template"
 _db_counter = itertools.count()

@@ -4,11 +4,15 @@ smoke test in tests/realswitch/.) The full sizes are `make bench`."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests import processes
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 BENCHMARKS = sorted(p for p in BENCH.glob("[!_]*.py") if p.stem != "realswitch")
@@ -24,8 +28,14 @@ def test_no_file_in_bench_shadows_a_standard_module():
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.stem)
 def test_the_benchmark_runs_at_a_tiny_size_and_prints_its_figures(script):
-    done = subprocess.run([sys.executable, str(script), "--smoke"], capture_output=True, text=True, timeout=280,
-                          cwd=BENCH.parent)
+    # Its servers' files (and so their command lines) under a directory of the run: one left
+    # running by a benchmark that failed half way is found and stopped at the run's end.
+    scratch = processes.scratch_dir(f"cic-bench-{script.stem}-")
+    try:
+        done = subprocess.run([sys.executable, str(script), "--smoke"], capture_output=True, text=True, timeout=280,
+                              cwd=BENCH.parent, env={**os.environ, "TMPDIR": str(scratch)})
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     assert done.returncode == 0, done.stderr[-4000:]
     last = done.stdout.strip().splitlines()[-1]
     figures = dict(pair.split("=", 1) for pair in last.split())

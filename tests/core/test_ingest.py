@@ -15,6 +15,7 @@ from cic_engine.engine import IngestRefused
 from cic_engine.identity import InvalidIdentity
 from cic_engine.models import Attachment, Channel, ContentPart, InboundContact, InteractionState
 from cic_engine.store import interactions, timeline
+from tests import processes
 
 WORKER = Path(__file__).with_name("ingest_worker.py")
 
@@ -87,7 +88,7 @@ def test_two_processes_ingesting_the_same_contacts_at_once_store_each_once(engin
         for s in range(40) for n in range(5)
     ]
     procs = [
-        subprocess.Popen(
+        processes.spawn(
             [sys.executable, str(WORKER), db_url, str(seed)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )

@@ -5,6 +5,7 @@ import psycopg
 import pytest
 
 from cic_engine.store import migrations
+from tests import processes
 
 EXPECTED_TABLES = {
     "customers", "customer_identities", "queues", "agents", "agent_queues", "interactions", "messages",
@@ -34,7 +35,8 @@ def test_upgrade_twice_applies_nothing_the_second_time(blank_db_url):
 def test_two_processes_upgrading_at_once_apply_each_migration_once(blank_db_url):
     code = "import sys; from cic_engine.store import migrations; print(len(migrations.upgrade(sys.argv[1])))"
     procs = [
-        subprocess.Popen([sys.executable, "-c", code, blank_db_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        processes.spawn([sys.executable, "-c", code, blank_db_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                        text=True)
         for _ in range(2)
     ]
     results = [p.communicate(timeout=60) for p in procs]

@@ -17,6 +17,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests import processes
+
 # Ports for test servers: below the kernel's range for outgoing connections (32768 and up on
 # Linux), in a band of this pytest worker's own, handed out in turn. A port the kernel picked
 # (bind to 0) could be taken by another worker, or by an outgoing connection, between this
@@ -63,7 +65,7 @@ def write_config(tmp_path: Path, database: str) -> tuple[Path, int]:
 def start(config: Path, log: Path | None = None) -> subprocess.Popen:
     """The engine as `cic-engine run` starts it; its log goes to `log` when given (a pipe
     nobody reads would stall a chatty engine)."""
-    proc = subprocess.Popen(
+    proc = processes.spawn(
         [sys.executable, "-m", "cic_engine", "run", "--config", str(config)],
         stdout=subprocess.PIPE, stderr=log.open("a") if log else subprocess.PIPE, text=True,
     )
@@ -78,7 +80,9 @@ def start(config: Path, log: Path | None = None) -> subprocess.Popen:
         if "ready" in line:
             return proc
     proc.kill()
+    proc.wait(timeout=30)
     output = log.read_text() if log else proc.stderr.read()
+    processes.stop(proc)
     raise AssertionError(f"engine did not become ready: {output[-3000:]}")
 
 
@@ -105,8 +109,8 @@ def get_health(port: int) -> tuple[int, dict]:
 
 
 def stop(proc: subprocess.Popen) -> int:
-    proc.send_signal(signal.SIGTERM)
-    return proc.wait(timeout=30)
+    """SIGTERM, as an operator stops the engine; its exit status (SIGKILL after 30 s: -9)."""
+    return processes.stop(proc, wait_s=30)
 
 
 def postmaster_pid(data_dir: Path) -> int | None:

@@ -8,13 +8,13 @@ import imaplib
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from tests import processes
 from tests.core.test_run import free_port
 
 PASSWORD = "secret"
@@ -76,8 +76,8 @@ service imap-login {{
   }}
 }}
 """ + self.extra_config)
-        self.proc = subprocess.Popen(["dovecot", "-c", str(self.config), "-F"], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+        self.proc = processes.spawn(["dovecot", "-c", str(self.config), "-F"], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             try:
@@ -91,13 +91,8 @@ service imap-login {{
         raise RuntimeError("dovecot did not start listening")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            processes.stop(self.proc)
         self.proc = None
 
     def remove(self) -> None:

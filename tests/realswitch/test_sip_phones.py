@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import processes
 from tests.core.test_run import free_port
 from tests.realswitch.conftest import DID
 from tests.realswitch.test_ivr_and_voicemail import IVR
@@ -37,7 +38,7 @@ def _sipp(fs, scenario: list[str], fields: str, tmp_path, extra: list[str] | Non
         pytest.skip("no sipp (make test installs Debian's sip-tester)")
     data = tmp_path / f"fields-{fields.split(';')[0].lstrip('+')}.csv"
     data.write_text(f"SEQUENTIAL\n{fields}\n")
-    return subprocess.Popen(
+    return processes.spawn(
         ["sipp", f"127.0.0.1:{fs.sip_port}", *scenario, "-s", service, "-inf", str(data), *(extra or []),
          "-i", "127.0.0.1", "-p", str(port or free_port()), "-mp", str(_media_port()), "-m", "1", "-l", "1",
          "-timeout", "60s", "-nostdin", "-trace_err",

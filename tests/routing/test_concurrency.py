@@ -14,6 +14,7 @@ import pytest
 
 from cic_engine.models import Channel
 from cic_engine.routing.settings import CHANNEL_SLOTS
+from tests import processes
 
 from .conftest import Desk, config
 
@@ -39,8 +40,8 @@ def test_two_engine_processes_route_5000_interactions_to_200_agents_safely(store
         caps = {r[0]: list(r[1]) for r in conn.execute("SELECT id, caps FROM agents").fetchall()}
     (tmp_path / "cic.json").write_text(cic.model_dump_json())
 
-    procs = [subprocess.Popen([sys.executable, str(WORKER), db_url, str(tmp_path / "cic.json"), str(seed)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for seed in range(PROCESSES)]
+    procs = [processes.spawn([sys.executable, str(WORKER), db_url, str(tmp_path / "cic.json"), str(seed)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for seed in range(PROCESSES)]
     for p in procs:
         assert p.stdout.readline().strip() == "ready"
     for p in procs:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -11,6 +12,8 @@ import time
 from pathlib import Path
 
 import psycopg
+
+from tests import processes
 
 from .conftest import agents
 
@@ -21,7 +24,7 @@ class Probe:
     """The probe process, its lines read by a thread (select on a buffered pipe misses lines)."""
 
     def __init__(self, db_url: str):
-        self.proc = subprocess.Popen([sys.executable, str(PROBE), db_url], stdout=subprocess.PIPE, text=True)
+        self.proc = processes.spawn([sys.executable, str(PROBE), db_url], stdout=subprocess.PIPE, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=lambda: [self.lines.put(line) for line in self.proc.stdout], daemon=True).start()
 
@@ -37,8 +40,7 @@ class Probe:
         raise AssertionError(f"no {wanted} event within {timeout}s")
 
     def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
+        processes.stop(self.proc, signal.SIGKILL)
 
 
 def test_subscribers_get_offers_and_agent_states_even_after_the_listener_reconnects(make_desk, db_url):

@@ -4,6 +4,7 @@ SMSC's reason and retried slowly, never hammered; the right credentials bind."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 
@@ -12,6 +13,7 @@ import pytest
 
 from cic_engine.sms import segments
 from cic_engine.sms.smpp import ESME_ROK, SmppLink, SubmitFailed
+from tests import processes
 from tests.core.test_run import free_port
 from tests.smsc import ROOT
 
@@ -21,14 +23,13 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.fixture
 def checking_smsc():
     port = free_port()
-    proc = subprocess.Popen(["perl", str(ROOT / "tests/smsc/netsmpp_smsc.pl"), str(port), "cic", "s3cret"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = processes.spawn(["perl", str(ROOT / "tests/smsc/netsmpp_smsc.pl"), str(port), "cic", "s3cret"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     assert line.strip() == "ready", f"Net::SMPP SMSC did not start: {line!r} {proc.stderr.read()}"
     proc.port = port
     yield proc
-    proc.kill()
-    proc.wait(timeout=10)
+    processes.stop(proc, signal.SIGKILL)
 
 
 def link_to(port: int, system_id: str, password: str) -> SmppLink:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+from tests import processes
 from tests.core.test_run import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,8 +24,8 @@ class TestSmsc:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> TestSmsc:
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.smsc.server", str(self.port), str(self.control_port)],
-                                     cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        self.proc = processes.spawn([sys.executable, "-m", "tests.smsc.server", str(self.port), str(self.control_port)],
+                                    cwd=ROOT, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         assert line.strip() == "ready", f"the test SMSC did not start: {line!r}"
         return self
@@ -51,9 +53,8 @@ class TestSmsc:
                         data_coding=data_coding, esm_class=esm_class, source_ton=source_ton)["status"]
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        if self.proc is not None:
+            processes.stop(self.proc, signal.SIGKILL)
 
     def restart(self) -> None:
         self.stop()
