@@ -1,8 +1,9 @@
 """A thin IMAP client over aioimaplib: the few commands the email adapter uses, with their
 responses read into plain values. Coroutines; the adapter runs them through cic_engine.aio.
 
-Errors are ImapError (the server said NO/BAD, or something unexpected) or the transport's own
-(OSError, TimeoutError, aioimaplib's); the adapter reconnects on any of them.
+Errors are ImapError (the server said NO/BAD, or something unexpected), ConnectionError as soon
+as the connection ends, or the transport's own (OSError, TimeoutError, aioimaplib's); the
+adapter reconnects on any of them.
 """
 
 from __future__ import annotations
@@ -90,6 +91,29 @@ class ImapSession:
     def __init__(self, client: aioimaplib.IMAP4):
         self.client = client
         self.capabilities: set[str] = set()
+        self._lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        client.protocol.conn_lost_cb = self._connection_lost
+
+    def _connection_lost(self, exc: Exception | None) -> None:
+        if not self._lost.done():
+            self._lost.set_result(repr(exc) if exc else "closed by the server")
+
+    async def _command(self, awaitable):
+        """A command's response, or ConnectionError as soon as the connection ends: aioimaplib
+        lets a command (or IDLE) on a closed connection wait for its whole timeout, and drops
+        the BYE of a server restarting between two commands."""
+        if self._lost.done():
+            raise ConnectionError(f"IMAP connection lost: {self._lost.result()}")
+        task = asyncio.ensure_future(awaitable)
+        try:
+            await asyncio.wait({task, self._lost}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if task.done():
+            return task.result()
+        task.cancel()
+        raise ConnectionError(f"IMAP connection lost: {self._lost.result()}")
 
     @classmethod
     async def open(cls, host: str, port: int, tls: bool, username: str, password: str, timeout: float) -> ImapSession:
@@ -97,9 +121,9 @@ class ImapSession:
             client = aioimaplib.IMAP4_SSL(host=host, port=port, timeout=timeout, ssl_context=ssl.create_default_context())
         else:
             client = aioimaplib.IMAP4(host=host, port=port, timeout=timeout)
-        await asyncio.wait_for(client.wait_hello_from_server(), timeout)
         session = cls(client)
-        response = await client.login(username, password)
+        await session._command(asyncio.wait_for(client.wait_hello_from_server(), timeout))
+        response = await session._command(client.login(username, password))
         if response.result != "OK":
             await session.close()
             raise ImapError(f"login refused for {username}: "
@@ -117,7 +141,7 @@ class ImapSession:
 
     async def select(self, folder: str) -> tuple[int, int | None]:
         """(UIDVALIDITY, UIDNEXT) of the folder, now selected."""
-        response = _ok(await self.client.select(folder), f"SELECT {folder}")
+        response = _ok(await self._command(self.client.select(folder)), f"SELECT {folder}")
         validity = next_uid = None
         for line in response.lines:
             if isinstance(line, bytes):
@@ -130,10 +154,10 @@ class ImapSession:
         return validity, next_uid
 
     async def create(self, folder: str) -> None:
-        await self.client.create(folder)  # NO when it exists: fine
+        await self._command(self.client.create(folder))  # NO when it exists: fine
 
     async def uids_from(self, first: int) -> list[int]:
-        response = _ok(await self.client.uid_search(f"UID {first}:*", charset=None), "UID SEARCH")
+        response = _ok(await self._command(self.client.uid_search(f"UID {first}:*", charset=None)), "UID SEARCH")
         uids: list[int] = []
         for line in response.lines:
             if isinstance(line, bytes) and line and line[:1].isdigit():
@@ -144,7 +168,7 @@ class ImapSession:
     async def sizes(self, uids: list[int]) -> dict[int, Fetched]:
         if not uids:
             return {}
-        response = _ok(await self.client.uid("fetch", _set(uids), "(UID RFC822.SIZE FLAGS)"), "FETCH sizes")
+        response = _ok(await self._command(self.client.uid("fetch", _set(uids), "(UID RFC822.SIZE FLAGS)")), "FETCH sizes")
         return {f.uid: f for f in parse_fetch(response.lines)}
 
     async def fetch(self, uids: list[int], headers_only: bool = False) -> dict[int, bytes]:
@@ -153,31 +177,31 @@ class ImapSession:
         if not uids:
             return {}
         part = "BODY.PEEK[HEADER]" if headers_only else "BODY.PEEK[]"
-        response = _ok(await self.client.uid("fetch", _set(uids), f"(UID {part})"), f"FETCH {_set(uids)[:40]}")
+        response = _ok(await self._command(self.client.uid("fetch", _set(uids), f"(UID {part})")), f"FETCH {_set(uids)[:40]}")
         return {f.uid: f.body for f in parse_fetch(response.lines) if f.body is not None}
 
     async def mark_seen(self, uids: list[int]) -> None:
-        _ok(await self.client.uid("store", _set(uids), "+FLAGS.SILENT (\\Seen)"), "STORE \\Seen")
+        _ok(await self._command(self.client.uid("store", _set(uids), "+FLAGS.SILENT (\\Seen)")), "STORE \\Seen")
 
     async def move(self, uids: list[int], folder: str) -> None:
         if self.can_move:
-            _ok(await self.client.uid("move", _set(uids), folder), f"MOVE to {folder}")
+            _ok(await self._command(self.client.uid("move", _set(uids), folder)), f"MOVE to {folder}")
             return
-        _ok(await self.client.uid("copy", _set(uids), folder), f"COPY to {folder}")
-        _ok(await self.client.uid("store", _set(uids), "+FLAGS.SILENT (\\Deleted \\Seen)"), "STORE \\Deleted")
-        _ok(await self.client.expunge(), "EXPUNGE")
+        _ok(await self._command(self.client.uid("copy", _set(uids), folder)), f"COPY to {folder}")
+        _ok(await self._command(self.client.uid("store", _set(uids), "+FLAGS.SILENT (\\Deleted \\Seen)")), "STORE \\Deleted")
+        _ok(await self._command(self.client.expunge()), "EXPUNGE")
 
     async def append(self, raw: bytes, folder: str, flags: str = "(\\Seen)") -> None:
-        _ok(await self.client.append(raw, mailbox=folder, flags=flags), f"APPEND {folder}")
+        _ok(await self._command(self.client.append(raw, mailbox=folder, flags=flags)), f"APPEND {folder}")
 
     async def wait_for_mail(self, seconds: float) -> bool:
         """IDLE until the server says something changed or `seconds` pass (renew before the
         server's 29-minute limit); True when it pushed something."""
-        idle = await self.client.idle_start(timeout=seconds + 30)
+        idle = await self._command(self.client.idle_start(timeout=seconds + 30))
         pushed = False
         try:
             while True:
-                lines = await self.client.wait_server_push(timeout=seconds)
+                lines = await self._command(self.client.wait_server_push(timeout=seconds))
                 if lines == aioimaplib.STOP_WAIT_SERVER_PUSH:
                     break
                 if any(isinstance(x, bytes) and (b"EXISTS" in x or b"RECENT" in x) for x in lines):
@@ -186,12 +210,17 @@ class ImapSession:
         except TimeoutError:
             pass
         finally:
-            if self.client.has_pending_idle():
-                self.client.idle_done()
-            await asyncio.wait_for(idle, 30)
+            if self._lost.done():
+                idle.cancel()
+            else:
+                if self.client.has_pending_idle():
+                    self.client.idle_done()
+                await self._command(asyncio.wait_for(idle, 30))
         return pushed
 
     async def close(self) -> None:
+        if self._lost.done():
+            return
         try:
             await asyncio.wait_for(self.client.logout(), 5)
         except Exception:  # noqa: BLE001 - the connection is being dropped anyway
