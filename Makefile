@@ -53,6 +53,7 @@ freeswitch:
 
 lint: install-test
 	$(BIN)/ruff check cic_engine tests bench
+	$(BIN)/lint-imports --no-cache
 	@set -e; for f in $$(find freeswitch -name '*.xml' | sort); do \
 		$(BIN)/frslint lint "$$f" >/dev/null || { $(BIN)/frslint lint "$$f"; exit 1; }; \
 		$(BIN)/frslint analyze "$$f" >/dev/null || { $(BIN)/frslint analyze "$$f"; exit 1; }; \

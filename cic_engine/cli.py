@@ -152,7 +152,7 @@ def _listen(bind: str, address: tuple[str, int]):
 def cmd_run(args) -> int:
     import gevent
 
-    from .adapters import discover_adapter_kinds
+    from .discovery import discover_adapter_kinds
     from .node import Node
 
     _assert_cooperative_psycopg()

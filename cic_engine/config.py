@@ -13,10 +13,11 @@ from typing import Any
 import phonenumbers
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from .cases.settings import CasesSection, check_placeholders
-from .csat.settings import CsatSection
-from .outbound.settings import CampaignSettings, OutboundSection
-from .routing.settings import (
+from .discovery import discover_adapter_kinds
+from .settings.cases import CasesSection, check_placeholders
+from .settings.csat import CsatSection
+from .settings.outbound import CampaignSettings, OutboundSection
+from .settings.routing import (
     DEMO_PASSWORD_HASHES,
     NAME_PATTERN,
     AgentSeed,
@@ -26,7 +27,7 @@ from .routing.settings import (
     Strategy,
     StrictModel,
 )
-from .web.softphone_settings import SoftphoneSection
+from .settings.softphone import SoftphoneSection
 
 __all__ = ["AgentSeed", "CicConfig", "ConfigError", "ConfigProblem", "LoadedConfig", "QueueConfig", "load_config"]
 
@@ -391,8 +392,6 @@ def load_config(path: Path | str, kinds: Mapping[str, Any] | None = None) -> Loa
     """
     path = Path(path)
     if kinds is None:
-        from .adapters import discover_adapter_kinds
-
         kinds = discover_adapter_kinds()
     raw = _read_toml(path)
     try:

@@ -62,3 +62,11 @@ def normalise(kind: IdentityKind, raw: str, region: str | None = None) -> str:
     if kind is IdentityKind.email:
         return normalise_email(raw)
     return normalise_chat_id(raw)
+
+
+def chat_sender(key: str, email: str | None, email_verified: bool) -> tuple[str, IdentityKind]:
+    """Who a chat's contacts (its messages, its web calls) come from: the email once it is
+    proved, else the chat itself (a typed address is only a claim)."""
+    if email is not None and email_verified:
+        return email, IdentityKind.email
+    return key, IdentityKind.chat

@@ -61,3 +61,6 @@ def setup(level: str, fmt: str = "text", node: str | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # pikepdf (under img2pdf, for fax pages) greets at INFO when imported: a line on every
+    # command that says nothing to an operator. Its warnings still show.
+    logging.getLogger("pikepdf").setLevel(max(logging.WARNING, root.level))

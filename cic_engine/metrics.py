@@ -5,7 +5,7 @@ one), and this node's adapters, ESL links and database pool."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -17,22 +17,30 @@ from .store import metrics as store_metrics
 from .store import rejected as store_rejected
 
 if TYPE_CHECKING:
-    from .node import Node
+    from .adapters import ChannelAdapter
+    from .store import Store
 
 log = logging.getLogger(__name__)
 
 
 class CenterCollector:
-    def __init__(self, node: Node):
+    """The node hands in its name, its store, and its adapters (and those that failed to start),
+    as live mappings: a reload changes them in place."""
+
+    def __init__(self, node: str, store: Store, adapters: Mapping[str, ChannelAdapter],
+                 adapter_failures: Mapping[str, str]):
         self.node = node
+        self.store = store
+        self.adapters = adapters
+        self.adapter_failures = adapter_failures
 
     def collect(self) -> Iterator[Metric]:
-        node = self.node.name
+        node = self.node
         yield from self._database(node)
         yield from self._adapters(node)
 
     def _database(self, node: str) -> Iterator[Metric]:
-        store = self.node.store
+        store = self.store
         if store is None:
             return
         stats = store.pool.get_stats()
@@ -92,7 +100,7 @@ class CenterCollector:
             "node", "adapter", "kind"])
         connects = CounterMetricFamily("cic_esl_connects", "Connections made to FreeSWITCH's event socket",
                                        labels=["node", "adapter"])
-        for name, adapter in self.node.adapters.items():
+        for name, adapter in self.adapters.items():
             try:
                 health = adapter.health()
             except Exception:  # a broken health check is a down adapter, not a failed scrape
@@ -104,15 +112,15 @@ class CenterCollector:
             esl = getattr(adapter, "esl", None)
             if esl is not None:
                 connects.add_metric([node, name], esl.connects)
-        for name in self.node.adapter_failures:
+        for name in self.adapter_failures:
             up.add_metric([node, name, "unknown"], 0)
             errors.add_metric([node, name, "unknown"], 1)
         yield from (up, errors, connects)
 
 
-def metrics_endpoint(node: Node):
+def metrics_endpoint(collector: CenterCollector):
     registry = CollectorRegistry()
-    registry.register(CenterCollector(node))
+    registry.register(collector)
 
     def serve(request) -> Response:
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

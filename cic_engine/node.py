@@ -19,7 +19,7 @@ from .cases.service import Cases
 from .config import AdapterConfig, ConfigError, ConfigProblem, LoadedConfig, load_config, security_warnings
 from .csat.surveys import Surveys
 from .engine import Engine
-from .metrics import metrics_endpoint
+from .metrics import CenterCollector, metrics_endpoint
 from .models import AdapterHealth
 from .outbound.dialer import Dialer
 from .outbox import OutboxSender
@@ -143,8 +143,9 @@ class Node:
         self.guard = Guard(web.public_hosts, web.trusted_proxies, auth.principal, token)
         app = WebApp(self.guard)
         app.route("/healthz", self._healthz, allow=PUBLIC)
-        app.route("/metrics", metrics_endpoint(self), allow=MONITOR)
-        OpsApi(self).mount(app)
+        collector = CenterCollector(self.name, self.store, self.adapters, self.adapter_failures)
+        app.route("/metrics", metrics_endpoint(collector), allow=MONITOR)
+        OpsApi(self.health, lambda: self.loaded, self.reload).mount(app)
         InboxApi(self.store, auth, self.engine, self.routing, self.replies, self.cases).mount(app)
         SupervisorApi(self.store, self.routing, channels=self.running_channels).mount(app)
         CallApi(self.store, CallControl(self.store, self.engine.clock),

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from .config import CicConfig
 from .models import PUBLIC_MODELS
-from .outbound.settings import CampaignSettings
 from .routing.events import RoutingEvent
+from .settings.outbound import CampaignSettings
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas" / "json"
 

@@ -1,14 +1,12 @@
-"""The adapter seam: what every channel adapter implements, and how installed kinds are found.
+"""The adapter seam: what every channel adapter implements, and what the node gives it.
 
-Adapters register under the `cic_engine.adapters` entry-point group (built-in ones too), so a
-third party ships a new channel as its own package.
+Installed kinds are found through the `cic_engine.adapters` entry-point group (discovery.py),
+so a third party ships a new channel as its own package.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -22,9 +20,6 @@ if TYPE_CHECKING:
     from ..routing.events import EventListener
     from ..routing.service import Routing
     from ..web.app import WebApp
-
-ENTRY_POINT_GROUP = "cic_engine.adapters"
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -66,20 +61,3 @@ class Reingests(Protocol):
     def reingest(self, raw: bytes | None, source: dict[str, str]) -> int | None:
         """Take the recorded contact in again; the interaction it joined (None: nothing to
         queue, as for a delivery report). Raises, with the reason, when it still cannot."""
-
-
-class AdapterLoadError(RuntimeError):
-    pass
-
-
-def discover_adapter_kinds() -> dict[str, type[ChannelAdapter]]:
-    kinds: dict[str, type[ChannelAdapter]] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            cls = ep.load()
-        except Exception as exc:  # a broken third-party package must say which one it is
-            raise AdapterLoadError(f"adapter entry point {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
-        if getattr(cls, "kind", None) != ep.name:
-            raise AdapterLoadError(f"adapter entry point {ep.name!r} loads {ep.value} whose kind is {cls.kind!r}")
-        kinds[ep.name] = cls
-    return kinds

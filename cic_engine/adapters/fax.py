@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .. import logs, poison
 from ..esl.connection import Endpoint, ESLError, InboundConnection
+from ..esl.dial import dial_template
 from ..fax import document, kind_of, results
 from ..identity import InvalidIdentity, normalise_phone
 from ..models import (
@@ -48,7 +49,6 @@ from ..models import (
     OutboundMessage,
 )
 from . import AdapterContext
-from .voice_config import dial_template
 
 log = logging.getLogger(__name__)
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

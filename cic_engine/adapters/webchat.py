@@ -28,7 +28,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from werkzeug.wrappers import Request, Response
 
 from .. import poison
-from ..identity import InvalidIdentity, normalise_email
+from ..identity import InvalidIdentity, chat_sender, normalise_email
 from ..ingest_batch import IngestBatcher
 from ..models import (
     AdapterHealth,
@@ -52,7 +52,7 @@ from ..web.live import TYPING_EVENT, notify_typing
 from ..web.websocket import WebSocket, WebSocketRefused
 from . import AdapterContext
 from .secret import Secret
-from .webchat_call import WebCallConfig, WebCalls, chat_sender
+from .webchat_call import WebCallConfig, WebCalls
 
 log = logging.getLogger(__name__)
 CODE_VALID_S = 15 * 60
@@ -270,10 +270,13 @@ class WebChatAdapter:
             return False
         return origin.split("://", 1)[-1] == request.host or origin in self.config.allowed_origins
 
+    def chat_queue(self) -> str:
+        return self.config.queue or self.context.engine.cic.engine.default_queue
+
     def is_open(self, name: str | None = None) -> bool:
         """Whether the chat queue (or the queue named) is within its opening hours now (the chat
         queue closed: the offline form)."""
-        name = name or self.config.queue or self.context.engine.cic.engine.default_queue
+        name = name or self.chat_queue()
         queue = next((q for q in self.context.engine.cic.queues if q.name == name), None)
         return queue is None or is_open(queue.hours, self.context.engine.clock.now())
 

@@ -8,25 +8,40 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..models import IdentityKind
+from ..settings.softphone import ice_urls, websocket_url
 from ..store import web_calls as store_web_calls
 from ..web.limits import RateLimit
-from ..web.softphone_settings import ice_urls, websocket_url
 
 if TYPE_CHECKING:
-    from .webchat import CustomerChat, WebChatAdapter
+    from ..store.chat import ChatSession
+    from . import AdapterContext
 
 
-def chat_sender(key: str, email: str | None, email_verified: bool) -> tuple[str, IdentityKind]:
-    """Who a chat's contacts (its messages, its calls) come from: the email once it is proved,
-    else the chat itself (a typed address is only a claim)."""
-    if email is not None and email_verified:
-        return email, IdentityKind.email
-    return key, IdentityKind.chat
+class CallingChat(Protocol):
+    """The visitor's chat a call is asked from (webchat.CustomerChat)."""
+
+    address: str
+    session: ChatSession | None
+
+    def send(self, **message) -> None: ...
+
+
+class ChatChannel(Protocol):
+    """What the calls need of the web chat adapter they belong to (webchat.WebChatAdapter)."""
+
+    name: str
+    context: AdapterContext
+    refused: int
+
+    def chat_queue(self) -> str: ...
+
+    def is_open(self, name: str | None = None) -> bool: ...
+
+    def limited(self, limit: RateLimit, key: str) -> float | None: ...
 
 
 class WebCallConfig(BaseModel):
@@ -59,18 +74,18 @@ class WebCallConfig(BaseModel):
 class WebCalls:
     """The web chat channel's call button: whether it shows, and tickets."""
 
-    def __init__(self, adapter: WebChatAdapter, config: WebCallConfig):
+    def __init__(self, adapter: ChatChannel, config: WebCallConfig):
         self.adapter = adapter
         self.config = config
         self.per_address = RateLimit(config.calls_per_hour, config.calls_per_hour / 3600)
 
     def queue(self) -> str:
-        return self.config.queue or self.adapter.config.queue or self.adapter.context.engine.cic.engine.default_queue
+        return self.config.queue or self.adapter.chat_queue()
 
     def is_open(self) -> bool:
         return self.adapter.is_open(self.queue())
 
-    def request(self, chat: CustomerChat, video: bool = False) -> None:
+    def request(self, chat: CallingChat, video: bool = False) -> None:
         """The visitor pressed the call button: a ticket, or why not (with a code the widget words)."""
         assert chat.session is not None
         if chat.session.ended:

@@ -19,10 +19,10 @@ from ..config import CicConfig
 from ..language import of_interaction
 from ..models import InboundContact, IngestResult
 from ..replies import Replies, ReplyRefused
+from ..settings.cases import CLOSED, IN_PROGRESS, NEW, RESOLVED, WAITING, CaseCategory
 from ..store import Store
 from ..store import cases as store_cases
 from ..store import visibility as store_visibility
-from .settings import CLOSED, IN_PROGRESS, NEW, RESOLVED, WAITING, CaseCategory
 
 log = logging.getLogger(__name__)
 

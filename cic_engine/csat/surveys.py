@@ -21,11 +21,11 @@ from ..language import of_interaction
 from ..models import InboundContact, IngestResult
 from ..replies import Replies, ReplyRefused
 from ..routing.events import RoutingEvent
+from ..settings.csat import CsatSection
 from ..store import Store
 from ..store import cases as store_cases
 from ..store import customers as store_customers
 from ..store.routing import record
-from .settings import CsatSection
 
 log = logging.getLogger(__name__)
 # A bare score, alone on the first line that is not empty (a mail's quoted text follows it).

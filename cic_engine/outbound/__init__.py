@@ -1,2 +1,3 @@
-"""Outbound campaigns: who may be contacted, when, how often, and how fast to dial (no I/O here;
-the dialer and the campaign store build on these)."""
+"""Outbound campaigns: contact lists from CSV (`contacts`), who may be contacted and when
+(`policy`), how fast to dial (`pacing`), and the dialer that runs them (`dialer`). Their
+settings are in settings/outbound.py, their SQL in store/campaigns/."""

@@ -9,18 +9,9 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..identity import InvalidIdentity, normalise_email, normalise_phone
+from ..store.campaigns.lists import CampaignContact
 
 MAX_ROWS = 100_000
-
-
-@dataclass(frozen=True)
-class CampaignContact:
-    row: int
-    phone: str | None  # E.164
-    email: str | None
-    name: str | None
-    time_zone: str | None
-    fields: dict[str, str]  # every other column, for the script or template
 
 
 @dataclass

@@ -25,13 +25,16 @@ from phonenumbers import timezone as number_zones
 
 from ..clock import Clock
 from ..mail.compose import new_message_id
+from ..settings.outbound import BUILTIN_PLACEHOLDERS, CampaignSettings, OutboundSection, template_fields
 from ..store import Store, advisory_key
 from ..store import campaigns as store_campaigns
-from ..store.campaigns import Campaign, DueContact
+from ..store.campaigns import Campaign
+from ..store.campaigns import attempts as campaign_attempts
+from ..store.campaigns import lists as campaign_lists
+from ..store.campaigns.lists import DueContact
 from .contacts import ImportReport, import_csv
 from .pacing import Pacer
-from .policy import Customer, Verdict, may_contact
-from .settings import BUILTIN_PLACEHOLDERS, CampaignSettings, OutboundSection, template_fields
+from .policy import Customer, Verdict, may_contact, rules_of
 
 log = logging.getLogger(__name__)
 CLAIM_AT_MOST = 200  # contacts one pass takes for one campaign
@@ -61,7 +64,7 @@ def zone_of(contact: DueContact, default: str) -> str:
 def verdict(contact: DueContact, campaign: Campaign, section: OutboundSection, now: datetime) -> Verdict:
     customer = Customer(do_not_contact=contact.do_not_contact, opted_out=contact.opted_out,
                         time_zone=zone_of(contact, section.default_time_zone), recent_contacts=contact.recent)
-    return may_contact(customer, campaign.channel, section.rules(campaign.settings), now)
+    return may_contact(customer, campaign.channel, rules_of(section, campaign.settings), now)
 
 
 def render(template: str, campaign: Campaign, contact: DueContact) -> str:
@@ -127,7 +130,7 @@ class Dialer:
         added = already = 0
         if report.contacts:
             with self.store.transaction() as conn:
-                added, already = store_campaigns.add_contacts(conn, campaign, report.contacts, self.clock.now())
+                added, already = campaign_lists.add_contacts(conn, campaign, report.contacts, self.clock.now())
         return report, added, already
 
     def load_config(self, campaigns: list[CampaignSettings], queue_ids: dict[str, int], base_dir: Path) -> None:
@@ -145,14 +148,14 @@ class Dialer:
                     log.warning("campaign %s: %s row %d: %s", campaign.name, path, row, problem)
             if settings.segment:
                 with self.store.transaction() as conn:
-                    added = store_campaigns.add_segment(conn, campaign, settings.segment, self.clock.now())
+                    added = campaign_lists.add_segment(conn, campaign, settings.segment, self.clock.now())
                 log.info("campaign %s: %d customer(s) of the segment added", campaign.name, added)
 
     # The loop -------------------------------------------------------------------------------
 
     def start(self) -> None:
         # Calls left under way by an earlier run of this node are settled by its voice adapter
-        # once it can ask the switch about them (voice_campaign.reconcile_campaign_calls).
+        # once it can ask the switch about them (adapters/voice/campaign.py, reconcile_campaign_calls).
         self._loop = gevent.spawn(self._run)
 
     def stop(self) -> None:
@@ -186,7 +189,7 @@ class Dialer:
         now = self.clock.now()
         if campaign.channel == "voice":
             with self.store.transaction() as conn:  # only calls wait for their agent's wrap-up
-                store_campaigns.settle_closed(conn, campaign, now)
+                campaign_attempts.settle_closed(conn, campaign, now)
             started = self._voice_step(campaign, now)
         else:
             started = self._message_step(campaign, now)
@@ -204,9 +207,9 @@ class Dialer:
             if answer.allowed:
                 allowed.append(contact)
             elif answer.retry_at is not None:
-                store_campaigns.defer(conn, campaign, contact, answer.retry_at, answer.reason, now)
+                campaign_lists.defer(conn, campaign, contact, answer.retry_at, answer.reason, now)
             else:
-                store_campaigns.refuse(conn, campaign, contact, answer.reason, now)
+                campaign_lists.refuse(conn, campaign, contact, answer.reason, now)
         return allowed
 
     def link_replies(self, contacts, results) -> None:
@@ -220,7 +223,7 @@ class Dialer:
         if not ids:
             return
         with self.store.transaction() as conn:
-            for interaction_id, campaign_id in store_campaigns.link_replies(conn, ids, self.clock.now()):
+            for interaction_id, campaign_id in campaign_attempts.link_replies(conn, ids, self.clock.now()):
                 log.info("interaction %s answers campaign %s", interaction_id, campaign_id)
 
     # SMS and email ----------------------------------------------------------------------------
@@ -239,16 +242,16 @@ class Dialer:
         name, our_address = adapter
         sent = 0
         with self.store.transaction() as conn:
-            for contact in self._decide(conn, campaign, store_campaigns.claim_due(conn, campaign, now, budget), now):
+            for contact in self._decide(conn, campaign, campaign_lists.claim_due(conn, campaign, now, budget), now):
                 try:
                     text = render(campaign.settings.template, campaign, contact)
                     subject = render(campaign.settings.subject, campaign, contact) or None
                 except (KeyError, IndexError) as exc:
-                    store_campaigns.refuse(conn, campaign, contact, f"the template needs {exc} for this contact", now)
+                    campaign_lists.refuse(conn, campaign, contact, f"the template needs {exc} for this contact", now)
                     continue
                 message_id = (new_message_id((our_address or "").rpartition("@")[2] or "cic.invalid")
                               if campaign.channel == "email" else None)
-                store_campaigns.start_message(conn, campaign, contact, self.node, name, our_address, text, subject,
+                campaign_attempts.start_message(conn, campaign, contact, self.node, name, our_address, text, subject,
                                               message_id, now)
                 sent += 1
         bucket.tokens -= sent
@@ -262,7 +265,7 @@ class Dialer:
             pacer = self.pacers[campaign.id] = Pacer(max_abandon_rate=campaign.settings.max_abandon_rate,
                                                      max_ratio=campaign.settings.max_ratio)
             with self.store.transaction() as conn:
-                for answered, abandoned in store_campaigns.recent_voice_outcomes(conn, campaign.id):
+                for answered, abandoned in campaign_attempts.recent_voice_outcomes(conn, campaign.id):
                     pacer.record(answered, abandoned)
         pacer.max_abandon_rate, pacer.max_ratio = campaign.settings.max_abandon_rate, campaign.settings.max_ratio
         return pacer
@@ -279,22 +282,22 @@ class Dialer:
             if not conn.execute("SELECT pg_try_advisory_xact_lock(%s)",
                                 (advisory_key(f"campaign:{campaign.id}"),)).fetchone()[0]:
                 return 0
-            free = store_campaigns.free_agents(conn, campaign.queue_id)
-            ringing, waiting = store_campaigns.under_way(conn, campaign.id)
+            free = campaign_attempts.free_agents(conn, campaign.queue_id)
+            ringing, waiting = campaign_attempts.under_way(conn, campaign.id)
             if mode == "predictive":
                 wanted = pacer.calls_to_place(free, ringing, waiting)
             else:
                 wanted = free - ringing - waiting
-            contacts = store_campaigns.claim_due(conn, campaign, now, min(CLAIM_AT_MOST, wanted))
+            contacts = campaign_lists.claim_due(conn, campaign, now, min(CLAIM_AT_MOST, wanted))
             previews = 0
             for contact in self._decide(conn, campaign, contacts, now):
                 if mode == "preview":
-                    store_campaigns.preview(conn, campaign, contact, self.node, now)
+                    campaign_attempts.preview(conn, campaign, contact, self.node, now)
                     previews += 1
                 else:
                     # The call's UUID is ours, on record before it rings: a restart can hang it up.
                     leg = str(uuidlib.uuid4())
-                    to_dial.append((store_campaigns.start_attempt(conn, campaign, contact, self.node, now,
+                    to_dial.append((campaign_attempts.start_attempt(conn, campaign, contact, self.node, now,
                                                                   call_uuid=leg), contact.address, leg))
         if mode == "preview":
             return previews

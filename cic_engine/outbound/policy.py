@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from ..settings.outbound import CampaignSettings, OutboundSection
+from ..settings.routing import WEEKDAYS
+
 
 @dataclass(frozen=True)
 class Window:
@@ -30,6 +33,14 @@ class Rules:
     quiet: tuple[time, time] = (time(21, 0), time(8, 0))  # no contact between these, whatever the window
     max_per_week: int = 3  # contacts per customer across all campaigns, in any 7 days
     default_zone: str = "Asia/Shanghai"  # for a customer whose time zone is unknown
+
+
+def rules_of(section: OutboundSection, campaign: CampaignSettings) -> Rules:
+    """The center's rules (`[outbound]`) with the campaign's own hours."""
+    hours = campaign.hours
+    return Rules(window=Window(hours.start, hours.end, frozenset(WEEKDAYS.index(d) for d in hours.days)),
+                 quiet=(section.quiet_start, section.quiet_end), max_per_week=section.max_per_week,
+                 default_zone=section.default_time_zone)
 
 
 @dataclass(frozen=True)

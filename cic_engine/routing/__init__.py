@@ -1,2 +1,2 @@
 """Routing: queue ordering, matching interactions to agents, the offer protocol, overflow and
-open hours. Settings live in routing.settings (imported by config without the rest)."""
+open hours. Its settings are `settings/routing.py` (the `[routing]` and `[[queues]]` sections)."""

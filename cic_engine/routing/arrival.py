@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from ..models import Channel
+from ..settings.routing import RoutingSection
 from ..store.routing import Arrival, LastAgent, Preparation
 from .ordering import rank_at
 from .overflow import first_step_at, takes
 from .queues import QueueDirectory
 from .schedule import is_open
-from .settings import RoutingSection
 
 
 def prepare(a: Arrival, last: LastAgent | None, queues: QueueDirectory, routing: RoutingSection,

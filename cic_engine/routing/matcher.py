@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ..models import Channel
+from ..settings.routing import CHANNEL_SLOTS, QueueConfig, Strategy
 from ..store.agents import FreeAgent
 from ..store.routing import Waiting
-from .settings import CHANNEL_SLOTS, QueueConfig, Strategy
 
 SLOT = {c.value: i for i, c in enumerate(CHANNEL_SLOTS)}  # 0-based here; SQL arrays are 1-based
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from ..models import Tier
-from .settings import RoutingSection
+from ..settings.routing import RoutingSection
 
 
 def head_start_s(routing: RoutingSection, priority: int, tier: Tier | str) -> float:

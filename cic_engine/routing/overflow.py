@@ -9,17 +9,14 @@ timeline row; a step that does not apply to the channel is recorded as skipped.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from ..models import Channel
+from ..settings.routing import QueueConfig, RoutingSection
 from ..store import Conn
 from ..store import routing as store_routing
 from ..store.interactions import wake_routers
 from .ordering import rank_at
-from .settings import QueueConfig
-
-if TYPE_CHECKING:
-    from .router import Router
+from .queues import QueueDirectory
 
 
 def takes(queue: QueueConfig, channel: str) -> bool:
@@ -37,19 +34,20 @@ def first_step_at(queue: QueueConfig, entered: datetime) -> datetime | None:
 
 
 def move(
-    conn: Conn, router: Router, item: store_routing.Waiting, target_name: str, now: datetime, *,
+    conn: Conn, queues: QueueDirectory, routing: RoutingSection, item: store_routing.Waiting, target_name: str,
+    now: datetime, *,
     kind: str, actor: str | None = None, data: dict | None = None,
 ) -> None:
     """Move a locked, queued interaction to another queue. It keeps its place in time (queued_at)
     with the new queue's priority, and the new queue's overflow steps start now."""
-    source = router.queues.by_id.get(item.queue_id)
-    target_id, target = router.queues.named(target_name)
+    source = queues.by_id.get(item.queue_id)
+    target_id, target = queues.named(target_name)
     if not takes(target, item.channel):
         raise ValueError(f"queue {target_name!r} does not take {item.channel} interactions")
     priority = item.priority - (source.priority if source else 0) + target.priority
     store_routing.update_waiting(
         conn, item.id, queue_id=target_id, priority=priority,
-        rank_at=rank_at(router.cic.routing, item.queued_at, priority, store_routing.customer_tier(conn, item.customer_id)),
+        rank_at=rank_at(routing, item.queued_at, priority, store_routing.customer_tier(conn, item.customer_id)),
         queue_entered_at=now, overflow_step=0, next_overflow_at=first_step_at(target, now), skill_relax=0,
         extra_queue_ids=[], sticky_agent_id=None, sticky_until=None,
     )
@@ -59,8 +57,9 @@ def move(
     wake_routers(conn, f"interaction:{item.id}")
 
 
-def apply_next_step(conn: Conn, router: Router, item: store_routing.Waiting, now: datetime) -> None:
-    queue = router.queues.by_id.get(item.queue_id)
+def apply_next_step(conn: Conn, queues: QueueDirectory, routing: RoutingSection, item: store_routing.Waiting,
+                    now: datetime) -> None:
+    queue = queues.by_id.get(item.queue_id)
     index = item.overflow_step
     if queue is None or index >= len(queue.overflow):
         store_routing.update_waiting(conn, item.id, next_overflow_at=None)
@@ -69,15 +68,15 @@ def apply_next_step(conn: Conn, router: Router, item: store_routing.Waiting, now
     event = {"step": index + 1, "action": step.action, "after_s": step.after_s, "queue": queue.name}
     nxt = {"overflow_step": index + 1, "next_overflow_at": step_at(queue, item.queue_entered_at, index + 1)}
     voice = item.channel == Channel.voice.value
-    if step.action == "move-to-queue" and takes(router.queues.named(step.queue or "")[1], item.channel):
+    if step.action == "move-to-queue" and takes(queues.named(step.queue or "")[1], item.channel):
         store_routing.update_waiting(conn, item.id, **nxt)
-        move(conn, router, item, step.queue or "", now, kind="overflow", data=event)
+        move(conn, queues, routing, item, step.queue or "", now, kind="overflow", data=event)
         return
     if step.action == "relax-skills":
         store_routing.update_waiting(conn, item.id, skill_relax=item.skill_relax + step.by, **nxt)
         event["skill_relax"] = item.skill_relax + step.by
     elif step.action == "add-queue":
-        extra = list(dict.fromkeys([*item.extra_queue_ids, router.queues.ids[step.queue or ""]]))
+        extra = list(dict.fromkeys([*item.extra_queue_ids, queues.ids[step.queue or ""]]))
         store_routing.update_waiting(conn, item.id, extra_queue_ids=extra, **nxt)
         event["added_queue"] = step.queue
     elif step.action == "callback" and voice:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..config import CicConfig
+from ..settings.routing import QueueConfig
 from ..store import Store
 from ..store.directory import queues_by_name
-from .settings import QueueConfig
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,7 @@ class Router:
             fired += self._each(conn, self._disconnected, conn, agent_id, now)
         with conn.transaction():
             for item in store_routing.overflow_due(conn, now):
-                overflow.apply_next_step(conn, self, item, now)
+                overflow.apply_next_step(conn, self.queues, self.cic.routing, item, now)
                 fired += 1
         return fired
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from .settings import OpenHours
+from ..settings.routing import OpenHours
 
 
 def is_open(hours: OpenHours | None, at: datetime) -> bool:

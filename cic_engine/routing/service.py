@@ -16,6 +16,7 @@ from typing import TypeVar
 from psycopg.errors import DeadlockDetected, SerializationFailure
 
 from ..models import Channel
+from ..settings.routing import ALWAYS_ALLOWED_AWAY_REASONS
 from ..store import Conn
 from ..store import agents as store_agents
 from ..store import board as store_board
@@ -28,7 +29,6 @@ from .matcher import SLOT, offer_expiry
 from .ordering import rank_at
 from .overflow import move
 from .router import Router
-from .settings import ALWAYS_ALLOWED_AWAY_REASONS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -197,7 +197,7 @@ class Routing:
             item = self._lock_queued(conn, interaction_id, actor or "agent")
             if item.queue_id != self.router.queues.ids[queue]:
                 try:
-                    move(conn, self.router, item, queue, now, kind="moved", actor=actor)
+                    move(conn, self.router.queues, self.router.cic.routing, item, queue, now, kind="moved", actor=actor)
                 except ValueError as exc:
                     raise RoutingError(str(exc)) from None
             else:
@@ -263,7 +263,7 @@ class Routing:
         def work(conn: Conn) -> None:
             item = self._lock_queued(conn, interaction_id, actor)
             try:
-                move(conn, self.router, item, queue, self.clock.now(), kind="moved", actor=actor)
+                move(conn, self.router.queues, self.router.cic.routing, item, queue, self.clock.now(), kind="moved", actor=actor)
             except ValueError as exc:
                 raise RoutingError(str(exc)) from None
         self._tx(work)

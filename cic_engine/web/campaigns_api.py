@@ -13,11 +13,14 @@ from werkzeug.wrappers import Request
 from ..callcontrol import CallControl, CallControlError
 from ..identity import InvalidIdentity, normalise_email, normalise_phone
 from ..outbound.dialer import Dialer
-from ..outbound.settings import CampaignSettings, Segment
+from ..settings.outbound import CampaignSettings, Segment
 from ..store import Store
 from ..store import campaigns as store_campaigns
 from ..store import visibility as store_visibility
-from ..store.campaigns import Campaign
+from ..store.campaigns import Campaign, do_not_contact
+from ..store.campaigns import attempts as campaign_attempts
+from ..store.campaigns import lists as campaign_lists
+from ..store.campaigns import reports as campaign_reports
 from .access import AGENTS, SUPERVISORS, current
 from .app import HttpError, WebApp, read_body, read_json
 
@@ -60,7 +63,7 @@ class CampaignsApi:
 
     def listing(self, request: Request) -> tuple[int, Any]:
         with self.store.transaction() as conn:
-            return 200, {"campaigns": [{"id": c.id, **store_campaigns.report(conn, c)}
+            return 200, {"campaigns": [{"id": c.id, **campaign_reports.report(conn, c)}
                                        for c in store_campaigns.all_campaigns(conn)]}
 
     def create(self, request: Request) -> tuple[int, Any]:
@@ -79,7 +82,7 @@ class CampaignsApi:
     def view(self, request: Request, campaign_id: int) -> tuple[int, Any]:
         campaign = self._campaign(campaign_id)
         with self.store.transaction() as conn:
-            report = store_campaigns.report(conn, campaign)
+            report = campaign_reports.report(conn, campaign)
         return 200, {"id": campaign.id, "settings": campaign.settings.model_dump(mode="json"), "report": report}
 
     def contacts(self, request: Request, campaign_id: int) -> tuple[int, Any]:
@@ -91,7 +94,7 @@ class CampaignsApi:
             except ValidationError as exc:
                 raise HttpError(400, f"segment refused: {_problems(exc)}") from None
             with self.store.transaction() as conn:
-                added = store_campaigns.add_segment(conn, campaign, segment, self.dialer.clock.now())
+                added = campaign_lists.add_segment(conn, campaign, segment, self.dialer.clock.now())
             return 200, {"added": added}
         if request.mimetype != "text/csv":
             # A cross-site form cannot send text/csv, which (with SameSite cookies) keeps forged imports out.
@@ -134,7 +137,7 @@ class CampaignsApi:
 
     def dnc_list(self, request: Request) -> tuple[int, Any]:
         with self.store.transaction() as conn:
-            return 200, {"entries": store_campaigns.dnc_list(conn)}
+            return 200, {"entries": do_not_contact.dnc_list(conn)}
 
     def dnc_add(self, request: Request) -> tuple[int, Any]:
         principal = current(request)
@@ -142,14 +145,14 @@ class CampaignsApi:
         kind, value = self._identity(body)
         reason = body.get("reason") if isinstance(body.get("reason"), str) else None
         with self.store.transaction() as conn:
-            added = store_campaigns.dnc_add(conn, kind, value, (reason or "")[:500] or None,
+            added = do_not_contact.dnc_add(conn, kind, value, (reason or "")[:500] or None,
                                             f"agent:{principal.agent_id}", self.dialer.clock.now())
         return (201 if added else 200), {"kind": kind, "value": value, "added": added}
 
     def dnc_remove(self, request: Request) -> tuple[int, Any]:
         kind, value = self._identity(read_json(request))
         with self.store.transaction() as conn:
-            removed = store_campaigns.dnc_remove(conn, kind, value)
+            removed = do_not_contact.dnc_remove(conn, kind, value)
         if not removed:
             raise HttpError(404, f"{value} is not on the do-not-contact list")
         return 200, {"kind": kind, "value": value, "removed": True}
@@ -161,7 +164,7 @@ class CampaignsApi:
         with self.store.transaction() as conn:
             if not store_visibility.interaction(conn, principal, interaction_id):
                 raise HttpError(404, f"no interaction {interaction_id}")
-            found = store_campaigns.attempt(conn, interaction_id=interaction_id)
+            found = campaign_attempts.attempt(conn, interaction_id=interaction_id)
         if found is None:
             raise HttpError(404, f"interaction {interaction_id} belongs to no campaign call")
         return principal, found

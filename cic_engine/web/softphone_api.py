@@ -24,11 +24,11 @@ from xml.sax.saxutils import quoteattr
 from werkzeug.wrappers import Request, Response
 
 from ..clock import Clock
+from ..settings.softphone import SoftphoneSection
 from ..store import Store
 from ..store import sip as store_sip
 from .access import AGENTS, SIGNED, current
 from .app import HttpError, WebApp
-from .softphone_settings import SoftphoneSection
 
 NOT_FOUND = ('<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n'
              '<document type="freeswitch/xml"><section name="result"><result status="not found"/></section></document>\n')

@@ -188,3 +188,5 @@ def test_check_config_command_accepts_the_shipped_file():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok: ")
+    # Only what an operator needs: no library's greeting on every command (pikepdf's was).
+    assert " INFO " not in result.stderr, result.stderr

@@ -16,10 +16,14 @@ import pytest
 
 from cic_engine.models import Channel, IdentityKind, InboundContact, Tier
 from cic_engine.outbound.dialer import Dialer
-from cic_engine.outbound.settings import CampaignSettings, OutboundSection
 from cic_engine.routing.router import Router
 from cic_engine.routing.service import Routing
+from cic_engine.settings.outbound import CampaignSettings, OutboundSection
 from cic_engine.store import campaigns as store_campaigns
+from cic_engine.store.campaigns import attempts as campaign_attempts
+from cic_engine.store.campaigns import do_not_contact
+from cic_engine.store.campaigns import lists as campaign_lists
+from cic_engine.store.campaigns import reports as campaign_reports
 
 OUR_NUMBER = "10690000"
 
@@ -123,7 +127,7 @@ def test_do_not_contact_and_opt_out_added_mid_campaign_are_honoured_at_the_next_
     assert [r for r, _ in outbox(store)] == ["+8613800000001"]  # one a second
     # Mid-campaign: B's number goes on the do-not-contact list, C texts STOP (an SMS opt-out).
     with store.transaction() as conn:
-        store_campaigns.dnc_add(conn, "phone", "+8613800000002", "asked on a call", "agent:1", clock.now())
+        do_not_contact.dnc_add(conn, "phone", "+8613800000002", "asked on a call", "agent:1", clock.now())
     c = engine.find_customer(IdentityKind.phone, "13800000003")
     engine.set_opt_out(c.id, Channel.sms, True, actor="customer")
     for _ in range(3):
@@ -170,24 +174,24 @@ def test_progressive_dials_one_call_per_free_agent_and_retries_by_outcome(dialer
     assert [n for _, n in voice.dialled] == ["+8613800000001"]
     attempt_id = voice.dialled[0][0]
     with store.transaction() as conn:
-        store_campaigns.finish_attempt(conn, attempt_id, "busy", clock.now(), "USER_BUSY")
+        campaign_attempts.finish_attempt(conn, attempt_id, "busy", clock.now(), "USER_BUSY")
     dialer.tick()
     assert [n for _, n in voice.dialled][1:] == ["+8613800000002"]  # the busy one waits its 60 s
     with store.transaction() as conn:
-        store_campaigns.finish_attempt(conn, voice.dialled[1][0], "no_answer", clock.now(), "NO_ANSWER")
+        campaign_attempts.finish_attempt(conn, voice.dialled[1][0], "no_answer", clock.now(), "NO_ANSWER")
     dialer.tick()
     clock.advance(61)
     with store.transaction() as conn:
-        store_campaigns.finish_attempt(conn, voice.dialled[2][0], "busy", clock.now(), "USER_BUSY")
+        campaign_attempts.finish_attempt(conn, voice.dialled[2][0], "busy", clock.now(), "USER_BUSY")
     dialer.tick()
     assert [n for _, n in voice.dialled] == ["+8613800000001", "+8613800000002", "+8613800000003",
                                              "+8613800000001"]
     with store.transaction() as conn:
-        store_campaigns.finish_attempt(conn, voice.dialled[3][0], "busy", clock.now(), "USER_BUSY")
+        campaign_attempts.finish_attempt(conn, voice.dialled[3][0], "busy", clock.now(), "USER_BUSY")
         clock.advance(61)
     dialer.tick()
     with store.transaction() as conn:
-        store_campaigns.finish_attempt(conn, voice.dialled[4][0], "busy", clock.now(), "USER_BUSY")
+        campaign_attempts.finish_attempt(conn, voice.dialled[4][0], "busy", clock.now(), "USER_BUSY")
     states = contact_states(store, calls.id)
     assert voice.dialled[4][1] == "+8613800000001"
     assert states["+8613800000001"][0] == "exhausted"  # three busy lines: no fourth attempt
@@ -219,7 +223,7 @@ def test_a_segment_takes_the_profiles_customers_by_tier(dialer, store, engine, c
         engine.set_tier(result.customer_id, tier)
     vip = campaign(dialer, store, name="vip-thanks", template="Thank you {name}", segment={"tiers": ["vip"]})
     with store.transaction() as conn:
-        assert store_campaigns.add_segment(conn, vip, vip.settings.segment, clock.now()) == 2
+        assert campaign_lists.add_segment(conn, vip, vip.settings.segment, clock.now()) == 2
     assert sorted(contact_states(store, vip.id)) == ["+8613800000001", "+8613800000003"]
 
 
@@ -235,7 +239,7 @@ def test_a_customers_answer_to_a_campaign_message_is_linked_to_the_campaign(dial
     with store.transaction() as conn:
         linked = dict(conn.execute("SELECT id, campaign_id FROM interactions WHERE direction = 'inbound'").fetchall())
         state = conn.execute("SELECT state FROM interactions WHERE id = %s", (answer.interaction_id,)).fetchone()[0]
-        report = store_campaigns.report(conn, sms)
+        report = campaign_reports.report(conn, sms)
     assert linked == {answer.interaction_id: sms.id, stranger.interaction_id: None}
     assert state == "queued"  # it waits for an agent like any message
     assert timeline(store, "campaign_reply") == [{"campaign": "renewals"}]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cic_engine.models import Channel
-from cic_engine.routing.settings import CHANNEL_SLOTS
+from cic_engine.settings.routing import CHANNEL_SLOTS
 from tests import processes
 
 from .conftest import Desk, config

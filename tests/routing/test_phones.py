@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from cic_engine.adapters.voice_phones import registered_logins
+from cic_engine.adapters.voice.phones import registered_logins
 from cic_engine.store import sip as store_sip
 
 from .conftest import agents

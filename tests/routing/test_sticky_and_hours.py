@@ -8,7 +8,7 @@ import pytest
 
 from cic_engine.routing.schedule import is_open
 from cic_engine.routing.service import RoutingError
-from cic_engine.routing.settings import OpenHours
+from cic_engine.settings.routing import OpenHours
 
 from .conftest import agents
 

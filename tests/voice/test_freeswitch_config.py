@@ -89,7 +89,7 @@ def test_a_loopback_endpoint_without_its_context_and_dialplan_is_refused(key, va
     dialplan, and a loopback leg bridged from it took the number for an application name."""
     from pydantic import ValidationError
 
-    from cic_engine.adapters.voice_config import VoiceConfig
+    from cic_engine.adapters.voice.config import VoiceConfig
 
     with pytest.raises(ValidationError, match="must name its context and dialplan"):
         VoiceConfig.model_validate({key: value})

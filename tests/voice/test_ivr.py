@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from cic_engine.adapters.ivr import DIGIT_VARIABLE, IvrConfig, run_ivr
+from cic_engine.adapters.voice.ivr import DIGIT_VARIABLE, IvrConfig, run_ivr
 
 MENUS = {
     "start": "main",

@@ -18,7 +18,7 @@ from cic_engine.adapters.webchat import visitor_signature
 from cic_engine.config import CicConfig
 from cic_engine.engine import Engine
 from cic_engine.models import Channel, ContentPart, InboundContact
-from cic_engine.routing.settings import DEMO_PASSWORD_HASHES
+from cic_engine.settings.routing import DEMO_PASSWORD_HASHES
 from tests.waiting import wait_for
 from tests.web.conftest import HASH, PASSWORD, web_config
 from tests.web.test_chat_socket import chat, start

@@ -144,7 +144,7 @@ def test_a_turn_relay_gets_a_credential_that_lapses_with_the_sip_one(start_web, 
 def test_a_softphone_setting_that_is_not_a_relay_address_stops_the_engine_with_the_key_named(tmp_path):
     from pydantic import ValidationError
 
-    from cic_engine.web.softphone_settings import SoftphoneSection
+    from cic_engine.settings.softphone import SoftphoneSection
 
     with pytest.raises(ValidationError) as caught:
         SoftphoneSection.model_validate({"ws_url": "wss://sip.example.com", "turn_urls": ["http://turn.example.com"]})

@@ -18,11 +18,11 @@ import gevent
 from gevent.queue import Empty, Queue
 from pydantic import BaseModel
 
-from .. import logs
-from ..esl.connection import Endpoint, ESLError, InboundConnection
-from ..esl.outbound import CallGone, OutboundCall, OutboundServer
-from ..identity import InvalidIdentity, normalise_phone
-from ..models import (
+from ... import logs
+from ...esl.connection import Endpoint, ESLError, InboundConnection
+from ...esl.outbound import CallGone, OutboundCall, OutboundServer
+from ...identity import InvalidIdentity, chat_sender, normalise_phone
+from ...models import (
     MAX_ATTACHMENT_BYTES,
     AdapterHealth,
     Attachment,
@@ -33,21 +33,20 @@ from ..models import (
     InboundContact,
     OutboundMessage,
 )
-from ..routing.events import RoutingEvent
-from ..routing.service import RoutingError
-from ..store import calls as store_calls
-from ..store import sip as store_sip
-from ..store import web_calls as store_web_calls
-from . import AdapterContext
+from ...routing.events import RoutingEvent
+from ...routing.service import RoutingError
+from ...store import calls as store_calls
+from ...store import sip as store_sip
+from ...store import web_calls as store_web_calls
+from .. import AdapterContext
+from .campaign import ATTEMPT_VARIABLE, CampaignCalls
+from .config import VoiceConfig
+from .controls import CallSession, ControlDesk, ControlRefused, Step
+from .conversation import Conversations
+from .dialing import OutboundCalls
 from .ivr import run_ivr
-from .voice_campaign import ATTEMPT_VARIABLE, CampaignCalls
-from .voice_config import VoiceConfig
-from .voice_controls import CallSession, ControlDesk, ControlRefused, Step
-from .voice_conversation import Conversations
-from .voice_dialing import OutboundCalls
-from .voice_phones import REGISTRATION_EVENTS, PhoneRegistrations
-from .voice_recovery import RECLAIMED, LostCalls
-from .webchat_call import chat_sender
+from .phones import REGISTRATION_EVENTS, PhoneRegistrations
+from .recovery import RECLAIMED, LostCalls
 
 log = logging.getLogger(__name__)
 

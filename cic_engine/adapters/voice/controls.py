@@ -15,20 +15,22 @@ import logging
 import re
 import uuid as uuidlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import gevent
 from gevent.event import Event
 from gevent.queue import Queue
 
-from ..esl.connection import ESLError
-from ..identity import InvalidIdentity, normalise_phone
-from ..routing.service import RoutingError
+from ...esl.connection import ESLError
+from ...identity import InvalidIdentity, normalise_phone
+from ...routing.service import RoutingError
 
 if TYPE_CHECKING:
-    from ..esl.outbound import OutboundCall
-    from ..store.calls import CallCommand
-    from .voice import VoiceAdapter
+    from ...esl.connection import InboundConnection
+    from ...esl.outbound import OutboundCall
+    from ...store.calls import CallCommand
+    from .. import AdapterContext
+    from .config import VoiceConfig
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +80,30 @@ class CallSession:
     unbridged: Event = field(default_factory=Event)
 
 
+class VoiceLine(Protocol):
+    """What the desk needs of the voice adapter that holds the calls (adapter.VoiceAdapter)."""
+
+    context: AdapterContext
+    config: VoiceConfig
+    esl: InboundConnection
+
+    def click_to_call(self, command: CallCommand) -> dict: ...
+
+    def campaign_dial(self, command: CallCommand) -> dict: ...
+
+    def channel_var(self, uuid: str, name: str) -> str: ...
+
+    def recording_policy(self, queue: str | None) -> str: ...
+
+    def start_recording(self, session: CallSession) -> None: ...
+
+    def stop_recording(self, session: CallSession) -> None: ...
+
+
 class ControlDesk:
     """Runs call commands for the sessions of one voice adapter."""
 
-    def __init__(self, adapter: VoiceAdapter):
+    def __init__(self, adapter: VoiceLine):
         self.adapter = adapter
         self.sessions: dict[int, CallSession] = {}
 
@@ -170,7 +192,7 @@ class ControlDesk:
         if session.held:
             raise ControlRefused("the call is already on hold")
         if session.outbound:
-            partner = self.adapter._var(session.call.uuid, "bridge_to")
+            partner = self.adapter.channel_var(session.call.uuid, "bridge_to")
             if not partner:
                 raise ControlRefused("the customer is not on the line yet")
             self.api(f"uuid_broadcast {partner} {self.adapter.config.moh} aleg")

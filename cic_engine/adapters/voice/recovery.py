@@ -25,9 +25,9 @@ import time
 
 import gevent
 
-from ..esl.channels import LiveChannel, parse_show_channels
-from ..esl.connection import ESLError
-from ..store import calls as store_calls
+from ...esl.channels import LiveChannel, parse_show_channels
+from ...esl.connection import ESLError
+from ...store import calls as store_calls
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class LostCalls:
         call.api(f"uuid_setvar_multi {call.uuid} {HOLDER}={self.holder};continue_on_fail=true;"
                  f"playback_timeout_sec={self.config.moh_piece_s}")
 
-    def _var(self, uuid: str, name: str) -> str:
+    def channel_var(self, uuid: str, name: str) -> str:
         out = self.esl.api(f"uuid_getvar {uuid} {name}").strip()
         return "" if out == "_undef_" or out.startswith("-ERR") else out
 
@@ -78,11 +78,11 @@ class LostCalls:
         self._close_lost_interactions(lambda call_uuid: call_uuid in on_switch)
 
     def _take_back_if_lost(self, channel: LiveChannel) -> None:
-        if not self._var(channel.uuid, LINE):
+        if not self.channel_var(channel.uuid, LINE):
             return  # never the engine's (item: unrelated parked calls are left alone)
         if channel.application == "park":
             self._reclaim(channel.uuid, channel.destination, channel.context)  # its socket went away
-        elif self._var(channel.uuid, HOLDER) == self.holder and not self._var(channel.uuid, "bridge_to"):
+        elif self.channel_var(channel.uuid, HOLDER) == self.holder and not self.channel_var(channel.uuid, "bridge_to"):
             # Held by this adapter before it restarted: whatever it plays is an orphan. A caller
             # talking to an agent is left talking; the call parks when the conversation ends.
             self._reclaim(channel.uuid, channel.destination, channel.context)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 import uuid as uuidlib
 
-from ..esl.outbound import CallGone, OutboundCall
-from ..routing.events import RoutingEvent
-from ..routing.service import RoutingError
-from ..store import calls as store_calls
-from .voice_controls import CallSession, ControlRefused
+from ...esl.outbound import CallGone, OutboundCall
+from ...routing.events import RoutingEvent
+from ...routing.service import RoutingError
+from ...store import calls as store_calls
+from .controls import CallSession, ControlRefused
 
 log = logging.getLogger(__name__)
 

@@ -22,15 +22,16 @@ import gevent
 from gevent.event import Event
 from gevent.queue import Empty, Queue
 
-from .. import logs
-from ..esl.connection import ESLError
-from ..esl.outbound import CallGone, OutboundCall
-from ..outbound.dialer import verdict
-from ..routing.events import RoutingEvent
-from ..routing.service import RoutingError
-from ..store import campaigns as store_campaigns
-from ..store.campaigns import Campaign
-from .voice_controls import CallSession, ControlRefused
+from ... import logs
+from ...esl.connection import ESLError
+from ...esl.outbound import CallGone, OutboundCall
+from ...outbound.dialer import verdict
+from ...routing.events import RoutingEvent
+from ...routing.service import RoutingError
+from ...store.campaigns import Campaign
+from ...store.campaigns import attempts as campaign_attempts
+from ...store.campaigns import lists as campaign_lists
+from .controls import CallSession, ControlRefused
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class CampaignCalls:
     def _campaign_outcome(self, attempt_id: int, outcome: str, detail: str | None = None, reached: bool = False,
                           agent_id: int | None = None, answered: bool = False, abandoned: bool = False) -> None:
         with self.context.engine.store.transaction() as conn:
-            store_campaigns.finish_attempt(conn, attempt_id, outcome, self.context.engine.clock.now(), detail,
+            campaign_attempts.finish_attempt(conn, attempt_id, outcome, self.context.engine.clock.now(), detail,
                                            reached=reached, agent_id=agent_id)
         report = self._reports.pop(attempt_id, None)  # the pacer hears each call it placed once
         if report is not None:
@@ -101,7 +102,7 @@ class CampaignCalls:
         connected to an agent within connect_within_s, or the call is abandoned."""
         attempt_id = int(call.variable(ATTEMPT_VARIABLE) or 0)
         with self.context.engine.store.transaction() as conn:
-            info = store_campaigns.attempt(conn, attempt_id=attempt_id)
+            info = campaign_attempts.attempt(conn, attempt_id=attempt_id)
         if info is None or info.outcome is not None:
             log.info("call %s: campaign attempt %s is settled already; hanging up", call.uuid, attempt_id)
             call.hangup()
@@ -119,7 +120,7 @@ class CampaignCalls:
             self._campaign_outcome(attempt_id, "no_answer", "hung up as it was answered")
             return
         with self.context.engine.store.transaction() as conn:
-            interaction_id = store_campaigns.answered(conn, attempt_id, call.uuid, self.context.engine.clock.now())
+            interaction_id = campaign_attempts.answered(conn, attempt_id, call.uuid, self.context.engine.clock.now())
         if interaction_id is None:
             call.hangup()
             return
@@ -216,7 +217,7 @@ class CampaignCalls:
         self._reconciled = True
         engine, routing = self.context.engine, self.context.routing
         with engine.store.transaction() as conn:
-            left = store_campaigns.left_over(conn, self.context.node)
+            left = campaign_attempts.left_over(conn, self.context.node)
         for item in left:
             if item.call_uuid:
                 try:
@@ -232,7 +233,7 @@ class CampaignCalls:
                 log.info("campaign interaction %s: %s", item.interaction_id, exc)
             if item.outcome is None:
                 with engine.store.transaction() as conn:
-                    store_campaigns.finish_attempt(conn, item.attempt_id, "lost", engine.clock.now(),
+                    campaign_attempts.finish_attempt(conn, item.attempt_id, "lost", engine.clock.now(),
                                                    detail="the engine stopped during the attempt")
         if left:
             log.warning("%d campaign call(s) were under way when this node stopped: settled, tried again later",
@@ -245,10 +246,10 @@ class CampaignCalls:
         engine = self.context.engine
         now = engine.clock.now()
         with engine.store.transaction() as conn:
-            info = store_campaigns.attempt(conn, interaction_id=command.interaction_id)
+            info = campaign_attempts.attempt(conn, interaction_id=command.interaction_id)
             if info is None or info.outcome is not None:
                 raise ControlRefused("this is no campaign preview waiting to be dialled")
-            facts = store_campaigns.contact_facts(conn, info.id, now)
+            facts = campaign_lists.contact_facts(conn, info.id, now)
         state, agent_id = self.context.routing.state(command.interaction_id)
         if state != "active" or agent_id != command.agent_id:
             raise ControlRefused("accept the preview before dialling it")

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..routing.settings import Name, StrictModel
+from .routing import Name, StrictModel
 
 # The statuses the engine gives a meaning to; a category's workflow may add its own between them.
 NEW, IN_PROGRESS, WAITING, RESOLVED, CLOSED = "new", "in_progress", "waiting_for_customer", "resolved", "closed"

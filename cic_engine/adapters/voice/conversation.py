@@ -7,9 +7,9 @@ from __future__ import annotations
 import logging
 import os
 
-from ..esl.connection import ESLError
-from ..esl.outbound import CallGone, OutboundCall
-from .voice_controls import CallSession, ControlRefused, Step
+from ...esl.connection import ESLError
+from ...esl.outbound import CallGone, OutboundCall
+from .controls import CallSession, ControlRefused, Step
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 
 from ..models import Tier
-from ..routing.settings import WEEKDAYS, Name, StrictModel
-from .policy import Rules, Window
+from .routing import WEEKDAYS, Name, StrictModel
 
 BUILTIN_PLACEHOLDERS = ("name", "phone", "email", "campaign")
 
@@ -34,9 +33,6 @@ class Hours(StrictModel):
         if self.end <= self.start and self.end != time(0):
             raise ValueError(f"end ({self.end:%H:%M}) must be after start ({self.start:%H:%M})")
         return self
-
-    def window(self) -> Window:
-        return Window(self.start, self.end, frozenset(WEEKDAYS.index(d) for d in self.days))
 
 
 class Segment(StrictModel):
@@ -133,7 +129,3 @@ class OutboundSection(StrictModel):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from None
         return value
-
-    def rules(self, campaign: CampaignSettings) -> Rules:
-        return Rules(window=campaign.hours.window(), quiet=(self.quiet_start, self.quiet_end),
-                     max_per_week=self.max_per_week, default_zone=self.default_time_zone)

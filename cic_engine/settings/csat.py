@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..routing.settings import StrictModel
+from .routing import StrictModel
 
 
 class CsatSection(StrictModel):

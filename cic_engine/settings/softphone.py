@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from ..routing.settings import StrictModel
+from .routing import StrictModel
 
 
 def websocket_url(value: str) -> str:

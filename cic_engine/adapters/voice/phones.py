@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 import gevent
 
-from ..esl.connection import ESLError, InboundConnection
-from ..store import Store
-from ..store import sip as store_sip
+from ...esl.connection import ESLError, InboundConnection
+from ...store import Store
+from ...store import sip as store_sip
 
 log = logging.getLogger(__name__)
 
