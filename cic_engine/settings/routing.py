@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..models import Channel, Tier
@@ -53,6 +54,18 @@ _SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-(([01]\d|2[0-3]):([0-5]\d)|24:00
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+def holiday_calendar(name: str) -> holidays.HolidayBase:
+    """A country's calendar (`CN`, `US-CA`): its holidays, and its make-up working days where the
+    country has them. Years are filled in as they are asked for."""
+    country, _, subdivision = name.partition("-")
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        raise ValueError(f"unknown holiday calendar {name!r} (a country code such as CN or US)")
+    if subdivision and subdivision not in supported[country]:
+        raise ValueError(f"{country} has no subdivision {subdivision!r} (known: {', '.join(supported[country][:12])}...)")
+    return holidays.country_holidays(country, subdiv=subdivision or None)
+
+
 class OpenHours(StrictModel):
     timezone: str = "UTC"
     mon: list[str] = Field(default_factory=list)
@@ -63,6 +76,12 @@ class OpenHours(StrictModel):
     sat: list[str] = Field(default_factory=list)
     sun: list[str] = Field(default_factory=list)
     holidays: list[date] = Field(default_factory=list, description="closed all day, in the queue's time zone")
+    holiday_calendar: str | None = Field(None, description="a country's public holidays, from the maintained "
+                                         "`holidays` package: CN, US, or with a subdivision, US-CA; closed on them "
+                                         "as on `holidays`")
+    make_up_days_as: Literal[WEEKDAYS] | None = Field(  # type: ignore[valid-type]
+        "mon", description="on the calendar's make-up working days (a weekend day worked instead of a holiday, "
+        "as China's 调休) the queue keeps this weekday's hours; none: its own weekend hours")
 
     @field_validator("timezone")
     @classmethod
@@ -82,6 +101,13 @@ class OpenHours(StrictModel):
                 raise ValueError(f"{span!r} is not HH:MM-HH:MM")
             if span[6:] != "24:00" and span[6:] <= span[:5]:
                 raise ValueError(f"{span!r} ends before it starts (split spans that cross midnight)")
+        return value
+
+    @field_validator("holiday_calendar")
+    @classmethod
+    def _known_calendar(cls, value: str | None) -> str | None:
+        if value is not None:
+            holiday_calendar(value)  # raises ValueError naming what is wrong
         return value
 
     def spans(self, weekday: int) -> list[tuple[time, time | None]]:

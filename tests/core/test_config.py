@@ -161,6 +161,10 @@ def test_every_problem_in_every_file_is_reported_at_once(conf_dir):
         ('[engine]\nphone_region = "XX"\n', "engine.phone_region", "unknown phone region"),
         ('[engine]\nnode = "Node One"\n', "engine.node", "should match pattern"),
         ('[[queues]]\nname = "general"\nchannels = ["pigeon"]\n', "queues[0].channels[0]", "Input should be"),
+        ('[[queues]]\nname = "general"\n[queues.hours]\nholiday_calendar = "XX"\n', "queues[0].hours.holiday_calendar",
+         "unknown holiday calendar 'XX'"),
+        ('[[queues]]\nname = "general"\n[queues.hours]\nholiday_calendar = "US-ZZ"\n',
+         "queues[0].hours.holiday_calendar", "US has no subdivision 'ZZ'"),
     ],
 )
 def test_bad_values_are_explained(conf_dir, toml, key, fragment):

@@ -85,6 +85,41 @@ def test_open_hours_follow_the_queues_time_zone_and_holidays(utc, expected):
     assert is_open(hours, datetime.fromisoformat(utc).replace(tzinfo=UTC)) is expected
 
 
+# China's calendar: Golden Week 2025 (1-8 October) is closed; Sunday 28 September and Saturday
+# 11 October are worked instead (调休) with Monday's hours; other weekends stay closed.
+CN_OFFICE = {"timezone": "Asia/Shanghai", "holiday_calendar": "CN",
+             **{day: ["09:00-18:00"] for day in ("mon", "tue", "wed", "thu", "fri")}}
+
+
+@pytest.mark.parametrize(("utc", "expected"), [
+    ("2025-09-30T02:00:00", True),   # Tuesday 10:00: a working day
+    ("2025-10-01T02:00:00", False),  # Wednesday 10:00: National Day
+    ("2025-10-08T02:00:00", False),  # Wednesday 10:00: still the holiday
+    ("2025-09-28T02:00:00", True),   # Sunday 10:00: a make-up working day
+    ("2025-09-28T11:00:00", False),  # Sunday 19:00: after Monday's hours
+    ("2025-10-11T02:00:00", True),   # Saturday 10:00: a make-up working day
+    ("2025-09-21T02:00:00", False),  # Sunday 10:00: an ordinary weekend
+    ("2026-02-17T02:00:00", False),  # Spring Festival 2026: the calendar's next year, unasked
+])
+def test_a_queue_with_chinas_calendar_closes_on_its_holidays_and_opens_on_make_up_days(utc, expected):
+    hours = OpenHours.model_validate(CN_OFFICE)
+    assert is_open(hours, datetime.fromisoformat(utc).replace(tzinfo=UTC)) is expected
+
+
+def test_make_up_days_can_keep_the_queues_own_weekend_hours():
+    hours = OpenHours.model_validate({**CN_OFFICE, "make_up_days_as": None})
+    assert is_open(hours, datetime.fromisoformat("2025-09-28T02:00:00").replace(tzinfo=UTC)) is False
+
+
+def test_a_subdivisions_calendar_adds_its_own_holidays():
+    weekdays = {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
+    texas = OpenHours.model_validate({"timezone": "America/Chicago", "holiday_calendar": "US-TX", **weekdays})
+    federal = OpenHours.model_validate({"timezone": "America/Chicago", "holiday_calendar": "US", **weekdays})
+    independence_day_tx = datetime.fromisoformat("2026-03-02T16:00:00").replace(tzinfo=UTC)  # Monday 10:00
+    assert is_open(federal, independence_day_tx) is True
+    assert is_open(texas, independence_day_tx) is False
+
+
 def test_after_hours_contact_goes_to_the_configured_queue(make_desk, clock):
     # the clock starts on Monday 2026-01-05 09:00 UTC = 17:00 Shanghai; advance to 19:00
     desk = make_desk(
