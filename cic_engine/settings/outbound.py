@@ -6,12 +6,11 @@ from __future__ import annotations
 import string
 from datetime import time
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
 from ..models import Tier
-from .routing import WEEKDAYS, Name, StrictModel
+from .routing import WEEKDAYS, Name, StrictModel, TimeZoneName
 
 BUILTIN_PLACEHOLDERS = ("name", "phone", "email", "campaign")
 
@@ -118,14 +117,5 @@ class OutboundSection(StrictModel):
     max_per_week: int = Field(3, ge=1, le=100, description="contacts per customer in any 7 days, all campaigns")
     quiet_start: time = Field(time(21, 0), description="no campaign reaches anyone from this local time ...")
     quiet_end: time = Field(time(8, 0), description="... to this one")
-    default_time_zone: str = Field("Asia/Shanghai", description="for a customer whose zone is not known")
+    default_time_zone: TimeZoneName = Field("Asia/Shanghai", description="for a customer whose zone is not known")
     tick_s: float = Field(0.5, gt=0, le=60, description="how often the dialer looks for work")
-
-    @field_validator("default_time_zone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from None
-        return value

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..models import Channel, Tier
 
@@ -54,6 +54,17 @@ _SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-(([01]\d|2[0-3]):([0-5]\d)|24:00
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+def known_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(known_time_zone)]
+
+
 def holiday_calendar(name: str) -> holidays.HolidayBase:
     """A country's calendar (`CN`, `US-CA`): its holidays, and its make-up working days where the
     country has them. Years are filled in as they are asked for."""
@@ -67,7 +78,7 @@ def holiday_calendar(name: str) -> holidays.HolidayBase:
 
 
 class OpenHours(StrictModel):
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     mon: list[str] = Field(default_factory=list)
     tue: list[str] = Field(default_factory=list)
     wed: list[str] = Field(default_factory=list)
@@ -82,15 +93,6 @@ class OpenHours(StrictModel):
     make_up_days_as: Literal[WEEKDAYS] | None = Field(  # type: ignore[valid-type]
         "mon", description="on the calendar's make-up working days (a weekend day worked instead of a holiday, "
         "as China's 调休) the queue keeps this weekday's hours; none: its own weekend hours")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from None
-        return value
 
     @field_validator(*WEEKDAYS)
     @classmethod
