@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from .discovery import discover_adapter_kinds
 from .settings.cases import CasesSection, check_placeholders
 from .settings.csat import CsatSection
+from .settings.integrations import IntegrationsSection
 from .settings.outbound import CampaignSettings, OutboundSection
 from .settings.routing import (
     DEMO_PASSWORD_HASHES,
@@ -191,6 +192,7 @@ class CicConfig(StrictModel):
     cases: CasesSection = Field(default_factory=CasesSection)
     csat: CsatSection = Field(default_factory=CsatSection)
     softphone: SoftphoneSection = Field(default_factory=SoftphoneSection)
+    integrations: IntegrationsSection = Field(default_factory=IntegrationsSection)
     outbound: OutboundSection = Field(default_factory=OutboundSection)
     campaigns: list[CampaignSettings] = Field(default_factory=list)
     queues: list[QueueConfig] = Field(default_factory=lambda: [QueueConfig(name="general")])
@@ -207,6 +209,15 @@ class CicConfig(StrictModel):
             if department.escalate_to is not None and department.escalate_to not in logins:
                 raise ValueError(f"cases.departments {department.name!r}: escalate_to {department.escalate_to!r} is "
                                  "not an agent login")
+        return self
+
+    @model_validator(mode="after")
+    def _crm_queues(self) -> CicConfig:
+        queues = {q.name for q in self.queues}
+        for n, lookup in enumerate(self.integrations.crm):
+            unknown = [q for q in lookup.queues if q not in queues]
+            if unknown:
+                raise ValueError(f"integrations.crm[{n}].queues: no queue named {unknown[0]!r}")
         return self
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from psycopg.errors import UniqueViolation
 
@@ -242,13 +243,32 @@ class Engine:
     def set_tier(self, customer_id: int, tier: Tier, actor: str | None = None) -> None:
         """Also moves the customer's waiting interactions to their place for the new tier."""
         with self.store.transaction() as conn:
-            customers.set_tier(conn, customer_id, tier, self.clock.now(), actor)
-            waiting = store_routing.waiting_of_customer(conn, customer_id)
-            for interaction_id, queued_at, priority in waiting:
-                store_routing.update_waiting(conn, interaction_id,
-                                             rank_at=rank_at(self.cic.routing, queued_at, priority, tier))
-            if waiting:
-                wake_routers(conn, f"customer:{customer_id}")
+            self._set_tier(conn, customer_id, tier, actor)
+
+    def _set_tier(self, conn, customer_id: int, tier: Tier, actor: str | None) -> None:
+        customers.set_tier(conn, customer_id, tier, self.clock.now(), actor)
+        waiting = store_routing.waiting_of_customer(conn, customer_id)
+        for interaction_id, queued_at, priority in waiting:
+            store_routing.update_waiting(conn, interaction_id,
+                                         rank_at=rank_at(self.cic.routing, queued_at, priority, tier))
+        if waiting:
+            wake_routers(conn, f"customer:{customer_id}")
+
+    def update_customer(self, customer_id: int, changes: dict[str, Any], actor: str | None = None) -> Customer:
+        """Change any of display_name, notes, tier and preferred_channel at once (all or none);
+        a merged profile's id reaches the profile it was merged into."""
+        customer_id = self.get_customer(customer_id).id
+        now = self.clock.now()
+        with self.store.transaction() as conn:
+            profile = {k: changes[k] for k in ("display_name", "notes") if k in changes}
+            if profile:
+                customers.set_profile(conn, customer_id, profile, now, actor)
+            if changes.get("tier") is not None:
+                self._set_tier(conn, customer_id, Tier(changes["tier"]), actor)
+            if "preferred_channel" in changes:
+                channel = changes["preferred_channel"]
+                customers.set_preferred_channel(conn, customer_id, Channel(channel) if channel else None, now, actor)
+            return customers.get(conn, customer_id)
 
     def set_opt_out(self, customer_id: int, channel: Channel, opted_out: bool, actor: str | None = None) -> None:
         with self.store.transaction() as conn:

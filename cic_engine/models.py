@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -276,11 +276,12 @@ class AdapterHealth(_Strict):
 
 
 class OutboundMessage(_Strict):
-    """A reply taken from the outbox for an adapter to deliver."""
+    """A reply taken from the outbox for an adapter to deliver (or a webhook delivery, whose
+    text is the JSON body to post, for webhooks.py)."""
 
     outbox_id: int
-    interaction_id: int
-    channel: Channel
+    interaction_id: int | None = Field(description="None only for a webhook of a fact with no interaction")
+    channel: Channel | Literal["webhook"]
     recipient: str
     subject: str | None = None
     parts: list[ContentPart] = Field(default_factory=list)

@@ -17,6 +17,7 @@ from .adapters import AdapterContext, ChannelAdapter
 from .callcontrol import CallControl
 from .cases.service import Cases
 from .config import AdapterConfig, ConfigError, ConfigProblem, LoadedConfig, load_config, security_warnings
+from .crm import CrmLookups
 from .csat.surveys import Surveys
 from .engine import Engine
 from .metrics import CenterCollector, metrics_endpoint
@@ -30,21 +31,27 @@ from .routing.events import EventListener
 from .routing.router import Router
 from .routing.service import Routing
 from .store import Store, migrations
+from .store import inbox as store_inbox
 from .store import sip as store_sip
+from .store.customers import CustomerNotFound
 from .store.embedded import EmbeddedPostgres
 from .web.access import MONITOR, PUBLIC, Guard
+from .web.api_v1 import IntegrationApi
 from .web.app import AdapterRoutes, WebApp
-from .web.auth import Auth, LoginThrottle
+from .web.auth import ApiTokens, Auth, LoginThrottle
 from .web.call_api import CallApi
 from .web.campaigns_api import CampaignsApi
 from .web.cases_api import CasesApi
+from .web.crm_api import CrmApi
 from .web.inbox_api import InboxApi
+from .web.integrations_api import IntegrationsApi
 from .web.live import AgentStream
 from .web.ops_api import OpsApi
 from .web.pages import Pages
 from .web.softphone_api import SoftphoneApi
 from .web.supervisor_api import SupervisorApi
 from .web.websocket import Handler
+from .webhooks import Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +73,7 @@ class Node:
         self.routing: Routing | None = None
         self.events: EventListener | None = None
         self.outbox: OutboxSender | None = None
+        self.webhooks: Webhooks | None = None
         self.cases: Cases | None = None
         self.surveys: Surveys | None = None
         self._sla_watch: gevent.Greenlet | None = None
@@ -140,7 +148,8 @@ class Node:
         if web.metrics_token_env and not token:
             raise ConfigError([ConfigProblem(file=str(self.loaded.path), key="web.metrics_token_env",
                                              problem=f"environment variable {web.metrics_token_env} is not set")])
-        self.guard = Guard(web.public_hosts, web.trusted_proxies, auth.principal, token)
+        self.guard = Guard(web.public_hosts, web.trusted_proxies, auth.principal, token,
+                           authenticate_token=ApiTokens(self.store, self.engine.clock))
         app = WebApp(self.guard)
         app.route("/healthz", self._healthz, allow=PUBLIC)
         collector = CenterCollector(self.name, self.store, self.adapters, self.adapter_failures)
@@ -151,6 +160,13 @@ class Node:
         CallApi(self.store, CallControl(self.store, self.engine.clock),
                 has_voice=lambda: self._voice_adapter() is not None).mount(app)
         CasesApi(self.store, self.cases).mount(app)
+        assert self.cases is not None
+        IntegrationApi(self.store, self.engine, self.routing, self.cases).mount(app)
+        IntegrationsApi(self.store, self.engine.clock).mount(app)
+        crm = CrmLookups(lambda: self.loaded.cic.integrations, self._crm_context)
+        self.events.subscribe(crm.on_event)
+        CrmApi(self.store, crm).mount(app)
+        app.frame_sources = lambda: self.loaded.cic.integrations.frame_origins()
         SoftphoneApi(self.store, self.engine.clock, lambda: self.loaded.cic.softphone).mount(app)
         app.connect_sources = self._switch_sockets
         assert self.dialer is not None
@@ -208,6 +224,9 @@ class Node:
                                    self.engine.clock, settings.backoff_s, settings.max_attempts, self.name,
                                    settings.lease_s)
         self.outbox.start()
+        self.webhooks = Webhooks(self.store, self.outbox.add, self.outbox.remove)
+        self.webhooks.load()
+        self.events.subscribe(self.webhooks.on_event)
 
     def reload(self) -> dict[str, Any]:
         """Re-read and validate cic.toml and channels/*.toml; apply them only if all is valid and
@@ -262,6 +281,18 @@ class Node:
             self.routing.set_offline(agent_id)
         except Exception as exc:  # noqa: BLE001 - the logout itself has happened; say why not offline
             log.warning("agent %s logged out but could not be set offline: %s", agent_id, exc)
+
+    def _crm_context(self, interaction_id: int):
+        """What a CRM lookup is filled in with: the interaction's summary and its customer."""
+        assert self.store is not None and self.engine is not None
+        with self.store.transaction() as conn:
+            view = store_inbox.interaction(conn, interaction_id)
+        if view is None:
+            return None
+        try:
+            return view, self.engine.get_customer(view["customer_id"])
+        except CustomerNotFound:
+            return view, None
 
     def _queue_ids(self) -> dict[str, int]:
         assert self.router is not None

@@ -8,40 +8,12 @@ replay carries the same message id, which ingest de-duplicates.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import math
 from dataclasses import dataclass
 
+from ..signing import WebhookRefused, sign, verify
 
-class WebhookRefused(ValueError):
-    """The webhook is not taken; the message says why (it goes back to the provider)."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
-def verify(secret: str, timestamp: str | None, signature: str | None, body: bytes, now: float, max_skew_s: float) -> None:
-    if not secret:
-        raise WebhookRefused(401, "no signing secret is set up; unsigned webhooks are refused")
-    if not timestamp or not signature:
-        raise WebhookRefused(401, "missing signature or timestamp header")
-    if not timestamp.isascii() or not signature.isascii():
-        raise WebhookRefused(401, "the signature and timestamp must be ASCII")
-    try:
-        at = float(timestamp)
-    except ValueError:
-        raise WebhookRefused(401, "the timestamp is not a number") from None
-    if not math.isfinite(at) or abs(now - at) > max_skew_s:
-        raise WebhookRefused(401, f"stale or future timestamp (more than {max_skew_s:g} s off); refused as a replay")
-    if not hmac.compare_digest(sign(secret, timestamp, body), signature.strip().lower()):
-        raise WebhookRefused(401, "bad signature")
+__all__ = ["WebhookRefused", "sign", "verify", "InboundSms", "parse_inbound"]
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,17 @@ def set_tier(conn: Conn, customer_id: int, tier: Tier, now: datetime, actor: str
     timeline.append(conn, "tier_changed", now, customer_id=customer_id, actor=actor, data={"tier": tier.value})
 
 
+def set_profile(conn: Conn, customer_id: int, changes: dict[str, str | None], now: datetime, actor: str | None) -> None:
+    """The customer's display name and notes (`changes` holds those to change)."""
+    _update_live(conn, customer_id,
+                 """UPDATE customers SET display_name = CASE WHEN %(set_name)s THEN %(name)s ELSE display_name END,
+                           notes = CASE WHEN %(set_notes)s THEN %(notes)s ELSE notes END, updated_at = %(now)s
+                    WHERE id = %(id)s AND merged_into IS NULL""",
+                 {"set_name": "display_name" in changes, "name": changes.get("display_name"),
+                  "set_notes": "notes" in changes, "notes": changes.get("notes"), "now": now, "id": customer_id})
+    timeline.append(conn, "profile_changed", now, customer_id=customer_id, actor=actor, data=changes)
+
+
 def set_opt_out(conn: Conn, customer_id: int, channel: Channel, opted_out: bool, now: datetime, actor: str | None) -> None:
     _update_live(
         conn,

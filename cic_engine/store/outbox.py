@@ -13,6 +13,8 @@ from ..models import Attachment
 from . import Conn
 from .interactions import add_attachments
 
+WEBHOOK = "webhook"  # the channel of webhook deliveries (store/integrations.py)
+
 
 def enqueue(conn: Conn, interaction_id: int, channel: str, adapter: str, recipient: str, payload: dict[str, Any],
             external_id: str | None, now: datetime) -> int:
@@ -36,10 +38,16 @@ def claim(conn: Conn, adapters: list[str], now: datetime, node: str = "", lease_
     return conn.execute(
         """UPDATE outbox o SET state = 'sending', attempts = o.attempts + 1, sending_node = %(node)s,
                               lease_until = %(now)s + make_interval(secs => %(lease)s)
-           WHERE o.id = (SELECT id FROM outbox WHERE adapter = ANY(%(adapters)s)
-                           AND ((state = 'pending' AND next_attempt_at <= %(now)s)
-                                OR (state = 'sending' AND lease_until < %(now)s AND NOT (payload ? 'at_most_once')))
-                         ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+           WHERE o.id = (SELECT d.id FROM outbox d WHERE d.adapter = ANY(%(adapters)s)
+                           AND ((d.state = 'pending' AND d.next_attempt_at <= %(now)s)
+                                OR (d.state = 'sending' AND d.lease_until < %(now)s
+                                    AND NOT (d.payload ? 'at_most_once')))
+                           -- One with an ordering key (a webhook's interaction) waits for the
+                           -- ones before it: they are sent, or have failed for good.
+                           AND (d.ordering_key IS NULL OR NOT EXISTS (
+                                  SELECT FROM outbox e WHERE e.adapter = d.adapter AND e.ordering_key = d.ordering_key
+                                    AND e.id < d.id AND e.state IN ('pending', 'sending')))
+                         ORDER BY d.next_attempt_at, d.id LIMIT 1 FOR UPDATE SKIP LOCKED)
            RETURNING o.id, o.interaction_id, o.channel, o.adapter, o.recipient, o.payload, o.attempts, o.external_id""",
         {"adapters": adapters, "now": now, "node": node, "lease": lease_s}).fetchone()
 
@@ -83,6 +91,8 @@ def sent(conn: Conn, outbox_id: int, external_id: str | None, now: datetime,
            WHERE id = %s RETURNING interaction_id, channel, recipient, payload, external_id""",
         (now, external_id, outbox_id)).fetchone()
     interaction_id, channel, recipient, payload, ext = row
+    if channel == WEBHOOK:
+        return  # told to another system, not said to the customer: nothing on the conversation
     message = conn.execute(
         """INSERT INTO messages (interaction_id, channel, direction, external_id, recipient, subject, metadata,
                                  received_at, created_at)
@@ -124,6 +134,8 @@ def failed(conn: Conn, outbox_id: int, error: str, now: datetime, kind: str = "d
         (error, outbox_id)).fetchone()
     if row is None:
         return False
+    if row[1] == WEBHOOK:
+        return True  # in the webhook delivery log, for admins; not on the customer's timeline
     conn.execute("SELECT cic_record(%s, %s, customer_id, id, NULL, NULL, %s) FROM interactions WHERE id = %s",
                  (kind, now, Jsonb({**(detail or {}), "outbox_id": outbox_id, "channel": row[1], "error": error}),
                   row[0]))

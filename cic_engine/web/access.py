@@ -5,7 +5,9 @@ Each route names its `allow`:
   the role); what they then see of a resource is store/visibility.py's answer;
 - PUBLIC: anyone (pages, the chat widget, which checks its own origins and limits);
 - SIGNED: a provider's webhook, authenticated by its signature in the handler;
-- MONITOR: /metrics and the health detail: clients on loopback, or a bearer token.
+- MONITOR: /metrics and the health detail: clients on loopback, or a bearer token;
+- scope(...): the integration API (/api/v1): an API token (Authorization: Bearer) holding that
+  scope; a browser's session cookie counts for nothing there.
 
 Before that, for every request: the Host must be one the engine is reached by (a DNS-rebinding
 page names its own), no NUL in the path or query, and a state-changing request from a browser
@@ -33,6 +35,16 @@ PUBLIC = "public"
 SIGNED = "signed"
 MONITOR = "monitor"
 Allow = str | tuple[str, ...]
+# What an API token may be allowed, each checked by the routes that need it.
+SCOPES = {
+    "customers:read": "look customers up by phone or address, read their profile and timeline",
+    "customers:write": "change a customer's name, notes, tier and preferred channel",
+    "interactions:read": "read interactions and their messages",
+    "interactions:write": "create interactions (a contact from another system) and post notes",
+    "cases:read": "read cases",
+    "cases:write": "open cases and post notes on them",
+}
+SCOPE_PREFIX = "scope:"
 _ROLES = set(CASE_ROLES)
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 PRINCIPAL_KEY = "cic.principal"
@@ -40,11 +52,25 @@ _HOST = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(?::\d{1,5})?")
 CLIENT_KEY = "cic.client"
 
 
+def scope(name: str) -> str:
+    """The `allow` of an integration API route: a token holding this scope."""
+    if name not in SCOPES:
+        raise ValueError(f"no scope {name!r}; scopes are {sorted(SCOPES)}")
+    return SCOPE_PREFIX + name
+
+
+def scope_of(allow: Allow) -> str | None:
+    return allow[len(SCOPE_PREFIX):] if isinstance(allow, str) and allow.startswith(SCOPE_PREFIX) else None
+
+
 def check_allow(allow: Allow) -> None:
     if isinstance(allow, tuple) and allow and set(allow) <= _ROLES:
         return
+    if scope_of(allow) in SCOPES:
+        return
     if allow not in (PUBLIC, SIGNED, MONITOR):
-        raise ValueError(f"allow must be roles from {sorted(_ROLES)}, PUBLIC, SIGNED or MONITOR, not {allow!r}")
+        raise ValueError(f"allow must be roles from {sorted(_ROLES)}, a scope(), PUBLIC, SIGNED or MONITOR, "
+                         f"not {allow!r}")
 
 
 def current(request: Request) -> Any:
@@ -69,8 +95,10 @@ class Guard:
     """The checks every request passes; `authenticate` finds the principal of a request."""
 
     def __init__(self, public_hosts: Iterable[str] = (), trusted_proxies: Iterable[str] = (),
-                 authenticate: Callable[[Request], Any] | None = None, monitor_token: str | None = None):
+                 authenticate: Callable[[Request], Any] | None = None, monitor_token: str | None = None,
+                 authenticate_token: Callable[[Request], Any] | None = None):
         self.public_hosts = {h.lower() for h in public_hosts}
+        self.authenticate_token = authenticate_token
         self.proxies = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
         self.authenticate = authenticate
         self.monitor_token = monitor_token
@@ -115,6 +143,17 @@ class Guard:
     # For the route ------------------------------------------------------------------------
 
     def admit(self, request: Request, allow: Allow) -> None:
+        needed = scope_of(allow)
+        if needed is not None:
+            # A bearer token is sent only by code that holds it, never by a browser on its own,
+            # so no origin check: an integration is not a page.
+            assert self.authenticate_token is not None, "a route names a scope but nothing checks tokens"
+            integration = self.authenticate_token(request)
+            if needed not in integration.scopes:
+                raise HttpError(403, f"this token lacks the {needed} scope",
+                                {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{needed}"'})
+            request.environ[PRINCIPAL_KEY] = integration
+            return
         if allow != SIGNED and request.method not in _SAFE_METHODS:
             self.same_origin(request)
         if allow == MONITOR:

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[..., Any]
 TAKEN = object()  # a handler that served a WebSocket returns this: the socket is already answered
 MAX_BODY_BYTES = 32 * 1024 * 1024  # uploads have their own, smaller limits; this stops the absurd
+BIGINT_MAX = 2**63 - 1
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -93,6 +94,8 @@ class WebApp:
         self.guard = guard or Guard()
         # Where the pages may open connections besides the engine: the softphone's switch.
         self.connect_sources: Callable[[], list[str]] = lambda: []
+        # Origins the pages may frame: a CRM's own page in the screen pop ([[integrations.crm]] frame).
+        self.frame_sources: Callable[[], list[str]] = lambda: []
 
     def route(self, rule: str, handler: Handler, methods: tuple[str, ...] = ("GET",), websocket: bool = False, *,
               allow: Allow) -> str:
@@ -112,13 +115,15 @@ class WebApp:
         response = self._dispatch(request)
         if response is TAKEN:
             return []
-        _harden(response, self.connect_sources())
+        _harden(response, self.connect_sources(), self.frame_sources())
         return response(environ, start_response)
 
     def _dispatch(self, request: Request) -> Any:
         try:
             self.guard.arrived(request)
             endpoint, args = self.url_map.bind_to_environ(request.environ).match()
+            if any(isinstance(value, int) and value > BIGINT_MAX for value in args.values()):
+                raise NotFound()  # no id the database can hold: no such resource (not an error in a query)
         except NotFound:
             return json_response(404, {"error": f"no such resource: {request.path}"})
         except MethodNotAllowed:
@@ -177,7 +182,7 @@ def _gone(request: Request, **_args) -> Response:
 SELF = ("'self'",)
 
 
-def _harden(response: Response, connect: list[str] | tuple[str, ...] = ()) -> None:
+def _harden(response: Response, connect: list[str] | tuple[str, ...] = (), frames: list[str] | tuple[str, ...] = ()) -> None:
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
@@ -188,6 +193,7 @@ def _harden(response: Response, connect: list[str] | tuple[str, ...] = ()) -> No
         # if something user-supplied were ever put on a page unescaped.
         headers.setdefault("Content-Security-Policy",
                            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-                           f"connect-src {' '.join(SELF + tuple(connect))}; object-src 'none'; base-uri 'none'; "
+                           f"connect-src {' '.join(SELF + tuple(connect))}; frame-src {' '.join(SELF + tuple(frames))}; "
+                           "object-src 'none'; base-uri 'none'; "
                            "frame-ancestors 'none'")
         headers.setdefault("X-Frame-Options", "DENY")

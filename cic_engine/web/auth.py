@@ -23,10 +23,13 @@ from werkzeug.wrappers import Request, Response
 
 from ..clock import Clock
 from ..store import Store
+from ..store import integrations as store_integrations
 from ..store import sessions as store_sessions
+from ..store.integrations import Integration
 from ..store.sessions import Principal
 from .access import client_address
 from .app import HttpError, json_response, read_json
+from .limits import RateLimit
 
 log = logging.getLogger(__name__)
 COOKIE = "cic_session"
@@ -158,3 +161,42 @@ class Auth:
 def me(principal: Principal) -> dict:
     return {"agent_id": principal.agent_id, "login": principal.login, "name": principal.name,
             "roles": sorted(principal.roles)}
+
+
+TOKEN_PREFIX = "cic_"
+_BEARER = "Bearer "
+
+
+def new_api_token() -> tuple[str, bytes]:
+    """A new integration token and the hash kept of it (the token itself is shown once)."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return token, _token_hash(token)
+
+
+class ApiTokens:
+    """Finds the integration an /api/v1 request comes from by its bearer token. Failed tokens
+    from one address are limited, so guessing costs the guesser, not the database."""
+
+    def __init__(self, store: Store, clock: Clock, failures: RateLimit | None = None):
+        self.store = store
+        self.clock = clock
+        self.failures = failures or RateLimit(burst=20, per_s=1.0)
+
+    def __call__(self, request: Request) -> Integration:
+        given = request.headers.get("Authorization", "")
+        challenge = {"WWW-Authenticate": 'Bearer realm="cic-engine"'}
+        if not given.startswith(_BEARER):
+            raise HttpError(401, "send an API token: Authorization: Bearer <token> (an admin creates them)", challenge)
+        token = given[len(_BEARER):].strip()
+        found = None
+        if token.startswith(TOKEN_PREFIX) and len(token) <= 200:
+            with self.store.transaction() as conn:
+                found = store_integrations.integration(conn, _token_hash(token), self.clock.now())
+        if found is None:
+            wait = self.failures.take(client_address(request))
+            if wait is not None:
+                raise HttpError(429, f"too many bad tokens; try again in {int(wait) + 1} s",
+                                {"Retry-After": str(int(wait) + 1)})
+            raise HttpError(401, "unknown or revoked API token",
+                            {"WWW-Authenticate": 'Bearer realm="cic-engine", error="invalid_token"'})
+        return found

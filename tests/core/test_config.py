@@ -165,6 +165,16 @@ def test_every_problem_in_every_file_is_reported_at_once(conf_dir):
          "unknown holiday calendar 'XX'"),
         ('[[queues]]\nname = "general"\n[queues.hours]\nholiday_calendar = "US-ZZ"\n',
          "queues[0].hours.holiday_calendar", "US has no subdivision 'ZZ'"),
+        ('[[integrations.crm]]\nname = "crm"\nurl = "https://crm.example.com/q?who={customer}"\n',
+         "integrations.crm[0].url", "unknown placeholder {customer}"),
+        ('[[integrations.crm]]\nname = "crm"\nurl = "https://{email}/q"\n', "integrations.crm[0].url",
+         "with a fixed host"),
+        ('[[integrations.crm]]\nname = "crm"\nlink = "javascript:alert(1)"\n', "integrations.crm[0].link",
+         "must be an http:// or https:// address"),
+        ('[[integrations.crm]]\nname = "crm"\nlink = "https://crm.example.com/c/{phone}"\n'
+         'fields = [{ label = "Orders", path = "orders" }]\n', "integrations.crm[0]", "fields are read from the answer of url"),
+        ('[[integrations.crm]]\nname = "crm"\nlink = "https://crm.example.com/c/{phone}"\nqueues = ["sales"]\n',
+         "(file)", "integrations.crm[0].queues: no queue named 'sales'"),
     ],
 )
 def test_bad_values_are_explained(conf_dir, toml, key, fragment):

@@ -21,7 +21,8 @@ SUPERVISORS = {"supervisor", "admin"}
 EVERYONE = {"anonymous", "agent", "supervisor", "admin", "department"}
 PUBLIC = "public"  # anyone, logged in or not
 # (method, rule) -> who gets past the access check: a set of roles, or PUBLIC, "signed"
-# (a provider's webhook: its signature decides) or "monitor" (loopback or the metrics token).
+# (a provider's webhook: its signature decides), "monitor" (loopback or the metrics token) or
+# "token" (the integration API: an API token's scopes decide, never a login).
 TABLE: dict[tuple[str, str], object] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/metrics"): "monitor",
@@ -83,10 +84,31 @@ TABLE: dict[tuple[str, str], object] = {
     ("POST", "/sms/texts/inbound"): "signed",
     ("POST", "/api/me/sip"): AGENTS,
     ("POST", "/freeswitch/directory"): "signed",  # the switch's shared secret, checked in the handler
+    ("GET", "/api/interactions/<int:interaction_id>/crm"): AGENTS,
+    # What an admin does for the company's other systems.
+    ("GET", "/api/admin/tokens"): {"admin"}, ("POST", "/api/admin/tokens"): {"admin"},
+    ("POST", "/api/admin/tokens/<int:token_id>/revoke"): {"admin"},
+    ("GET", "/api/admin/webhooks"): {"admin"}, ("POST", "/api/admin/webhooks"): {"admin"},
+    ("POST", "/api/admin/webhooks/<int:subscription_id>/active"): {"admin"},
+    ("GET", "/api/admin/webhooks/deliveries"): {"admin"},
+    ("POST", "/api/admin/webhooks/deliveries/<int:delivery_id>/replay"): {"admin"},
+    # The integration API: an API token's scope decides; no login of any role gets in.
+    ("GET", "/api/v1/openapi.json"): PUBLIC, ("GET", "/api/v1/docs"): PUBLIC,
+    ("GET", "/api/v1/customers"): "token",
+    ("GET", "/api/v1/customers/<int:customer_id>"): "token",
+    ("PATCH", "/api/v1/customers/<int:customer_id>"): "token",
+    ("GET", "/api/v1/customers/<int:customer_id>/timeline"): "token",
+    ("POST", "/api/v1/interactions"): "token",
+    ("GET", "/api/v1/interactions/<int:interaction_id>"): "token",
+    ("POST", "/api/v1/interactions/<int:interaction_id>/notes"): "token",
+    ("POST", "/api/v1/cases"): "token",
+    ("GET", "/api/v1/cases/<int:case_id>"): "token",
+    ("POST", "/api/v1/cases/<int:case_id>/notes"): "token",
 }
 # What a URL's variables are filled with: ids that exist nowhere, so no call changes anything.
 ARGS = {"<int:interaction_id>": "999999", "<int:case_id>": "999999", "<int:customer_id>": "999999",
         "<int:attachment_id>": "999999", "<int:campaign_id>": "999999", "<int:rejected_id>": "999999",
+        "<int:token_id>": "999999", "<int:subscription_id>": "999999", "<int:delivery_id>": "999999",
         "<login>": "nobody", "<action>": "hold",
         "<name>": "inbox.js"}
 
@@ -141,10 +163,10 @@ def test_every_endpoint_answers_every_role_as_the_table_says(roles_web):
                 except Refused as refused:
                     status = refused.status
             else:
-                status = apis[role].call(method, _path(rule), {} if method == "POST" else None)[0]
+                status = apis[role].call(method, _path(rule), {} if method in ("POST", "PATCH") else None)[0]
             if rule == "/api/logout" and role != "anonymous":
                 apis[role] = web.api().login(LOGINS[role])  # that ended the session: a new one
-            if allowed == "signed":  # unsigned: the webhook itself refuses, whoever calls
+            if allowed in ("signed", "token"):  # unsigned, or no API token: refused, whoever calls
                 expected = {401}
             elif allowed in (PUBLIC, "monitor") or role in allowed:  # monitoring: this test runs on loopback
                 expected = None  # past the checks: whatever the endpoint answers, but not 401 or 403

@@ -43,6 +43,7 @@ const CIC_ZH = {
   "Add internal note": "添加内部备注", "Internal note": "内部备注", "Transfer to": "转接至",
   "agent login (optional)": "坐席账号（选填）", "Transfer to agent": "转接给坐席", "Transfer": "转接", "End": "结束",
   "Disposition": "处理结果", "Finish wrap-up": "完成整理", "Closes by itself in {s} s": "{s} 秒后自动结束",
+  "Looking up the CRM…": "正在查询 CRM…", "CRM unavailable": "CRM 暂不可用", "Open in {name}": "在 {name} 中打开",
   "Open cases": "未结工单", "Open a case": "新建工单", "Category": "类别", "Severity": "严重程度",
   "What the customer reports": "客户反映的问题", "Description": "描述", "Open case": "创建工单", "History": "历史",
   "Show formatted": "显示原格式", "View fax": "查看传真", "Forwarded message: {subject}": "转发的邮件：{subject}",

@@ -303,6 +303,56 @@ function tickOffers() {
   }
 }
 
+// The company's CRM in the screen pop: asked when the interaction was offered; it never holds
+// up the offer or the conversation, and a CRM that does not answer in time says so.
+async function showCrm(id) {
+  const box = $("crm");
+  box.replaceChildren(el("p", t("Looking up the CRM…"), "meta"));
+  box.hidden = false;
+  let found;
+  try {
+    found = await api("GET", `/api/interactions/${id}/crm`);
+  } catch (e) {
+    found = { lookups: [], error: e.message };
+  }
+  if (current !== id) return;  // the agent opened another meanwhile
+  if (!found.lookups.length && !found.pending && !found.error) { box.hidden = true; return; }
+  if (found.pending || found.error) {
+    box.replaceChildren(el("h3", "CRM"), el("p", t("CRM unavailable"), "crm-unavailable"));
+    return;
+  }
+  box.replaceChildren(...found.lookups.map((k) => {
+    const part = el("div", null, "crm-lookup");
+    part.dataset.state = k.state;
+    part.appendChild(el("h3", k.name));
+    if (k.state !== "ok") {
+      part.appendChild(el("p", t("CRM unavailable"), "crm-unavailable"));
+      part.appendChild(el("p", k.reason || "", "meta"));
+    }
+    if (k.fields.length) {
+      const list = el("dl", null, "crm-fields");
+      for (const f of k.fields) list.append(el("dt", f.label), el("dd", f.value === null ? "-" : f.value));
+      part.appendChild(list);
+    }
+    if (k.link && k.frame) {
+      const frame = document.createElement("iframe");
+      frame.className = "crm-frame";
+      frame.title = k.name;
+      frame.setAttribute("sandbox", "allow-scripts allow-forms allow-same-origin allow-popups");
+      frame.setAttribute("referrerpolicy", "no-referrer");
+      frame.src = k.link;
+      part.appendChild(frame);
+    } else if (k.link) {
+      const link = el("a", t("Open in {name}", { name: k.name }), "crm-link");
+      link.href = k.link;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      part.appendChild(link);
+    }
+    return part;
+  }));
+}
+
 let opening = 0;
 async function openInteraction(id) {
   if (id === null || id === undefined) return;
@@ -425,6 +475,7 @@ async function openInteraction(id) {
   $("customer-tier").dataset.tier = c ? c.tier : "";
   $("customer-identities").replaceChildren(...(c ? c.identities : []).map((x) => el("li", `${x.kind}: ${x.value}`)));
   $("customer-notes").textContent = c && c.notes ? c.notes : "";
+  if (switching) showCrm(id);
   $("cases").replaceChildren(...(view.cases || []).map((k) => {
     const li = el("li", `#${k.id} · ${k.category} · ${t(k.status.replace(/_/g, " "))} · ${k.department}`, "case");
     li.dataset.status = k.status;
