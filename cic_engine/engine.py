@@ -274,9 +274,9 @@ class Engine:
         with self.store.transaction() as conn:
             customers.set_opt_out(conn, customer_id, channel, opted_out, self.clock.now(), actor)
 
-    def customer_history(self, customer_id: int) -> list[TimelineEvent]:
+    def customer_history(self, customer_id: int, limit: int = 500, after: int = 0) -> list[TimelineEvent]:
         with self.store.transaction() as conn:
-            return timeline.for_customer(conn, customer_id)
+            return timeline.for_customer(conn, customer_id, limit, after)
 
 
 def _duplicate(seen: tuple[int, int, int]) -> IngestResult:

@@ -128,7 +128,7 @@ class OutboxSender:
 
     def _send_one(self, adapters: list[str]) -> bool:
         with self.store.connection() as conn:
-            row = store_outbox.claim(conn, adapters, self.clock.now(), self.node, self.lease_s)
+            row = store_outbox.claim(conn, adapters[0], self.clock.now(), self.node, self.lease_s)
         if row is None:
             return False
         outbox_id, attempts, adapter = row[0], row[6], row[3]

@@ -32,13 +32,15 @@ def enqueue(conn: Conn, interaction_id: int, channel: str, adapter: str, recipie
     return row[0]
 
 
-def claim(conn: Conn, adapters: list[str], now: datetime, node: str = "", lease_s: float = 30.0) -> tuple | None:
-    """The next due message for one of these adapters, now `sending` under this node's lease (a
-    message whose sender's lease ran out counts as due); None when nothing is due."""
+def claim(conn: Conn, adapter: str, now: datetime, node: str = "", lease_s: float = 30.0) -> tuple | None:
+    """The adapter's next due message, now `sending` under this node's lease (a message whose
+    sender's lease ran out counts as due); None when nothing is due. The due ones are read in
+    the index's order (outbox_due), so the first that may go is found without sorting them all."""
     return conn.execute(
         """UPDATE outbox o SET state = 'sending', attempts = o.attempts + 1, sending_node = %(node)s,
                               lease_until = %(now)s + make_interval(secs => %(lease)s)
-           WHERE o.id = (SELECT d.id FROM outbox d WHERE d.adapter = ANY(%(adapters)s)
+           WHERE o.id = (SELECT d.id FROM outbox d WHERE d.adapter = %(adapter)s
+                           AND d.state IN ('pending', 'sending')
                            AND ((d.state = 'pending' AND d.next_attempt_at <= %(now)s)
                                 OR (d.state = 'sending' AND d.lease_until < %(now)s
                                     AND NOT (d.payload ? 'at_most_once')))
@@ -49,7 +51,7 @@ def claim(conn: Conn, adapters: list[str], now: datetime, node: str = "", lease_
                                     AND e.id < d.id AND e.state IN ('pending', 'sending')))
                          ORDER BY d.next_attempt_at, d.id LIMIT 1 FOR UPDATE SKIP LOCKED)
            RETURNING o.id, o.interaction_id, o.channel, o.adapter, o.recipient, o.payload, o.attempts, o.external_id""",
-        {"adapters": adapters, "now": now, "node": node, "lease": lease_s}).fetchone()
+        {"adapter": adapter, "now": now, "node": node, "lease": lease_s}).fetchone()
 
 
 def renew(conn: Conn, outbox_id: int, node: str, now: datetime, lease_s: float) -> None:

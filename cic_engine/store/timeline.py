@@ -38,15 +38,17 @@ def _event(row) -> TimelineEvent:
     )
 
 
-def for_customer(conn: Conn, customer_id: int, limit: int = 500) -> list[TimelineEvent]:
-    """The customer's whole history, including profiles merged into it and their interactions."""
+def for_customer(conn: Conn, customer_id: int, limit: int = 500, after: int = 0) -> list[TimelineEvent]:
+    """The customer's whole history, including profiles merged into it and their interactions,
+    oldest first: `limit` events after the event id `after`."""
     rows = conn.execute(
         f"""WITH ids AS (SELECT id FROM customers WHERE id = %(c)s OR merged_into = %(c)s)
             SELECT {_COLUMNS} FROM timeline_events
-            WHERE customer_id IN (SELECT id FROM ids)
-               OR interaction_id IN (SELECT id FROM interactions WHERE customer_id IN (SELECT id FROM ids))
+            WHERE (customer_id IN (SELECT id FROM ids)
+                   OR interaction_id IN (SELECT id FROM interactions WHERE customer_id IN (SELECT id FROM ids)))
+              AND id > %(after)s
             ORDER BY id LIMIT %(limit)s""",  # noqa: S608 - fixed column list, values are parameters
-        {"c": customer_id, "limit": limit},
+        {"c": customer_id, "limit": limit, "after": after},
     ).fetchall()
     return [_event(r) for r in rows]
 

@@ -54,8 +54,14 @@ class CustomerChange(_Body):
     preferred_channel: Channel | None = None
 
 
+class TimelineQuery(_Body):
+    after: int = Field(0, ge=0, le=2**63 - 1, description="only events after this event id (the last one you read)")
+    limit: int = Field(100, ge=1, le=500, description="at most this many events")
+
+
 class Timeline(BaseModel):
-    events: list[TimelineEvent] = Field(description="the customer's history on every channel, newest first")
+    events: list[TimelineEvent] = Field(description="the customer's history on every channel, oldest first")
+    next_after: int | None = Field(description="pass as `after` for the next page; null when this was the last")
 
 
 # Interactions ----------------------------------------------------------------------------------
@@ -180,8 +186,8 @@ class IntegrationApi:
                       "Change a customer's name, notes, tier or preferred channel", self.change_customer, Customer,
                       body=CustomerChange, errors=(404,), tag="customers"),
             Operation("GET", "/api/v1/customers/<int:customer_id>/timeline", "customers:read",
-                      "A customer's history on every channel", self.customer_timeline, Timeline, errors=(404,),
-                      tag="customers"),
+                      "A customer's history on every channel, a page at a time", self.customer_timeline, Timeline,
+                      query=TimelineQuery, errors=(400, 404), tag="customers"),
             Operation("POST", "/api/v1/interactions", "interactions:write",
                       "Create an interaction for a contact from another system", self.create_interaction,
                       InteractionCreated, status=201, body=NewInteraction, errors=(409,), tag="interactions",
@@ -248,10 +254,12 @@ class IntegrationApi:
         except CustomerNotFound:
             raise HttpError(404, f"no customer {customer_id}") from None
 
-    def customer_timeline(self, request: Request, customer_id: int) -> tuple[int, Timeline]:
+    def customer_timeline(self, request: Request, customer_id: int, query: TimelineQuery) -> tuple[int, Timeline]:
         customer = self._customer(customer_id)
-        events = self.engine.customer_history(customer.id)
-        return 200, Timeline(events=events)
+        events = self.engine.customer_history(customer.id, query.limit + 1, query.after)
+        more = len(events) > query.limit
+        events = events[:query.limit]
+        return 200, Timeline(events=events, next_after=events[-1].id if more else None)
 
     def _customer(self, customer_id: int) -> Customer:
         try:

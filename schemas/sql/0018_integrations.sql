@@ -29,6 +29,11 @@ ALTER TABLE outbox ALTER COLUMN interaction_id DROP NOT NULL;
 ALTER TABLE outbox ADD COLUMN ordering_key text;
 CREATE INDEX outbox_ordered ON outbox (adapter, ordering_key, id)
     WHERE ordering_key IS NOT NULL AND state IN ('pending', 'sending');
+-- A sender reads its adapter's due messages in this order and takes the first that may go
+-- (one waiting behind an earlier one of its interaction is passed over): with id in the index,
+-- no sort of every due message comes first.
+DROP INDEX outbox_due;
+CREATE INDEX outbox_due ON outbox (adapter, next_attempt_at, id) WHERE state IN ('pending', 'sending');
 
 -- The webhook event a timeline kind is, or NULL for kinds no subscriber is told of.
 CREATE FUNCTION cic_webhook_event(p_kind text) RETURNS text LANGUAGE sql IMMUTABLE AS $$

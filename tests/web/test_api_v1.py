@@ -8,29 +8,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 import urllib.error
 import urllib.request
 
 import pytest
 from openapi_spec_validator import validate
 
-from tests.web.conftest import HASH
+from tests.web.test_access import ROLES_TOML
 
-ADMIN_AND_CASES = textwrap.dedent(f"""\
-    [[agents]]
-    login = "ada"
-    name = "Ada Admin"
-    roles = ["admin"]
-    password_hash = "{HASH}"
-    [[cases.departments]]
-    name = "billing"
-    title = "Billing"
-    [[cases.categories]]
-    name = "billing_complaint"
-    title = "Billing complaint"
-    department = "billing"
-    """)
+# Ada, an admin; the departments and case categories of the case tests.
+ADMIN_AND_CASES = ROLES_TOML
 ALL_SCOPES = ["customers:read", "customers:write", "interactions:read", "interactions:write", "cases:read",
               "cases:write"]
 
@@ -125,6 +112,15 @@ def test_an_integration_creates_a_contact_updates_the_customer_and_opens_a_case(
     kinds = [e["kind"] for e in timeline["events"]]
     assert {"interaction_opened", "message_received", "tier_changed", "profile_changed"} <= set(kinds)
     assert next(e for e in timeline["events"] if e["kind"] == "tier_changed")["actor"] == "api:crm"
+    # A page at a time, oldest first: the pages together are the whole history, each event once.
+    pages, after = [], 0
+    while after is not None:
+        status, page, _ = call(web.base, "GET", f"{customer}/timeline?limit=2&after={after}", token)
+        assert status == 200 and len(page["events"]) <= 2
+        pages += page["events"]
+        after = page["next_after"]
+    assert [e["id"] for e in pages] == sorted(e["id"] for e in timeline["events"])
+    assert call(web.base, "GET", f"{customer}/timeline?limit=0", token)[0] == 400
 
     # A note from the CRM is on the interaction, by the integration's name.
     interaction = f"/api/v1/interactions/{created['interaction_id']}"

@@ -103,6 +103,7 @@ def test_the_screen_pop_shows_the_crm_and_a_hanging_one_delays_nothing(start_web
             if language == "zh-CN":
                 page.goto(web.base + "/")
                 page.select_option("#login .lang-select", "zh-CN")
+                expect(page.locator("#login-form button")).to_have_text("登录")
             log_in(page, web.base, agent)
             page.select_option("#state-select", "available")
             status, made, _ = call(web.base, "POST", "/api/v1/interactions", token, {

@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 
+from cic_engine.webhooks import EVENTS
 from tests import processes
 from tests.core.test_run import free_port
+from tests.waiting import wait_for
 from tests.web.test_api_v1 import ADMIN_AND_CASES, call, make_token
 
 FAST_RETRIES = "[outbox]\nbackoff_s = 0.3\nmax_attempts = 30\nlease_s = 5\n"
@@ -27,16 +28,6 @@ def start_receiver(port: int, secret: str, out: Path) -> subprocess.Popen:
 
 def received(out: Path) -> list[dict]:
     return [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
-
-
-def wait_for(what, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = what()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout} s")
 
 
 def test_webhooks_arrive_signed_in_order_across_receiver_and_engine_restarts(start_web, tmp_path):
@@ -126,3 +117,49 @@ def test_a_receiver_that_refuses_is_in_the_log_and_later_events_still_go(start_w
     failed = wait_for(lambda: admin.call("GET", "/api/admin/webhooks/deliveries?state=failed")[1]["deliveries"])
     assert failed[0]["last_error"] == "receiver answered 401 Unauthorized" and failed[0]["attempts"] == 1
     assert not any(r["signed"] for r in received(out))
+
+
+def test_what_agents_do_reaches_a_subscriber_of_every_event(start_web, tmp_path, store):
+    """A subscriber of every event hears an interaction's whole life in order (opened, the
+    customer's message, offered, accepted, closed), the case opened from it, and the agent's
+    state; every timeline kind behind an event name is mapped (message.sent, survey.answered)."""
+    web = start_web(cic_extra=ADMIN_AND_CASES + FAST_RETRIES)
+    admin = web.api().login("ada")
+    port, out = free_port(), tmp_path / "received.jsonl"
+    status, sub = admin.call("POST", "/api/admin/webhooks", {
+        "name": "everything", "url": f"http://127.0.0.1:{port}/", "events": list(EVENTS)})
+    assert status == 201, sub
+    start_receiver(port, sub["secret"], out)
+    alice = web.api().login("alice")
+    assert alice.call("POST", "/api/me/state", {"state": "available"})[0] == 200
+    token = make_token(web, "shop", ["interactions:write"])
+    status, made, _ = call(web.base, "POST", "/api/v1/interactions", token, {
+        "channel": "email", "external_id": "life-1", "email": "sun@example.com", "text": "你好", "queue": "general"})
+    interaction = made["interaction_id"]
+    wait_for(lambda: alice.call("GET", "/api/work")[1]["offers"])
+    assert alice.call("POST", f"/api/interactions/{interaction}/accept", {})[0] == 200
+    status, case = alice.call("POST", f"/api/interactions/{interaction}/cases",
+                              {"category": "billing_complaint", "description": "重复扣款"})
+    assert status == 201, case
+    assert alice.call("POST", f"/api/interactions/{interaction}/end", {})[0] == 200
+    status, view = alice.call("GET", f"/api/interactions/{interaction}")
+    if view["interaction"]["state"] == "wrap_up":  # the queue's wrap-up time: the agent finishes it
+        assert alice.call("POST", f"/api/interactions/{interaction}/wrap-up", {})[0] == 200
+
+    def heard() -> list[str] | None:
+        names = [r["event"]["event"] for r in received(out) if r["event"]["interaction_id"] == interaction]
+        return names if "interaction.closed" in names else None
+    names = wait_for(heard)
+    life = [n for n in names if n.startswith(("interaction.", "message."))]
+    assert life == ["interaction.opened", "message.received", "interaction.offered", "interaction.accepted",
+                    "interaction.closed"], names
+    assert "case.changed" in names
+    states = [r["event"] for r in received(out) if r["event"]["event"] == "agent.state"]
+    assert states and states[0]["data"]["to"] == "available" and states[0]["interaction_id"] is None
+    assert all(r["signed"] for r in received(out))
+    with store.transaction() as conn:
+        mapped = dict(conn.execute(
+            """SELECT kind, cic_webhook_event(kind) FROM unnest(ARRAY['interaction_opened', 'offered', 'accepted',
+                   'closed', 'message_received', 'message_sent', 'case_status', 'csat', 'agent_state', 'note']) kind"""
+        ).fetchall())
+    assert set(mapped.values()) == {*EVENTS, None} and mapped["note"] is None

@@ -43,6 +43,16 @@ const CIC_ZH = {
   "Add internal note": "添加内部备注", "Internal note": "内部备注", "Transfer to": "转接至",
   "agent login (optional)": "坐席账号（选填）", "Transfer to agent": "转接给坐席", "Transfer": "转接", "End": "结束",
   "Disposition": "处理结果", "Finish wrap-up": "完成整理", "Closes by itself in {s} s": "{s} 秒后自动结束",
+  "Integrations": "系统集成", "API tokens": "API 令牌", "Integration": "集成系统", "Scopes": "权限范围",
+  "Created": "创建时间", "Last used": "最近使用", "Create token": "创建令牌", "Webhooks": "Webhook 推送",
+  "Address": "地址", "Events": "事件", "Subscribe": "订阅", "Deliveries": "推送记录", "Webhook": "Webhook",
+  "Event": "事件", "Time": "时间", "Revoke": "吊销", "revoked": "已吊销", "active": "生效中", "paused": "已暂停",
+  "Replay": "重新推送", "pending": "待发送", "sending": "发送中", "sent": "已送达", "failed": "失败",
+  "Delivery {id} sent again as {new}": "推送 {id} 已重新发送（新编号 {new}）",
+  "Token for {name} (shown only now: keep it in the integration's secret store):":
+    "{name} 的令牌（仅显示这一次，请保存到该系统的密钥存储中）：",
+  "Signing secret of {name} (shown only now: the receiver checks signatures with it):":
+    "{name} 的签名密钥（仅显示这一次，接收方用它校验签名）：",
   "Looking up the CRM…": "正在查询 CRM…", "CRM unavailable": "CRM 暂不可用", "Open in {name}": "在 {name} 中打开",
   "Open cases": "未结工单", "Open a case": "新建工单", "Category": "类别", "Severity": "严重程度",
   "What the customer reports": "客户反映的问题", "Description": "描述", "Open case": "创建工单", "History": "历史",

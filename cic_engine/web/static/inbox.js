@@ -685,6 +685,9 @@ async function refreshBoard() {
   refreshKpis(row);
   refreshOps(row);
   cicCampaignBoard(api, $);
+  const admin = me.roles.includes("admin");
+  $("integrations").hidden = !admin;
+  if (admin) cicIntegrationsBoard(api, $, when);
   $("agent-board").tBodies[0].replaceChildren(...board.agents.map((a) => {
     const select = el("select");
     select.append(option("", "—"), option("available", t("Available")), option("away", t("Away (supervisor)")),
@@ -877,6 +880,7 @@ document.addEventListener("DOMContentLoaded", () => {
     showLogin();
   };
   cicCampaignForms(api, $);
+  cicIntegrationsForms(api, $, when);
   $("state-select").onchange = async (e) => {
     const value = e.target.value;
     const body = value.startsWith("away:") ? { state: "away", reason: value.slice(5) } : { state: value };
