@@ -21,6 +21,7 @@ from urllib.parse import quote
 import gevent
 from gevent.event import AsyncResult
 
+from .http_requests import urlopen
 from .models import Customer, IdentityKind
 from .routing.events import RoutingEvent
 from .settings.integrations import CrmLookup, IntegrationsSection
@@ -80,7 +81,7 @@ def ask(lookup: CrmLookup, values: dict[str, str]) -> dict[str, Any]:
     try:
         # The socket timeout bounds each read; the greenlet's timeout bounds the whole answer.
         with gevent.Timeout(lookup.timeout_s), \
-                urllib.request.urlopen(request, timeout=lookup.timeout_s) as response:  # noqa: S310 - http(s) only (config)
+                urlopen(request, timeout=lookup.timeout_s) as response:
             body = response.read(MAX_ANSWER_BYTES + 1)
     except gevent.Timeout:
         return _unavailable(result, f"no answer in {lookup.timeout_s:g} s")

@@ -19,6 +19,7 @@ from collections.abc import Callable
 import gevent
 import psycopg
 
+from .http_requests import urlopen
 from .models import DeliveryResult, OutboundMessage
 from .routing.events import RoutingEvent
 from .signing import sign
@@ -52,7 +53,7 @@ class WebhookDeliverer:
                    SIGNATURE_HEADER: sign(self.secret, timestamp, body)}
         request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310 - http(s) only, checked when subscribed
+            with urlopen(request, timeout=self.timeout_s) as response:
                 response.read(4096)
                 return DeliveryResult(ok=True)
         except urllib.error.HTTPError as exc:
@@ -60,8 +61,9 @@ class WebhookDeliverer:
             # that a retry would not change (it is in the log, to be replayed once fixed).
             retry = exc.code >= 500 or exc.code in (408, 429)
             after = _retry_after(exc.headers.get("Retry-After")) if retry else None
+            moved = " (redirects are not followed: subscribe the address it names)" if 300 <= exc.code < 400 else ""
             return DeliveryResult(ok=False, retry=retry, retry_after_s=after,
-                                  error=f"receiver answered {exc.code} {exc.reason}")
+                                  error=f"receiver answered {exc.code} {exc.reason}{moved}")
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
             return DeliveryResult(ok=False, retry=True, error=f"receiver unreachable: {reason}")

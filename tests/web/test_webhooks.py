@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from cic_engine.webhooks import EVENTS
@@ -163,3 +165,40 @@ def test_what_agents_do_reaches_a_subscriber_of_every_event(start_web, tmp_path,
                    'closed', 'message_received', 'message_sent', 'case_status', 'csat', 'agent_state', 'note']) kind"""
         ).fetchall())
     assert set(mapped.values()) == {*EVENTS, None} and mapped["note"] is None
+
+
+def test_a_receiver_that_redirects_is_not_followed(start_web):
+    """urllib would follow a 307 with the body but turn a 302 into a GET without it: neither is
+    a delivery. The log says what the receiver answered, and where to subscribe instead."""
+    asked: list[str] = []
+
+    class Moved(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            asked.append(self.path)
+            self.send_response(302 if self.path == "/old" else 200)
+            self.send_header("Location", "/new")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST  # noqa: N815 - what a followed redirect would send
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Moved)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        web = start_web(cic_extra=ADMIN_AND_CASES + FAST_RETRIES)
+        admin = web.api().login("ada")
+        token = make_token(web, "shop", ["interactions:write"])
+        assert admin.call("POST", "/api/admin/webhooks", {
+            "name": "moved", "url": f"http://127.0.0.1:{server.server_address[1]}/old",
+            "events": ["message.received"]})[0] == 201
+        call(web.base, "POST", "/api/v1/interactions", token, {
+            "channel": "email", "external_id": "r-1", "email": "he@example.com", "text": "hi"})
+        failed = wait_for(lambda: admin.call("GET", "/api/admin/webhooks/deliveries?state=failed")[1]["deliveries"])
+        assert failed[0]["last_error"].startswith("receiver answered 302 Found (redirects are not followed")
+        assert asked == ["/old"]
+    finally:
+        server.shutdown()
+        server.server_close()
