@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from . import Conn
+from .outbox import notify_queued
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,12 @@ def integration(conn: Conn, token_hash: bytes, now: datetime) -> Integration | N
     """The integration holding this token, unless it was revoked; its use is noted (at most
     once a minute, so a busy integration does not write a row per request)."""
     row = conn.execute(
-        """UPDATE api_tokens SET last_used_at = %(now)s
-           WHERE token_hash = %(h)s AND revoked_at IS NULL
-             AND (last_used_at IS NULL OR last_used_at < %(now)s - interval '1 minute')
-           RETURNING id, name, scopes""", {"h": token_hash, "now": now}).fetchone()
-    if row is None:
-        row = conn.execute("SELECT id, name, scopes FROM api_tokens WHERE token_hash = %s AND revoked_at IS NULL",
-                           (token_hash,)).fetchone()
+        """WITH t AS (SELECT id, name, scopes, last_used_at FROM api_tokens
+                      WHERE token_hash = %(h)s AND revoked_at IS NULL),
+                u AS (UPDATE api_tokens SET last_used_at = %(now)s
+                      WHERE id = (SELECT id FROM t)
+                        AND ((SELECT last_used_at FROM t) IS NULL OR (SELECT last_used_at FROM t) < %(now)s - interval '1 minute'))
+           SELECT id, name, scopes FROM t""", {"h": token_hash, "now": now}).fetchone()
     return Integration(row[0], row[1], frozenset(row[2])) if row else None
 
 
@@ -143,9 +143,5 @@ def replay(conn: Conn, delivery_id: int, now: datetime) -> int | None:
         {"id": delivery_id, "now": now}).fetchone()
     if row is None:
         return None
-    conn.execute(
-        """SELECT pg_notify('cic_events', jsonb_build_object(
-               'event', 'outbox.queued', 'at', %s::timestamptz, 'interaction_id', %s::bigint,
-               'data', jsonb_build_object('outbox_id', %s::bigint, 'adapter', %s::text))::text)""",
-        (now, row[2], row[0], row[1]))
+    notify_queued(conn, row[0], row[2], row[1], now)
     return row[0]

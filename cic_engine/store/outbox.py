@@ -23,13 +23,17 @@ def enqueue(conn: Conn, interaction_id: int, channel: str, adapter: str, recipie
                                next_attempt_at)
            VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
         (interaction_id, channel, adapter, recipient, Jsonb(payload), external_id, now, now)).fetchone()
-    # Heard by every node on cic_events (outbox.queued); the node owning the adapter sends it.
+    notify_queued(conn, row[0], interaction_id, adapter, now)
+    return row[0]
+
+
+def notify_queued(conn: Conn, outbox_id: int, interaction_id: int | None, adapter: str, now: datetime) -> None:
+    """Heard by every node on cic_events (outbox.queued), at commit; the node owning the adapter sends it."""
     conn.execute(
         """SELECT pg_notify('cic_events', jsonb_build_object(
                'event', 'outbox.queued', 'at', %s::timestamptz, 'interaction_id', %s::bigint,
                'data', jsonb_build_object('outbox_id', %s::bigint, 'adapter', %s::text))::text)""",
-        (now, interaction_id, row[0], adapter))
-    return row[0]
+        (now, interaction_id, outbox_id, adapter))
 
 
 def claim(conn: Conn, adapter: str, now: datetime, node: str = "", lease_s: float = 30.0) -> tuple | None:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from werkzeug.wrappers import Request, Response
 
 from .. import __version__
-from ..cases.service import Actor, CaseRefused, Cases
+from ..cases.service import Actor, Cases
 from ..engine import Engine, IngestRefused
 from ..identity import InvalidIdentity
 from ..models import Channel, ContentPart, Customer, IdentityKind, InboundContact, Tier, TimelineEvent
@@ -23,6 +23,7 @@ from ..store import inbox as store_inbox
 from ..store.customers import CustomerNotFound
 from .access import PUBLIC, current, scope
 from .app import HttpError, WebApp, json_response, read_json
+from .cases_api import case_action
 from .openapi import Operation, document, page
 
 MAX_TEXT = 20_000
@@ -311,25 +312,18 @@ class IntegrationApi:
 
     def open_case(self, request: Request, body: NewCase) -> tuple[int, CaseCreated]:
         actor = Actor.of(current(request))
-        case_id = _case(lambda: self.cases.open(actor, body.interaction_id, body.category, body.description.strip(),
+        case_id = case_action(lambda: self.cases.open(actor, body.interaction_id, body.category, body.description.strip(),
                                                 body.severity))
         return 201, CaseCreated(id=case_id)
 
     def get_case(self, request: Request, case_id: int) -> tuple[int, Case]:
-        view = _case(lambda: self.cases.view(Actor.of(current(request)), case_id))
+        view = case_action(lambda: self.cases.view(Actor.of(current(request)), case_id))
         return 200, Case.model_validate(view)
 
     def note_case(self, request: Request, case_id: int, body: Note) -> tuple[int, Done]:
         actor = Actor.of(current(request))
-        _case(lambda: self.cases.note(actor, case_id, body.text.strip()))
+        case_action(lambda: self.cases.note(actor, case_id, body.text.strip()))
         return 201, Done()
-
-
-def _case(action):
-    try:
-        return action()
-    except CaseRefused as exc:
-        raise HttpError(exc.status, str(exc)) from None
 
 
 def _valid(model: type[BaseModel], data: dict[str, Any]) -> Any:

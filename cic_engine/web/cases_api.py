@@ -47,7 +47,7 @@ class CasesApi:
         category, severity = body.get("category"), body.get("severity") or "normal"
         if not isinstance(category, str) or not isinstance(severity, str):
             raise HttpError(400, "category (and optionally severity) are required")
-        case_id = self._do(lambda: self.cases.open(Actor.of(principal), interaction_id, category,
+        case_id = case_action(lambda: self.cases.open(Actor.of(principal), interaction_id, category,
                                                    _text(body, "description"), severity))
         return 201, {"id": case_id}
 
@@ -58,7 +58,7 @@ class CasesApi:
 
     def view(self, request: Request, case_id: int) -> tuple[int, Any]:
         principal = current(request)
-        view = self._do(lambda: self.cases.view(Actor.of(principal), case_id))
+        view = case_action(lambda: self.cases.view(Actor.of(principal), case_id))
         with self.store.transaction() as conn:
             # What the customer and the contact center said, for the people working the case.
             view["messages"] = [m for i in view["interactions"] for m in store_inbox.messages(conn, i)]
@@ -71,33 +71,35 @@ class CasesApi:
         if not isinstance(to, str):
             raise HttpError(400, "status is required")
         note = body.get("note") if isinstance(body.get("note"), str) and body.get("note").strip() else None
-        self._do(lambda: self.cases.move(Actor.of(principal), case_id, to, note))
+        case_action(lambda: self.cases.move(Actor.of(principal), case_id, to, note))
         return 200, {"ok": True}
 
     def note(self, request: Request, case_id: int) -> tuple[int, Any]:
         principal = current(request)
         text = _text(read_json(request), "text")
-        self._do(lambda: self.cases.note(Actor.of(principal), case_id, text))
+        case_action(lambda: self.cases.note(Actor.of(principal), case_id, text))
         return 201, {"ok": True}
 
     def ask(self, request: Request, case_id: int) -> tuple[int, Any]:
         principal = current(request)
         question = _text(read_json(request), "question")
-        self._do(lambda: self.cases.ask_customer(Actor.of(principal), case_id, question))
+        case_action(lambda: self.cases.ask_customer(Actor.of(principal), case_id, question))
         return 200, {"ok": True}
 
     def resolve(self, request: Request, case_id: int) -> tuple[int, Any]:
         principal = current(request)
         resolution = _text(read_json(request), "resolution")
-        self._do(lambda: self.cases.resolve(Actor.of(principal), case_id, resolution))
+        case_action(lambda: self.cases.resolve(Actor.of(principal), case_id, resolution))
         return 200, {"ok": True}
 
-    @staticmethod
-    def _do(action):
-        try:
-            return action()
-        except CaseRefused as exc:
-            raise HttpError(exc.status, str(exc)) from None
+
+
+def case_action(action):
+    """What a case action returns; a refusal (not visible, not allowed, not valid) as its answer."""
+    try:
+        return action()
+    except CaseRefused as exc:
+        raise HttpError(exc.status, str(exc)) from None
 
 
 def _text(body: dict, key: str) -> str:

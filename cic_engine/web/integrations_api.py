@@ -19,8 +19,6 @@ from .access import ADMINS, SCOPES, current
 from .app import BIGINT_MAX, HttpError, WebApp, read_json
 from .auth import new_api_token
 
-WEBHOOK_EVENTS = EVENTS
-
 DELIVERY_STATES = ("pending", "sending", "sent", "failed")
 
 
@@ -69,7 +67,7 @@ class IntegrationsApi:
 
     def subscriptions(self, request: Request) -> tuple[int, Any]:
         with self.store.transaction() as conn:
-            return 200, {"subscriptions": store_integrations.subscriptions(conn), "events": WEBHOOK_EVENTS}
+            return 200, {"subscriptions": store_integrations.subscriptions(conn), "events": EVENTS}
 
     def subscribe(self, request: Request) -> tuple[int, Any]:
         body = read_json(request, limit=16 * 1024)
@@ -77,8 +75,8 @@ class IntegrationsApi:
         if not isinstance(url, str) or len(url) > 2000 or urlsplit(url).scheme not in ("http", "https") \
                 or not urlsplit(url).hostname:
             raise HttpError(400, "url must be an http:// or https:// address")
-        if not isinstance(events, list) or not events or not all(e in WEBHOOK_EVENTS for e in events):
-            raise HttpError(400, f"events must be a list of: {', '.join(WEBHOOK_EVENTS)}")
+        if not isinstance(events, list) or not events or not all(e in EVENTS for e in events):
+            raise HttpError(400, f"events must be a list of: {', '.join(EVENTS)}")
         secret = body.get("secret") or secrets.token_urlsafe(32)
         if not isinstance(secret, str) or not 16 <= len(secret) <= 200:
             raise HttpError(400, "secret must be 16 to 200 characters (or left out: one is made)")
