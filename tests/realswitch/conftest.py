@@ -127,6 +127,10 @@ class Caller:
         row = next((c for c in self.fs.channels() if c["uuid"] == self.uuid), None)
         return row["application"] if row else ""
 
+    def application_data(self) -> str:
+        row = next((c for c in self.fs.channels() if c["uuid"] == self.uuid), None)
+        return row["application_data"] if row else ""
+
     def bridged_to(self) -> str:
         """The agent login of the leg the caller talks to ('' when not bridged to an agent)."""
         partner = self.fs.var(self.uuid, "bridge_to")  # set while bridged, cleared after

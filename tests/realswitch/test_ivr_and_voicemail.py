@@ -71,20 +71,24 @@ CALLBACK = """number_endpoint = "loopback/{number}/cic_customers/XML"
 [callback]
 key = "1"
 prompt = "tone_stream://%(100,0,700)"
-confirm = "tone_stream://%(300,0,900)"
+confirm = "tone_stream://%(2000,0,900)"
 caller_id = "+861065521000"
 """
 
 
-def test_a_waiting_caller_asks_to_be_called_back_and_is_when_an_agent_is_free(start_engine, fs, routing, store):
+@pytest.mark.parametrize("free", ["after the caller hung up", "while the caller hears the confirmation"])
+def test_a_waiting_caller_asks_to_be_called_back_and_is_when_an_agent_is_free(start_engine, fs, routing, store, free):
     start_engine(CALLBACK)
     caller = Caller(fs, "+8613800138800")
     wait_for(lambda: caller.application() == "playback", what="music on hold")
     caller.press("1")
-    wait_for(lambda: not caller.up(), timeout=15, what="the caller hung up after the confirmation")
+    alice = routing.agent_id("alice")
+    if free == "after the caller hung up":
+        wait_for(lambda: not caller.up(), timeout=15, what="the caller hung up after the confirmation")
+    else:
+        wait_for(lambda: "900" in caller.application_data(), timeout=15, what="the confirmation playing")
     waiting = interaction(store, caller.uuid)
     assert waiting["state"] == "queued" and waiting["callback_number"] == "+8613800138800"
-    alice = routing.agent_id("alice")
     routing.set_available(alice)
     # alice's phone rings first, then the customer's: the two are bridged
     customer = wait_for(lambda: next((c for c in fs.channels() if c["name"].startswith("loopback/+8613800138800")

@@ -225,6 +225,22 @@ def test_a_caller_asks_to_be_called_back_and_keeps_their_place(start_engine, swi
     wait_for(lambda: interaction(store, call.uuid)["state"] == "wrap_up", what="wrap-up")
 
 
+def test_an_agent_free_while_the_caller_hears_the_confirmation_still_calls_them_back(start_engine, switch, routing,
+                                                                                     store):
+    engine = start_engine('[callback]\nkey = "1"\nconfirm = "tone_stream://confirm"\n')
+    call = switch.call(engine["outbound"], CALLER, playback_s=1.5)  # a confirmation long enough to be free in
+    wait_for(lambda: [a for a, arg in call.apps if a == "playback" and "moh" in arg], what="music on hold")
+    call.press("1")
+    wait_for(lambda: call.playing == "tone_stream://confirm", what="the confirmation")
+    routing.set_available(routing.agent_id("alice"))  # the offer comes while the caller is still on the line
+    call.wait()
+    customer = wait_for(lambda: [leg for leg in switch.legs if leg.name == "+8613800138000"], timeout=10,
+                        what="the callback")[0]
+    talking = wait_for(lambda: (i := interaction(store, call.uuid))["state"] == "active" and i, what="accepted")
+    assert talking["login"] == "alice"
+    customer.hang_up()
+
+
 def test_click_to_call_rings_the_agent_then_the_customer(engine, switch, routing, store, control):
     alice = routing.agent_id("alice")
     with pytest.raises(CallControlError, match="cannot make a call now"):

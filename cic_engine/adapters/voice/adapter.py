@@ -331,7 +331,7 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls, LostCalls):
                     continue
             if offer.event == DTMF or _routed_to(offer, "callback"):
                 self._stop_music(call, moh)
-                if self._call_back_later(call, interaction_id, asked=offer.event == DTMF):
+                if self._call_back_later(call, interaction_id, offers, asked=offer.event == DTMF):
                     return
                 moh = None
                 continue
@@ -353,7 +353,7 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls, LostCalls):
         if moh is not None:
             call.interrupt(moh)
 
-    def _call_back_later(self, call: OutboundCall, interaction_id: int, asked: bool) -> bool:
+    def _call_back_later(self, call: OutboundCall, interaction_id: int, offers: Queue, asked: bool) -> bool:
         """The caller hangs up and keeps the place in line; an agent's phone rings first when
         it is their turn (_dial_callback). False when the call cannot be called back."""
         settings = self.config.callback
@@ -366,6 +366,13 @@ class VoiceAdapter(Conversations, OutboundCalls, CampaignCalls, LostCalls):
         if settings is None or not self.context.routing.request_callback(
                 interaction_id, number, actor="caller" if asked else "queue"):
             return False
+        # From here an offer is the callback's turn, not this call's: an agent free at once
+        # must not have the offer land in a wait that is ending (their phone would never ring).
+        self._waiting.pop(interaction_id, None)
+        while not offers.empty():
+            early = offers.get()
+            if early is not None and early.event == "interaction.offered":
+                self._routing_event(early)
         call.run("playback", settings.confirm)
         call.hangup()
         return True
