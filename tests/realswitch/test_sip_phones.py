@@ -99,7 +99,8 @@ def test_an_agent_with_a_registered_sip_phone_answers_and_the_caller_hangs_up(st
                            what="the SIP customer bridged to alice's SIP phone")
         caller_uuid = fs.var(talking["uuid"], "bridge_to")
         assert next(c["name"] for c in fs.channels() if c["uuid"] == caller_uuid).startswith("sofia/internal/+86")
-        assert interaction(store, caller_uuid)["state"] == "active"
+        # the engine hears CHANNEL_BRIDGE a moment after the switch shows the bridge
+        wait_for(lambda: interaction(store, caller_uuid)["state"] == "active", what="alice's accept on record")
         for sipp in (customer, phone):  # the customer hangs up; alice's phone gets the BYE
             out, _ = sipp.communicate(timeout=30)
             assert sipp.returncode == 0, out[-2000:]
