@@ -47,9 +47,8 @@ def integration(conn: Conn, token_hash: bytes, now: datetime) -> Integration | N
     row = conn.execute(
         """WITH t AS (SELECT id, name, scopes, last_used_at FROM api_tokens
                       WHERE token_hash = %(h)s AND revoked_at IS NULL),
-                u AS (UPDATE api_tokens SET last_used_at = %(now)s
-                      WHERE id = (SELECT id FROM t)
-                        AND ((SELECT last_used_at FROM t) IS NULL OR (SELECT last_used_at FROM t) < %(now)s - interval '1 minute'))
+                used AS (UPDATE api_tokens a SET last_used_at = %(now)s FROM t
+                         WHERE a.id = t.id AND (t.last_used_at IS NULL OR t.last_used_at < %(now)s - interval '1 minute'))
            SELECT id, name, scopes FROM t""", {"h": token_hash, "now": now}).fetchone()
     return Integration(row[0], row[1], frozenset(row[2])) if row else None
 

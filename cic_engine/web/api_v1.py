@@ -312,8 +312,8 @@ class IntegrationApi:
 
     def open_case(self, request: Request, body: NewCase) -> tuple[int, CaseCreated]:
         actor = Actor.of(current(request))
-        case_id = case_action(lambda: self.cases.open(actor, body.interaction_id, body.category, body.description.strip(),
-                                                body.severity))
+        case_id = case_action(lambda: self.cases.open(actor, body.interaction_id, body.category,
+                                                      body.description.strip(), body.severity))
         return 201, CaseCreated(id=case_id)
 
     def get_case(self, request: Request, case_id: int) -> tuple[int, Case]:

@@ -48,7 +48,7 @@ class CasesApi:
         if not isinstance(category, str) or not isinstance(severity, str):
             raise HttpError(400, "category (and optionally severity) are required")
         case_id = case_action(lambda: self.cases.open(Actor.of(principal), interaction_id, category,
-                                                   _text(body, "description"), severity))
+                                                      _text(body, "description"), severity))
         return 201, {"id": case_id}
 
     def listing(self, request: Request) -> tuple[int, Any]:
@@ -91,7 +91,6 @@ class CasesApi:
         resolution = _text(read_json(request), "resolution")
         case_action(lambda: self.cases.resolve(Actor.of(principal), case_id, resolution))
         return 200, {"ok": True}
-
 
 
 def case_action(action):

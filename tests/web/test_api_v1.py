@@ -5,15 +5,18 @@ document does not describe."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from openapi_spec_validator import validate
 
+from cic_engine.store import integrations as store_integrations
 from tests.web.test_access import ROLES_TOML
 
 # Ada, an admin; the departments and case categories of the case tests.
@@ -179,3 +182,26 @@ def test_the_openapi_document_is_valid_and_schemathesis_finds_nothing(api_engine
         capture_output=True, text=True, timeout=600)
     print(run.stdout[-6000:], run.stderr[-3000:])
     assert run.returncode == 0, "schemathesis found failures (see its output above)"
+
+
+def test_the_board_shows_when_a_token_was_last_used_noted_at_most_once_a_minute(store):
+    """The admin's token list says when each was last used; a busy integration does not write
+    a row per request, and a revoked token finds nobody."""
+    made = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+    token_hash = hashlib.sha256(b"cic_shop").digest()
+
+    def use(at: datetime):
+        with store.transaction() as conn:
+            found = store_integrations.integration(conn, token_hash, at)
+            (shown,) = [t["last_used_at"] for t in store_integrations.tokens(conn)]
+        return found, shown
+
+    with store.transaction() as conn:
+        token_id = store_integrations.create_token(conn, "shop", token_hash, ["customers:read"], None, made)
+    found, shown = use(made + timedelta(seconds=5))
+    assert found.name == "shop" and found.scopes == {"customers:read"} and shown == made + timedelta(seconds=5)
+    assert use(made + timedelta(seconds=50)) == (found, made + timedelta(seconds=5))  # within the minute: no write
+    assert use(made + timedelta(minutes=2))[1] == made + timedelta(minutes=2)
+    with store.transaction() as conn:
+        assert store_integrations.revoke_token(conn, token_id, made + timedelta(minutes=3))
+    assert use(made + timedelta(minutes=5)) == (None, made + timedelta(minutes=2))
