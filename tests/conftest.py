@@ -19,6 +19,7 @@ from cic_engine.store import Store, migrations
 from cic_engine.store.embedded import EmbeddedPostgres
 
 # Every process a test starts ends with it, and the run fails if anything of it is left running.
+from tests import real_parts
 from tests.processes import _run_leaves_nothing, _test_processes_stopped  # noqa: F401 - fixtures
 
 REPO = Path(__file__).resolve().parents[1]
@@ -142,3 +143,10 @@ def smsc():
     server = TestSmsc().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def chromium() -> None:
+    """Debian's Chromium, which the browser tests drive (tests.real_parts.needs_chromium)."""
+    if reason := real_parts.chromium_missing():
+        real_parts.missing(reason)

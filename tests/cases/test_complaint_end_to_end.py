@@ -6,7 +6,6 @@ customer replies unhappy by SMS -> the case reopens and shows in the next agent'
 
 from __future__ import annotations
 
-import os
 import textwrap
 from email.message import EmailMessage
 
@@ -19,13 +18,14 @@ from tests.core.test_run import engine_toml, free_port, print_engine_log, start,
 from tests.fakeswitch.switch import FakeSwitch
 from tests.mailservers.dovecot import Dovecot
 from tests.mailservers.smtp import SmtpServer
+from tests.real_parts import needs_chromium
 from tests.smsc import TestSmsc
 from tests.voice.conftest import wait_for
-from tests.web.browser import CHROMIUM, launch, screenshot
+from tests.web.browser import launch, screenshot
 from tests.web.conftest import HASH, PASSWORD, Api
 
 pytestmark = [pytest.mark.timeout(240),
-              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")]
+              needs_chromium]
 CALLER = "+8613800138000"
 EMAIL = "zhang.wei@example.org"
 

@@ -3,16 +3,15 @@ shows the question with 1-5 buttons, and one click records the score."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from tests.real_parts import needs_chromium
 from tests.waiting import wait_for
-from tests.web.browser import CHROMIUM, customer_chats, launch, screenshot
+from tests.web.browser import customer_chats, launch, screenshot
 
 pytestmark = [pytest.mark.timeout(120),
-              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")]
+              needs_chromium]
 
 
 def test_a_chat_customer_rates_the_conversation_with_one_click(start_web, store):

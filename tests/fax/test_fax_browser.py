@@ -3,8 +3,6 @@ a PDF attached in the browser goes out as a fax."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
@@ -12,12 +10,13 @@ from cic_engine.fax import document
 from tests.fakeswitch import fax as simfax
 from tests.fax.conftest import CUSTOMER, LINE
 from tests.fax.test_fax_channel import fax_interaction, timeline
+from tests.real_parts import needs_chromium
 from tests.voice.conftest import wait_for
-from tests.web.browser import CHROMIUM, launch, screenshot
+from tests.web.browser import launch, screenshot
 from tests.web.test_browser import accept_the_offer
 
 pytestmark = [pytest.mark.timeout(180),
-              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")]
+              needs_chromium]
 
 
 def test_an_agent_views_a_received_fax_and_faxes_a_pdf_back_from_the_inbox(fax_engine, switch, spool, store,

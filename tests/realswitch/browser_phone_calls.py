@@ -22,7 +22,9 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from cic_engine.web.auth import hash_password
+from tests import real_parts
 from tests.core.test_run import engine_toml, free_port, print_engine_log, start, stop
+from tests.real_parts import needs_chromium
 from tests.realswitch.conftest import DID, voice_channel
 from tests.realswitch.freeswitch import RealSwitch, unavailable_reason
 from tests.realswitch.private_network import only_loopback
@@ -36,7 +38,7 @@ CALLER_TONE = "tone_stream://%(1000,0,800)"  # the customer keeps talking (an 80
 pytestmark = [
     pytest.mark.skipif(os.environ.get("CIC_PRIVATE_NETWORK") != "1" or not only_loopback(),
                        reason="WebRTC media tests run in a private network (tests/realswitch/test_browser_phone.py)"),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}"),
+    needs_chromium,
     pytest.mark.timeout(240),
 ]
 
@@ -58,7 +60,7 @@ def phone_center(tmp_path, db_url):
     to agents with a registered phone."""
     reason = unavailable_reason()
     if reason:
-        pytest.skip(reason)
+        real_parts.missing(reason)
     web, ws = free_port(), free_port()
     os.environ["CIC_SWITCH_DIRECTORY_SECRET"] = SECRET
     switch = RealSwitch(tmp_path / "switch").configure()

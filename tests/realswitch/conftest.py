@@ -13,6 +13,7 @@ import pytest
 from cic_engine.config import CicConfig
 from cic_engine.routing.router import Router
 from cic_engine.routing.service import Routing
+from tests import real_parts
 from tests.core.test_run import free_port, print_engine_log, start, stop
 from tests.realswitch.freeswitch import MOH, RealSwitch, unavailable_reason
 from tests.voice.conftest import voice_cic_toml, wait_for
@@ -29,7 +30,7 @@ CIC = {"queues": [{"name": "general", "offer_timeout_s": 60, "wrap_up_s": 10}],
 def freeswitch_process(tmp_path_factory):
     reason = unavailable_reason()
     if reason:
-        pytest.skip(reason)
+        real_parts.missing(reason)
     switch = RealSwitch(tmp_path_factory.mktemp("freeswitch")).configure().start()
     yield switch
     switch.stop()
@@ -124,12 +125,10 @@ class Caller:
         return self.fs.exists(self.uuid)
 
     def application(self) -> str:
-        row = next((c for c in self.fs.channels() if c["uuid"] == self.uuid), None)
-        return row["application"] if row else ""
+        return self.fs.channel(self.uuid).get("application", "")
 
     def application_data(self) -> str:
-        row = next((c for c in self.fs.channels() if c["uuid"] == self.uuid), None)
-        return row["application_data"] if row else ""
+        return self.fs.channel(self.uuid).get("application_data", "")
 
     def bridged_to(self) -> str:
         """The agent login of the leg the caller talks to ('' when not bridged to an agent)."""
@@ -138,7 +137,7 @@ class Caller:
             return ""
         if login := self.fs.var(partner, "cic_agent"):  # a leg the engine bridged to
             return login
-        name = next((c["name"] for c in self.fs.channels() if c["uuid"] == partner), "")  # an originated leg
+        name = self.fs.channel(partner).get("name", "")  # an originated leg
         return name.removeprefix("loopback/agent_").removesuffix("-a") if name.startswith("loopback/agent_") else ""
 
 

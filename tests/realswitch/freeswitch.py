@@ -342,6 +342,10 @@ class RealSwitch:
         out = self.api("show channels as json")
         return json.loads(out).get("rows") or []
 
+    def channel(self, uuid: str) -> dict:
+        """One channel's row in `show channels` ({} when there is no such channel)."""
+        return next((c for c in self.channels() if c["uuid"] == uuid), {})
+
     def var(self, uuid: str, name: str) -> str:
         out = self.api(f"uuid_getvar {uuid} {name}").strip()
         return "" if out in ("_undef_", "") or out.startswith("-ERR") else out

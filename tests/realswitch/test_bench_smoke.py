@@ -10,15 +10,15 @@ import sys
 
 import pytest
 
-from tests import processes
+from tests import processes, real_parts
 from tests.realswitch.freeswitch import REPO, unavailable_reason
 
 pytestmark = pytest.mark.timeout(300)
 
 
 def test_the_real_switch_benchmark_runs_and_prints_its_figures():
-    if unavailable_reason():
-        pytest.skip(unavailable_reason())
+    if reason := unavailable_reason():
+        real_parts.missing(reason)
     scratch = processes.scratch_dir("cic-bench-realswitch-")  # as in tests/core/test_bench_smoke.py
     try:
         done = subprocess.run([sys.executable, str(REPO / "bench" / "realswitch.py"), "--smoke"], capture_output=True,

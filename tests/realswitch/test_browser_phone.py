@@ -12,17 +12,18 @@ from pathlib import Path
 
 import pytest
 
+from tests import real_parts
+from tests.real_parts import needs_chromium
 from tests.realswitch.freeswitch import unavailable_reason
-from tests.web.browser import CHROMIUM
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}"),
+pytestmark = [needs_chromium,
               pytest.mark.timeout(900)]
 
 
 def test_the_agents_browser_phone_against_the_real_switch_in_a_private_network(tmp_path):
     if reason := unavailable_reason():
-        pytest.skip(reason)
+        real_parts.missing(reason)
     if shutil.which("unshare") is None:
         pytest.fail("util-linux's unshare is missing: the WebRTC tests need a private network namespace")
     report = tmp_path / "report.txt"

@@ -80,13 +80,12 @@ def test_an_attended_transfer_consults_with_the_caller_on_music_then_completes(e
 def test_a_third_party_joins_in_a_three_way_conference_and_a_supervisor_listens(engine, fs, routing, store, control):
     caller, interaction_id, alice = _talking_to_alice(fs, routing, store, "+8613800138403")
     joined = control.conference(interaction_id, alice, "agent", "bob")
-    wait_for(lambda: fs.exists(joined["uuid"]) and next(
-        (c["application"] for c in fs.channels() if c["uuid"] == joined["uuid"]), "") == "three_way",
-        what="bob in the conference")
+    wait_for(lambda: fs.exists(joined["uuid"]) and fs.channel(joined["uuid"]).get("application") == "three_way",
+             what="bob in the conference")
     supervisor = routing.agent_id("bob")
     listening = control.supervise(interaction_id, supervisor, "listen")
-    wait_for(lambda: next((c["application"] for c in fs.channels() if c["uuid"] == listening["uuid"]), "")
-             == "eavesdrop", what="the supervisor listening")
+    wait_for(lambda: fs.channel(listening["uuid"]).get("application") == "eavesdrop",
+             what="the supervisor listening")
     assert control.supervise(interaction_id, supervisor, "barge")["uuid"] == listening["uuid"]
     agent_hangs_up(fs, "alice")
     wait_for(lambda: interaction(store, caller.uuid)["state"] == "wrap_up", what="wrap-up")

@@ -127,8 +127,7 @@ def _unrelated_parked_call(fs) -> str:
     leg = "d1d2d3d4-0000-4000-8000-000000000001"
     fs.api(f"bgapi originate {{origination_uuid={leg}}}loopback/parked/cic_other &park()")
     other = wait_for(lambda: fs.var(leg, "other_loopback_leg_uuid"), what="the unrelated call")
-    wait_for(lambda: next((c["application"] for c in fs.channels() if c["uuid"] == other), "") == "park",
-             what="the unrelated call parked")
+    wait_for(lambda: fs.channel(other).get("application") == "park", what="the unrelated call parked")
     return other
 
 
@@ -140,7 +139,7 @@ def test_parked_calls_that_were_never_the_engines_are_left_alone(start_engine, f
     engine["proc"].wait()
     start_engine()
     time.sleep(2)
-    assert next(c["application"] for c in fs.channels() if c["uuid"] == other) == "park"
+    assert fs.channel(other).get("application") == "park"
     assert not fs.var(other, "cic_reclaimed") and interaction(store, other) is None
 
 

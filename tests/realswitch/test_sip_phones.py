@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import processes
+from tests import processes, real_parts
 from tests.core.test_run import free_port
 from tests.realswitch.conftest import DID
 from tests.realswitch.test_ivr_and_voicemail import IVR
@@ -35,7 +35,7 @@ def _sipp(fs, scenario: list[str], fields: str, tmp_path, extra: list[str] | Non
           service: str = DID, port: int | None = None) -> subprocess.Popen:
     """One SIPp phone: `scenario` is ["-sf", file] or ["-sn", built-in]; `fields` its data line."""
     if not shutil.which("sipp"):
-        pytest.skip("no sipp (make test installs Debian's sip-tester)")
+        real_parts.missing("no sipp (make test installs Debian's sip-tester)")
     data = tmp_path / f"fields-{fields.split(';')[0].lstrip('+')}.csv"
     data.write_text(f"SEQUENTIAL\n{fields}\n")
     return processes.spawn(
@@ -98,7 +98,7 @@ def test_an_agent_with_a_registered_sip_phone_answers_and_the_caller_hangs_up(st
                                          and fs.var(c["uuid"], "bridge_to")), None), timeout=20,
                            what="the SIP customer bridged to alice's SIP phone")
         caller_uuid = fs.var(talking["uuid"], "bridge_to")
-        assert next(c["name"] for c in fs.channels() if c["uuid"] == caller_uuid).startswith("sofia/internal/+86")
+        assert fs.channel(caller_uuid).get("name", "").startswith("sofia/internal/+86")
         # the engine hears CHANNEL_BRIDGE a moment after the switch shows the bridge
         wait_for(lambda: interaction(store, caller_uuid)["state"] == "active", what="alice's accept on record")
         for sipp in (customer, phone):  # the customer hangs up; alice's phone gets the BYE

@@ -5,19 +5,19 @@ an agent who logged out, is refused by the switch."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from tests import real_parts
 from tests.core.test_run import free_port
+from tests.real_parts import needs_chromium
 from tests.realswitch.freeswitch import RealSwitch, unavailable_reason
-from tests.web.browser import CHROMIUM, launch
+from tests.web.browser import launch
 from tests.web.conftest import start_web  # noqa: F401 - the start_web fixture, used below
 from tests.web.test_browser import log_in
 
 SECRET = "softphone-directory-secret"
-pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}"),
+pytestmark = [needs_chromium,
               pytest.mark.timeout(180)]
 
 ISSUE = """async () => (await fetch("/api/me/sip", { method: "POST", headers: { "Content-Type": "application/json" },
@@ -42,7 +42,7 @@ def softphone_switch(tmp_path, start_web, monkeypatch):  # noqa: F811 - the impo
     asks that engine for its users."""
     reason = unavailable_reason()
     if reason:
-        pytest.skip(reason)
+        real_parts.missing(reason)
     ws_port = free_port()
     monkeypatch.setenv("CIC_SWITCH_DIRECTORY_SECRET", SECRET)
     web = start_web(cic_extra=f'[softphone]\nws_url = "ws://127.0.0.1:{ws_port}"\ndomain = "127.0.0.1"\n')

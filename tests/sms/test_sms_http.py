@@ -6,17 +6,17 @@ from __future__ import annotations
 import json
 import socket
 import textwrap
-import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from cic_engine.replies import Replies
 from cic_engine.sms.provider import sign
+from tests import local_http
 from tests.core.test_run import engine_toml, free_port, print_engine_log, start, stop
+from tests.local_http import QuietHandler
 from tests.rejecting import cli, refusing, rejected
 from tests.waiting import wait_for
 
@@ -33,7 +33,7 @@ class Provider:
         self.answers: list[int] = []
         provider = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 provider.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
@@ -46,15 +46,11 @@ class Provider:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/send"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, base = local_http.serve(Handler)
+        self.url = f"{base}/send"
 
     def stop(self):
-        self.server.shutdown()
+        local_http.stop(self.server)
 
 
 @pytest.fixture

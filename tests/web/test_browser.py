@@ -5,19 +5,20 @@ middle of the chat and the conversation carries on with nothing lost or doubled.
 from __future__ import annotations
 
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from cic_engine.adapters.webchat import visitor_signature
-from tests.web.browser import CHROMIUM, customer_chats, launch, screenshot
+from tests import local_http
+from tests.local_http import QuietHandler
+from tests.real_parts import needs_chromium
+from tests.web.browser import customer_chats, launch, screenshot
 from tests.web.conftest import PASSWORD
 
 SITE_SECRET = "the-company-site-secret"
-pytestmark = pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")
+pytestmark = needs_chromium
 
 
 def log_in(page, base: str, login: str) -> None:
@@ -64,18 +65,14 @@ class CompanySite:
         self.page = b""
         site = self
 
-        class Page(BaseHTTPRequestHandler):
+        class Page(QuietHandler):
             def do_GET(self):  # noqa: N802 - http.server's name
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.end_headers()
                 self.wfile.write(site.page)
 
-            def log_message(self, *args):
-                pass
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.origin = local_http.serve(Page)
 
     def signed_in(self, engine: str, user_id: str, email: str) -> str:
         signature = visitor_signature(SITE_SECRET, user_id, email)
@@ -86,7 +83,7 @@ class CompanySite:
         return self.origin + "/account"
 
     def stop(self):
-        self.server.shutdown()
+        local_http.stop(self.server)
 
 
 @pytest.fixture

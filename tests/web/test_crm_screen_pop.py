@@ -8,16 +8,18 @@ import json
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.web.browser import CHROMIUM, launch, screenshot
+from tests import local_http
+from tests.local_http import QuietHandler
+from tests.real_parts import needs_chromium
+from tests.web.browser import launch, screenshot
 from tests.web.test_api_v1 import ADMIN_AND_CASES, call, make_token
 from tests.web.test_browser import log_in
 
-pytestmark = pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")
+pytestmark = needs_chromium
 
 
 class Crm:
@@ -29,7 +31,7 @@ class Crm:
         self.hanging = threading.Event()
         crm = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 url = urllib.parse.urlsplit(self.path)
                 query = urllib.parse.parse_qs(url.query)
@@ -55,17 +57,10 @@ class Crm:
                 except OSError:
                     pass  # the engine gave up on it
 
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.base = local_http.serve(Handler)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        local_http.stop(self.server)
 
 
 @pytest.fixture

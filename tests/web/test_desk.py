@@ -4,18 +4,17 @@ an error says and how long it stays, keyboard use, notifications of offers."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import psycopg
-import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.web.browser import CHROMIUM, launch
+from tests.real_parts import needs_chromium
+from tests.web.browser import launch
 from tests.web.test_access import ROLES_TOML
 from tests.web.test_browser import accept_the_offer, log_in
 from tests.web.test_chat_socket import start as start_chat
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
+pytestmark = needs_chromium
 
 
 def _agent_says(ws) -> str:

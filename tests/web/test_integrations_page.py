@@ -5,15 +5,15 @@ A supervisor sees the board but not this part."""
 
 from __future__ import annotations
 
-import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tests.core.test_run import free_port
-from tests.web.browser import CHROMIUM, launch, screenshot
+from tests.real_parts import needs_chromium
+from tests.web.browser import launch, screenshot
 from tests.web.test_api_v1 import ADMIN_AND_CASES, call
 from tests.web.test_browser import log_in
 
-pytestmark = pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")
+pytestmark = needs_chromium
 FAST_RETRIES = "[outbox]\nbackoff_s = 600\nmax_attempts = 1\n"  # an unreachable receiver fails at once
 
 

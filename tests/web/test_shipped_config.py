@@ -10,10 +10,11 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tests.core.test_run import free_port, print_engine_log, start, stop
-from tests.web.browser import CHROMIUM, launch, screenshot
+from tests.real_parts import needs_chromium
+from tests.web.browser import launch, screenshot
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}"),
+pytestmark = [needs_chromium,
               pytest.mark.timeout(180)]
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.web.browser import CHROMIUM, launch, screenshot
+from tests.real_parts import needs_chromium
+from tests.web.browser import launch, screenshot
 from tests.web.conftest import PASSWORD
 from tests.web.test_browser import log_in
 from tests.web.test_chat_socket import start as start_chat
@@ -64,7 +65,7 @@ def test_every_word_of_the_staff_pages_has_its_chinese():
     assert missing == set()
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
+@needs_chromium
 @pytest.mark.parametrize("size", ["1366", "390"])
 def test_an_agent_works_the_inbox_and_board_in_chinese_or_english(web, size):
     ws, _ = start_chat(web, name="王芳")
@@ -119,7 +120,7 @@ def test_an_agent_works_the_inbox_and_board_in_chinese_or_english(web, size):
         browser.close()
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
+@needs_chromium
 def test_a_department_user_works_cases_in_chinese(start_web):
     from tests.web.test_access import ROLES_TOML
 

@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from cic_engine.webhooks import EVENTS
-from tests import processes
+from tests import local_http, processes
 from tests.core.test_run import free_port
+from tests.local_http import QuietHandler
 from tests.waiting import wait_for
 from tests.web.test_api_v1 import ADMIN_AND_CASES, call, make_token
 
@@ -172,7 +171,7 @@ def test_a_receiver_that_redirects_is_not_followed(start_web):
     a delivery. The log says what the receiver answered, and where to subscribe instead."""
     asked: list[str] = []
 
-    class Moved(BaseHTTPRequestHandler):
+    class Moved(QuietHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
             asked.append(self.path)
             self.send_response(302 if self.path == "/old" else 200)
@@ -182,17 +181,13 @@ def test_a_receiver_that_redirects_is_not_followed(start_web):
 
         do_GET = do_POST  # noqa: N815 - what a followed redirect would send
 
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Moved)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server, base = local_http.serve(Moved)
     try:
         web = start_web(cic_extra=ADMIN_AND_CASES + FAST_RETRIES)
         admin = web.api().login("ada")
         token = make_token(web, "shop", ["interactions:write"])
         assert admin.call("POST", "/api/admin/webhooks", {
-            "name": "moved", "url": f"http://127.0.0.1:{server.server_address[1]}/old",
+            "name": "moved", "url": f"{base}/old",
             "events": ["message.received"]})[0] == 201
         call(web.base, "POST", "/api/v1/interactions", token, {
             "channel": "email", "external_id": "r-1", "email": "he@example.com", "text": "hi"})
@@ -200,5 +195,4 @@ def test_a_receiver_that_redirects_is_not_followed(start_web):
         assert failed[0]["last_error"].startswith("receiver answered 302 Found (redirects are not followed")
         assert asked == ["/old"]
     finally:
-        server.shutdown()
-        server.server_close()
+        local_http.stop(server)

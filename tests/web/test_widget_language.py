@@ -13,10 +13,11 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from cic_engine.adapters.webchat import WIDGET_TEXTS, WebChatConfig
-from tests.web.browser import CHROMIUM, launch, screenshot
+from tests.real_parts import needs_chromium
+from tests.web.browser import launch, screenshot
 from tests.web.test_browser import log_in
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
+pytestmark = needs_chromium
 WIDGET = Path(__file__).parents[2] / "cic_engine" / "web" / "static" / "widget.js"
 PNG = base64.b64decode(  # a 1x1 red picture
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==")
